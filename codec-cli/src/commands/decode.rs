@@ -1,0 +1,48 @@
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use codec_core::{audio, offline, ModelPackage};
+
+use crate::io;
+use crate::model_args::ModelArgs;
+use crate::progress::Progress;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Input .tok file, or - for stdin
+    pub input: PathBuf,
+    /// Output WAV file (16-bit), or - for stdout
+    pub output: PathBuf,
+    /// Model package; by default the model named in the token file
+    #[arg(long, short)]
+    pub model: Option<String>,
+    /// Output sample rate in Hz; default: the model's rate
+    #[arg(long)]
+    pub rate: Option<u32>,
+    /// Where the networks run: cpu, cuda or tensorrt
+    #[arg(long, default_value = "cpu")]
+    pub device: codec_core::Device,
+    /// Threads inside each network call
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Print nothing but errors
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let tokens = io::read_tokens(&args.input)?;
+    let name = args.model.clone().unwrap_or_else(|| tokens.header.model_name.clone());
+    let model = ModelArgs { model: name, device: args.device, threads: args.threads };
+    let package: ModelPackage = model.open()?;
+    let bar = Progress::new("decoding", tokens.header.duration_seconds());
+    let pcm = offline::decode_tokens(&package, model.runtime(), &tokens, |f| bar.set(f))?;
+    bar.finish();
+    let rate = args.rate.unwrap_or(package.sample_rate());
+    let out = audio::resample(&pcm, package.sample_rate(), rate).context("cannot resample")?;
+    io::write_wav(&args.output, &out, rate)?;
+    if !args.quiet {
+        eprintln!("decoded {:.2} s at {rate} Hz with {}", out.len() as f64 / f64::from(rate), package.name());
+    }
+    Ok(())
+}

@@ -1,0 +1,5 @@
+pub mod decode;
+pub mod encode;
+pub mod info;
+pub mod models;
+pub mod roundtrip;

@@ -1,0 +1,49 @@
+//! `codec`: encode speech to tokens at 1.5-4 kbps with a neural codec, and back.
+
+mod commands;
+mod io;
+mod model_args;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "codec", version, about = "Neural speech codec: speech to 2 kbps tokens and back", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Encode audio (WAV, FLAC, MP3, Ogg Vorbis; any rate, stereo mixed down) into a .tok file
+    Encode(commands::encode::Args),
+    /// Decode a .tok file into a 16-bit WAV file
+    Decode(commands::decode::Args),
+    /// Print a .tok file's header, duration and bitrate
+    Info(commands::info::Args),
+    /// Encode and decode in one go, printing the bitrate and the speed
+    Roundtrip(commands::roundtrip::Args),
+    /// List the shipped models and their bitrates
+    Models(commands::models::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Encode(a) => commands::encode::run(a),
+        Command::Decode(a) => commands::decode::run(a),
+        Command::Info(a) => commands::info::run(a),
+        Command::Roundtrip(a) => commands::roundtrip::run(a),
+        Command::Models(a) => commands::models::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

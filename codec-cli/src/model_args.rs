@@ -1,0 +1,61 @@
+//! Options shared by the commands that run the networks.
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use codec_core::{Device, ModelPackage, RuntimeOptions};
+
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// Model: a shipped model's name (see `codec models`), a package folder, or `default`
+    #[arg(long, short, default_value = "default")]
+    pub model: String,
+    /// Where the networks run: cpu, cuda or tensorrt (falls back to cpu with a notice)
+    #[arg(long, default_value = "cpu")]
+    pub device: Device,
+    /// Threads inside each network call
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+}
+
+impl ModelArgs {
+    pub fn open(&self) -> Result<ModelPackage> {
+        ModelPackage::open(&self.model).with_context(|| format!("cannot open model `{}`", self.model))
+    }
+
+    pub fn runtime(&self) -> RuntimeOptions {
+        RuntimeOptions { device: self.device, intra_threads: self.threads }
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RateArgs {
+    /// Residual stages to send (fewer stages, fewer bits); default: the model's default
+    #[arg(long, conflicts_with = "kbps")]
+    pub stages: Option<usize>,
+    /// Target bitrate in kbps; picks the most stages that fit
+    #[arg(long)]
+    pub kbps: Option<f64>,
+}
+
+impl RateArgs {
+    pub fn stages(&self, package: &ModelPackage) -> Result<usize> {
+        let q = package.quantizer();
+        if let Some(s) = self.stages {
+            q.check_stages(s)?;
+            return Ok(s);
+        }
+        if let Some(kbps) = self.kbps {
+            let fits = (q.min_stages()..=q.stages()).rev().find(|&s| package.bitrate(s) <= kbps * 1000.0 + 1e-6);
+            let Some(s) = fits else {
+                bail!(
+                    "model `{}` needs at least {:.2} kbps ({} stages)",
+                    package.name(),
+                    package.bitrate(q.min_stages()) / 1000.0,
+                    q.min_stages()
+                );
+            };
+            return Ok(s);
+        }
+        Ok(package.default_stages())
+    }
+}

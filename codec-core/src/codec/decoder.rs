@@ -1,0 +1,155 @@
+//! Codes in, PCM at the model's rate out, one hop per frame.
+
+use std::sync::Arc;
+
+use ndarray::ArrayViewMut2;
+
+use super::network::{to_channel_first, StatefulNetwork};
+use super::{spectrum_channels, DEFAULT_BLOCK_FRAMES};
+use crate::dsp::StftSynthesizer;
+use crate::package::ModelPackage;
+use crate::quantizer::Quantizer;
+use crate::runtime::RuntimeOptions;
+use crate::CodecError;
+
+/// The streaming decoder: push frames of codes, get samples.
+///
+/// Overlap-add makes the output one hop behind the frames: the first frame
+/// yields nothing, and frame `t` completes the samples of hop `t - 1`.
+pub struct Decoder {
+    network: StatefulNetwork,
+    quantizer: Arc<dyn Quantizer>,
+    synth: StftSynthesizer,
+    stages: usize,
+    hop: usize,
+    channels: usize,
+    latent_dim: usize,
+    block_frames: usize,
+    latent_fm: Vec<f32>,
+    latent_cf: Vec<f32>,
+    spec_cf: Vec<f32>,
+    frame: Vec<f32>,
+    hop_out: Vec<f32>,
+    frames_in: u64,
+}
+
+impl Decoder {
+    /// A decoder for frames of `stages` stages of codes.
+    ///
+    /// # Errors
+    /// A stage count the model was not trained for, or a graph that does not load.
+    pub fn new(package: &ModelPackage, options: RuntimeOptions, stages: usize) -> Result<Self, CodecError> {
+        Self::with_block(package, options, stages, DEFAULT_BLOCK_FRAMES)
+    }
+
+    /// As [`Decoder::new`], with at most `block_frames` frames a network call.
+    ///
+    /// # Errors
+    /// As [`Decoder::new`].
+    pub fn with_block(
+        package: &ModelPackage,
+        options: RuntimeOptions,
+        stages: usize,
+        block_frames: usize,
+    ) -> Result<Self, CodecError> {
+        let quantizer = package.quantizer().clone();
+        quantizer.check_stages(stages)?;
+        let m = package.manifest();
+        let channels = spectrum_channels(package);
+        let latent_dim = m.latent_dim;
+        let network = StatefulNetwork::load(
+            "decoder",
+            &package.decoder_path(),
+            options,
+            m.decoder.state_size,
+            latent_dim,
+            channels,
+        )?;
+        let block_frames = block_frames.max(1);
+        Ok(Self {
+            network,
+            quantizer,
+            synth: StftSynthesizer::new(m.stft.n_fft, m.hop)?,
+            stages,
+            hop: m.hop,
+            channels,
+            latent_dim,
+            block_frames,
+            latent_fm: vec![0.0; latent_dim * block_frames],
+            latent_cf: vec![0.0; latent_dim * block_frames],
+            spec_cf: vec![0.0; channels * block_frames],
+            frame: vec![0.0; channels],
+            hop_out: vec![0.0; m.hop],
+            frames_in: 0,
+        })
+    }
+
+    pub fn stages(&self) -> usize {
+        self.stages
+    }
+
+    pub fn codes_per_frame(&self) -> usize {
+        self.quantizer.codes_per_frame(self.stages)
+    }
+
+    /// Frames decoded since the start or the last reset.
+    pub fn frames_in(&self) -> u64 {
+        self.frames_in
+    }
+
+    /// The device the decoder network runs on, and why not the one asked for.
+    pub fn device(&self) -> (crate::runtime::Device, Option<&str>) {
+        (self.network.session().device(), self.network.session().fallback_reason())
+    }
+
+    /// Decodes whole frames of codes (frame-major, `codes_per_frame` each) and
+    /// appends the completed samples to `pcm`. Returns the samples appended.
+    ///
+    /// # Errors
+    /// Codes that are not whole frames or not in their codebooks, or a network
+    /// that fails to run.
+    pub fn push(&mut self, codes: &[u16], pcm: &mut Vec<f32>) -> Result<usize, CodecError> {
+        let per_frame = self.codes_per_frame();
+        if codes.len() % per_frame != 0 {
+            return Err(CodecError::PartialFrame { codes: codes.len(), per_frame });
+        }
+        let start = pcm.len();
+        for block in codes.chunks(per_frame * self.block_frames) {
+            self.run_block(block, block.len() / per_frame, pcm)?;
+        }
+        Ok(pcm.len() - start)
+    }
+
+    fn run_block(&mut self, codes: &[u16], n: usize, pcm: &mut Vec<f32>) -> Result<(), CodecError> {
+        let (c, d) = (self.channels, self.latent_dim);
+        let latent = ArrayViewMut2::from_shape((n, d), &mut self.latent_fm[..n * d])
+            .map_err(|e| CodecError::Internal(e.to_string()))?;
+        self.quantizer.decode(codes, self.stages, latent)?;
+        to_channel_first(&self.latent_fm[..n * d], n, d, &mut self.latent_cf[..n * d]);
+        self.network.run(&self.latent_cf[..n * d], n, &mut self.spec_cf[..n * c])?;
+        for t in 0..n {
+            for ch in 0..c {
+                self.frame[ch] = self.spec_cf[ch * n + t];
+            }
+            self.synth.push(&self.frame, &mut self.hop_out)?;
+            // Frame 0 completes the hop before the signal starts: padding, not output.
+            if self.frames_in > 0 {
+                pcm.extend_from_slice(&self.hop_out);
+            }
+            self.frames_in += 1;
+        }
+        Ok(())
+    }
+
+    /// Back to the state of a new decoder, keeping the loaded network.
+    pub fn reset(&mut self) {
+        self.network.reset();
+        self.synth.reset();
+        self.frames_in = 0;
+    }
+
+    /// Samples per frame.
+    pub fn hop(&self) -> usize {
+        self.hop
+    }
+}

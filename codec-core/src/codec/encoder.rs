@@ -1,0 +1,189 @@
+//! PCM at the model's rate in, codes out, one frame per hop.
+
+use std::sync::Arc;
+
+use ndarray::ArrayViewMut2;
+
+use super::network::{to_channel_first, to_frame_major, StatefulNetwork};
+use super::{spectrum_channels, DEFAULT_BLOCK_FRAMES};
+use crate::dsp::StftAnalyzer;
+use crate::package::ModelPackage;
+use crate::quantizer::{Quantizer, Scratch};
+use crate::runtime::RuntimeOptions;
+use crate::CodecError;
+
+/// The streaming encoder: push samples, get codes.
+///
+/// A frame is emitted for every complete hop; [`Encoder::flush`] ends the
+/// stream by padding the last hop and adding the frame the decoder needs to
+/// complete it. Buffers are sized in `new`, so a warm encoder fed at most
+/// `block_frames` hops a call does not allocate.
+pub struct Encoder {
+    network: StatefulNetwork,
+    quantizer: Arc<dyn Quantizer>,
+    stft: StftAnalyzer,
+    stages: usize,
+    hop: usize,
+    channels: usize,
+    latent_dim: usize,
+    block_frames: usize,
+    pending: Vec<f32>,
+    frames_fm: Vec<f32>,
+    frames_cf: Vec<f32>,
+    latent_cf: Vec<f32>,
+    latent_fm: Vec<f32>,
+    scratch: Scratch,
+    frames_out: u64,
+}
+
+impl Encoder {
+    /// An encoder that emits `stages` stages of codes a frame.
+    ///
+    /// # Errors
+    /// A stage count the model was not trained for, or a graph that does not load.
+    pub fn new(package: &ModelPackage, options: RuntimeOptions, stages: usize) -> Result<Self, CodecError> {
+        Self::with_block(package, options, stages, DEFAULT_BLOCK_FRAMES)
+    }
+
+    /// As [`Encoder::new`], with at most `block_frames` frames a network call.
+    ///
+    /// # Errors
+    /// As [`Encoder::new`].
+    pub fn with_block(
+        package: &ModelPackage,
+        options: RuntimeOptions,
+        stages: usize,
+        block_frames: usize,
+    ) -> Result<Self, CodecError> {
+        let quantizer = package.quantizer().clone();
+        quantizer.check_stages(stages)?;
+        let m = package.manifest();
+        let channels = spectrum_channels(package);
+        let latent_dim = m.latent_dim;
+        let network = StatefulNetwork::load(
+            "encoder",
+            &package.encoder_path(),
+            options,
+            m.encoder.state_size,
+            channels,
+            latent_dim,
+        )?;
+        let block_frames = block_frames.max(1);
+        Ok(Self {
+            network,
+            quantizer,
+            stft: StftAnalyzer::new(m.stft.n_fft, m.hop)?,
+            stages,
+            hop: m.hop,
+            channels,
+            latent_dim,
+            block_frames,
+            pending: Vec::with_capacity(m.hop),
+            frames_fm: vec![0.0; channels * block_frames],
+            frames_cf: vec![0.0; channels * block_frames],
+            latent_cf: vec![0.0; latent_dim * block_frames],
+            latent_fm: vec![0.0; latent_dim * block_frames],
+            scratch: Scratch::new(),
+            frames_out: 0,
+        })
+    }
+
+    /// Stages of codes a frame.
+    pub fn stages(&self) -> usize {
+        self.stages
+    }
+
+    /// Codes a frame.
+    pub fn codes_per_frame(&self) -> usize {
+        self.quantizer.codes_per_frame(self.stages)
+    }
+
+    /// Frames emitted since the start or the last reset.
+    pub fn frames_out(&self) -> u64 {
+        self.frames_out
+    }
+
+    /// The device the encoder network runs on, and why not the one asked for.
+    pub fn device(&self) -> (crate::runtime::Device, Option<&str>) {
+        (self.network.session().device(), self.network.session().fallback_reason())
+    }
+
+    /// Takes samples (any count) and appends the codes of every completed
+    /// frame to `codes`. Returns the number of frames emitted.
+    ///
+    /// # Errors
+    /// A network that fails to run.
+    pub fn push(&mut self, mut pcm: &[f32], codes: &mut Vec<u16>) -> Result<usize, CodecError> {
+        let mut emitted = 0;
+        let mut filled = 0;
+        while !pcm.is_empty() {
+            let take = (self.hop - self.pending.len()).min(pcm.len());
+            self.pending.extend_from_slice(&pcm[..take]);
+            pcm = &pcm[take..];
+            if self.pending.len() == self.hop {
+                let frame = &mut self.frames_fm[filled * self.channels..(filled + 1) * self.channels];
+                self.stft.push(&self.pending, frame)?;
+                self.pending.clear();
+                filled += 1;
+                if filled == self.block_frames {
+                    emitted += self.run_block(filled, codes)?;
+                    filled = 0;
+                }
+            }
+        }
+        if filled > 0 {
+            emitted += self.run_block(filled, codes)?;
+        }
+        Ok(emitted)
+    }
+
+    /// Ends the stream: pads the partial hop with zeros and adds the frame
+    /// that completes the decoder's last hop. Call [`Encoder::reset`] before
+    /// encoding another stream.
+    ///
+    /// # Errors
+    /// A network that fails to run.
+    pub fn flush(&mut self, codes: &mut Vec<u16>) -> Result<usize, CodecError> {
+        let mut emitted = 0;
+        if !self.pending.is_empty() {
+            let missing = self.hop - self.pending.len();
+            emitted += self.push_zeros(missing, codes)?;
+        }
+        emitted += self.push_zeros(self.hop, codes)?;
+        Ok(emitted)
+    }
+
+    fn push_zeros(&mut self, mut n: usize, codes: &mut Vec<u16>) -> Result<usize, CodecError> {
+        const ZEROS: [f32; 256] = [0.0; 256];
+        let mut emitted = 0;
+        while n > 0 {
+            let k = n.min(ZEROS.len());
+            emitted += self.push(&ZEROS[..k], codes)?;
+            n -= k;
+        }
+        Ok(emitted)
+    }
+
+    fn run_block(&mut self, n: usize, codes: &mut Vec<u16>) -> Result<usize, CodecError> {
+        let (c, d) = (self.channels, self.latent_dim);
+        to_channel_first(&self.frames_fm[..n * c], n, c, &mut self.frames_cf[..n * c]);
+        self.network.run(&self.frames_cf[..n * c], n, &mut self.latent_cf[..n * d])?;
+        to_frame_major(&self.latent_cf[..n * d], n, d, &mut self.latent_fm[..n * d]);
+        let latent = ArrayViewMut2::from_shape((n, d), &mut self.latent_fm[..n * d])
+            .map_err(|e| CodecError::Internal(e.to_string()))?;
+        let per_frame = self.codes_per_frame();
+        let start = codes.len();
+        codes.resize(start + n * per_frame, 0);
+        self.quantizer.encode(latent.view(), self.stages, &mut codes[start..], &mut self.scratch)?;
+        self.frames_out += n as u64;
+        Ok(n)
+    }
+
+    /// Back to the state of a new encoder, keeping the loaded network.
+    pub fn reset(&mut self) {
+        self.network.reset();
+        self.stft.reset();
+        self.pending.clear();
+        self.frames_out = 0;
+    }
+}

@@ -1,0 +1,115 @@
+//! One network's ONNX Runtime session, on the device asked for.
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use ort::ep;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::session::Session;
+
+use super::library::environment;
+use super::RuntimeError;
+
+/// Where a network runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Device {
+    #[default]
+    Cpu,
+    Cuda,
+    TensorRt,
+}
+
+impl FromStr for Device {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "cpu" => Ok(Device::Cpu),
+            "cuda" | "gpu" => Ok(Device::Cuda),
+            "tensorrt" | "trt" => Ok(Device::TensorRt),
+            other => Err(format!("unknown device `{other}` (expected cpu, cuda or tensorrt)")),
+        }
+    }
+}
+
+impl fmt::Display for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Device::Cpu => "cpu",
+            Device::Cuda => "cuda",
+            Device::TensorRt => "tensorrt",
+        })
+    }
+}
+
+/// How sessions are built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuntimeOptions {
+    pub device: Device,
+    /// Threads inside one network call; 1 suits streaming and one session per thread.
+    pub intra_threads: usize,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        Self { device: Device::Cpu, intra_threads: 1 }
+    }
+}
+
+/// A loaded network and the device it actually runs on.
+pub struct NetworkSession {
+    pub(crate) session: Session,
+    device: Device,
+    fallback_reason: Option<String>,
+}
+
+impl fmt::Debug for NetworkSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NetworkSession").field("device", &self.device).finish()
+    }
+}
+
+impl NetworkSession {
+    /// Loads `path` on `options.device`; when that device's provider cannot be
+    /// registered, loads it on the CPU and records why ([`NetworkSession::fallback_reason`]).
+    ///
+    /// # Errors
+    /// The library cannot be loaded, or the graph cannot be loaded even on the CPU.
+    pub fn load(path: &Path, options: RuntimeOptions) -> Result<Self, RuntimeError> {
+        let mut fallback_reason = None;
+        if options.device != Device::Cpu {
+            match Self::build(path, options) {
+                Ok(session) => return Ok(Self { session, device: options.device, fallback_reason }),
+                Err(e) => fallback_reason = Some(format!("{} unavailable ({e}); running on the CPU", options.device)),
+            }
+        }
+        let session = Self::build(path, RuntimeOptions { device: Device::Cpu, ..options })?;
+        Ok(Self { session, device: Device::Cpu, fallback_reason })
+    }
+
+    fn build(path: &Path, options: RuntimeOptions) -> Result<Session, RuntimeError> {
+        let mut builder = Session::builder(environment()?)?
+            .with_optimization_level(GraphOptimizationLevel::Level3)?
+            .with_intra_threads(options.intra_threads.max(1))?
+            .with_inter_threads(1)?;
+        builder = match options.device {
+            Device::Cpu => builder,
+            Device::Cuda => builder.with_execution_providers([ep::CUDA::default().build().error_on_failure()])?,
+            Device::TensorRt => builder.with_execution_providers([
+                ep::TensorRT::default().build().error_on_failure(),
+                ep::CUDA::default().build().error_on_failure(),
+            ])?,
+        };
+        Ok(builder.commit_from_file(path)?)
+    }
+
+    /// The device the session runs on.
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// Why the device asked for was not used, if it was not.
+    pub fn fallback_reason(&self) -> Option<&str> {
+        self.fallback_reason.as_deref()
+    }
+}

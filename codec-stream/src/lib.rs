@@ -1,0 +1,1 @@
+//! The realtime side of the codec: from microphone to bitstream to speaker.

@@ -1,0 +1,1 @@
+"""The codec's networks, quantizers and DSP, as trained and exported."""

@@ -1,0 +1,47 @@
+"""The whole codec: causal STFT, encoder, quantizer, decoder, inverse STFT."""
+
+import torch
+from torch import nn
+
+from . import dsp
+from .modules import Decoder, Encoder
+from .quantizers import make_quantizer
+
+# Architecture presets; the manifest records the one a package was built with.
+CONFIGS = {
+    "small": dict(dim=192, enc_depth=4, dec_depth=8, latent=128, mult=3, kernel=7),
+}
+
+
+class Codec(nn.Module):
+    def __init__(self, quantizer: str = "mcrvq", config: str = "small"):
+        super().__init__()
+        c = CONFIGS[config]
+        self.config_name = config
+        self.encoder = Encoder(c["dim"], c["enc_depth"], c["latent"], c["mult"], c["kernel"])
+        self.decoder = Decoder(c["dim"], c["dec_depth"], c["latent"], c["mult"], c["kernel"])
+        self.quantizer = make_quantizer(quantizer, c["latent"])
+
+    def zero_states(self, batch: int, device=None):
+        return (
+            torch.zeros(batch, self.encoder.state_size, device=device),
+            torch.zeros(batch, self.decoder.state_size, device=device),
+        )
+
+    def forward(self, audio: torch.Tensor, n_stages: int = None, dropout: bool = False):
+        """audio [B, L], L a multiple of the hop -> (audio [B, L - hop], codes, commitment loss).
+
+        The output is one hop shorter: the last hop needs the next frame.
+        """
+        enc_state, dec_state = self.zero_states(audio.shape[0], audio.device)
+        latent, _ = self.encoder(dsp.stft(audio), enc_state)
+        quantized, codes, commit = self.quantizer(latent, n_stages=n_stages, dropout=dropout)
+        spec, _ = self.decoder(quantized, dec_state)
+        return dsp.istft(spec), codes, commit
+
+    @torch.no_grad()
+    def roundtrip(self, audio: torch.Tensor, n_stages: int = None) -> torch.Tensor:
+        """Whole-file encode and decode as the runtime does it: pad, flush, trim."""
+        n = audio.shape[-1]
+        out, _, _ = self.forward(dsp.pad_for_codec(audio), n_stages=n_stages)
+        return out[..., :n]

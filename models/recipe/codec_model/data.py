@@ -1,0 +1,45 @@
+"""Training batches: random crops of the training speech, held in memory."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+
+def read_manifest(data: Path, split: str):
+    with open(data / f"{split}.jsonl") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+class CropSampler:
+    """All training audio concatenated (with short gaps) and cropped at random offsets.
+
+    Files are mostly shorter than a crop, so crops span file boundaries as a
+    conversation would; a random gain varies the level.
+    """
+
+    def __init__(self, data: Path, split: str, crop: int, seed: int):
+        parts, gap = [], np.zeros(1600, dtype=np.int16)
+        for e in read_manifest(data, split):
+            audio, _ = sf.read(data / e["path"], dtype="int16")
+            parts += [audio, gap]
+        self.audio = np.concatenate(parts)
+        self.crop = crop
+        self.rng = np.random.default_rng(seed)
+        self.hours = len(self.audio) / 16000 / 3600
+
+    def batch(self, size: int) -> np.ndarray:
+        starts = self.rng.integers(0, len(self.audio) - self.crop, size)
+        x = np.stack([self.audio[s : s + self.crop] for s in starts]).astype(np.float32) / 32768.0
+        # A random level: peaks between -18 and -0.5 dBFS, quiet crops boosted at most 20 dB.
+        peak = np.abs(x).max(axis=1, keepdims=True) + 1e-6
+        target = 10 ** (self.rng.uniform(-18.0, -0.5, (size, 1)) / 20)
+        return (x * np.minimum(target / peak, 10.0)).astype(np.float32)
+
+
+def load_files(data: Path, split: str, limit: int = None):
+    entries = read_manifest(data, split)
+    if limit:
+        entries = entries[:: max(1, len(entries) // limit)][:limit]
+    return [(e["id"], sf.read(data / e["path"], dtype="float32")[0]) for e in entries]

@@ -1,0 +1,127 @@
+"""Causal frame-rate networks with explicit streaming state.
+
+Every temporal layer is a causal convolution whose state is the last k - 1
+frames of its input. A network's state is one flat tensor [B, S]: the
+concatenation of its layers' states, so the ONNX graph has a single state
+input and output. Called from the zero state on a whole file, a network equals
+the same network fed frame by frame while carrying the state.
+"""
+
+import math
+
+import torch
+from torch import nn
+
+from . import dsp
+
+
+class CausalConv(nn.Module):
+    def __init__(self, cin: int, cout: int, kernel: int, groups: int = 1):
+        super().__init__()
+        self.cin, self.kernel = cin, kernel
+        self.conv = nn.Conv1d(cin, cout, kernel, groups=groups)
+
+    @property
+    def state_size(self) -> int:
+        return self.cin * (self.kernel - 1)
+
+    def forward(self, x: torch.Tensor, state: torch.Tensor):
+        """x [B, C, T], state [B, C * (k - 1)] -> (y [B, C', T], next state)."""
+        if self.kernel == 1:
+            return self.conv(x), state
+        past = state.reshape(x.shape[0], self.cin, self.kernel - 1)
+        full = torch.cat([past, x], dim=2)
+        next_state = full[:, :, full.shape[2] - (self.kernel - 1) :].reshape(x.shape[0], -1)
+        return self.conv(full), next_state
+
+
+class ConvNeXtBlock(nn.Module):
+    def __init__(self, dim: int, mult: int, kernel: int, layer_scale: float):
+        super().__init__()
+        self.dwconv = CausalConv(dim, dim, kernel, groups=dim)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.pw1 = nn.Linear(dim, dim * mult)
+        self.pw2 = nn.Linear(dim * mult, dim)
+        self.gamma = nn.Parameter(torch.full((dim,), layer_scale))
+
+    @property
+    def state_size(self) -> int:
+        return self.dwconv.state_size
+
+    def forward(self, x, state):
+        h, state = self.dwconv(x, state)
+        h = self.norm(h.transpose(1, 2))
+        h = self.pw2(nn.functional.gelu(self.pw1(h)))
+        return x + (self.gamma * h).transpose(1, 2), state
+
+
+class Stack(nn.Module):
+    """Layers applied in order, each taking its slice of the flat state."""
+
+    def __init__(self, layers):
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+
+    @property
+    def state_size(self) -> int:
+        return sum(layer.state_size for layer in self.layers)
+
+    def forward(self, x, state):
+        out, start = [], 0
+        for layer in self.layers:
+            n = layer.state_size
+            x, s = layer(x, state[:, start : start + n])
+            out.append(s)
+            start += n
+        return x, torch.cat(out, dim=1)
+
+
+def spectral_features(spec: torch.Tensor) -> torch.Tensor:
+    """STFT frames [B, 2F, T] -> log power and the magnitude-compressed complex spectrum."""
+    bins = spec.shape[1] // 2
+    re, im = spec[:, :bins], spec[:, bins:]
+    power = re * re + im * im
+    scale = torch.pow(power + 1e-8, -0.35)  # |X|^0.3 e^{i phase}
+    return torch.cat([torch.log(power + 1e-6), re * scale, im * scale], dim=1)
+
+
+class Encoder(nn.Module):
+    """STFT frames [B, 2F, T] -> latent [B, D, T]."""
+
+    def __init__(self, dim=192, depth=4, latent=128, mult=3, kernel=7, embed_kernel=3):
+        super().__init__()
+        bins = dsp.BINS
+        embed = CausalConv(3 * bins, dim, embed_kernel)
+        self.stack = Stack([embed] + [ConvNeXtBlock(dim, mult, kernel, 1.0 / depth) for _ in range(depth)])
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.proj = nn.Linear(dim, latent)
+
+    @property
+    def state_size(self) -> int:
+        return self.stack.state_size
+
+    def forward(self, spec, state):
+        x, state = self.stack(spectral_features(spec), state)
+        return self.proj(self.norm(x.transpose(1, 2))).transpose(1, 2), state
+
+
+class Decoder(nn.Module):
+    """Latent [B, D, T] -> STFT frames [B, 2F, T] (Vocos-style magnitude and phase head)."""
+
+    def __init__(self, dim=192, depth=8, latent=128, mult=3, kernel=7, embed_kernel=3):
+        super().__init__()
+        embed = CausalConv(latent, dim, embed_kernel)
+        self.stack = Stack([embed] + [ConvNeXtBlock(dim, mult, kernel, 1.0 / depth) for _ in range(depth)])
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.head = nn.Linear(dim, 2 * dsp.BINS)
+
+    @property
+    def state_size(self) -> int:
+        return self.stack.state_size
+
+    def forward(self, latent, state):
+        x, state = self.stack(latent, state)
+        h = self.head(self.norm(x.transpose(1, 2))).transpose(1, 2)
+        log_mag, phase = h[:, : dsp.BINS], h[:, dsp.BINS :]
+        mag = torch.exp(torch.clamp(log_mag, max=math.log(1000.0)))
+        return torch.cat([mag * torch.cos(phase), mag * torch.sin(phase)], dim=1), state

@@ -1,0 +1,183 @@
+"""Residual vector quantizers of the two seed papers, with EMA codebooks.
+
+- `VectorQuantizer`: one codebook. Nearest codeword by argmin(|c|^2 / 2 - x.c);
+  k-means initialisation on the first batch, EMA updates, and dead entries
+  restarted from the batch's vectors.
+- `GRVQ` (HiFi-Codec): the latent is split into channel groups, each with its own
+  residual VQ. Codes per frame in the order [g0s0, g1s0, ..., g0s1, g1s1, ...].
+- `MCRVQ` (Language-Codec): the first stages each see one channel subset of the
+  residual (other channels zero) and their outputs are summed; the remaining
+  stages are ordinary residual VQ over the full latent. Trained with quantizer
+  dropout so the number of stages can be chosen at encode time.
+"""
+
+import torch
+from torch import nn
+
+
+class VectorQuantizer(nn.Module):
+    def __init__(self, dim: int, size: int, decay: float = 0.99, dead_threshold: float = 0.1):
+        super().__init__()
+        self.dim, self.size, self.decay, self.dead_threshold = dim, size, decay, dead_threshold
+        self.register_buffer("embed", torch.zeros(size, dim))
+        self.register_buffer("embed_avg", torch.zeros(size, dim))
+        self.register_buffer("cluster_size", torch.zeros(size))
+        self.register_buffer("initted", torch.tensor(False))
+
+    def nearest(self, x: torch.Tensor) -> torch.Tensor:
+        half_norms = 0.5 * (self.embed * self.embed).sum(1)
+        return torch.argmin(half_norms[None, :] - x @ self.embed.t(), dim=1)
+
+    @torch.no_grad()
+    def _kmeans_init(self, x: torch.Tensor, iters: int = 10):
+        idx = torch.randperm(x.shape[0], device=x.device)[: self.size]
+        if idx.numel() < self.size:
+            idx = torch.randint(0, x.shape[0], (self.size,), device=x.device)
+        centers = x[idx].clone()
+        for _ in range(iters):
+            self.embed.copy_(centers)
+            codes = self.nearest(x)
+            onehot = nn.functional.one_hot(codes, self.size).type(x.dtype)
+            counts = onehot.sum(0)
+            sums = onehot.t() @ x
+            moved = counts > 0
+            centers[moved] = sums[moved] / counts[moved, None]
+        self.embed.copy_(centers)
+        self.embed_avg.copy_(centers)
+        self.cluster_size.fill_(1.0)
+        self.initted.fill_(True)
+
+    @torch.no_grad()
+    def _ema_update(self, x: torch.Tensor, codes: torch.Tensor):
+        onehot = nn.functional.one_hot(codes, self.size).type(x.dtype)
+        self.cluster_size.mul_(self.decay).add_(onehot.sum(0), alpha=1 - self.decay)
+        self.embed_avg.mul_(self.decay).add_(onehot.t() @ x, alpha=1 - self.decay)
+        n = self.cluster_size.sum()
+        smoothed = (self.cluster_size + 1e-5) / (n + self.size * 1e-5) * n
+        self.embed.copy_(self.embed_avg / smoothed[:, None])
+        dead = self.cluster_size < self.dead_threshold
+        if dead.any():
+            picks = torch.randint(0, x.shape[0], (int(dead.sum()),), device=x.device)
+            self.embed[dead] = x[picks]
+            self.embed_avg[dead] = x[picks]
+            self.cluster_size[dead] = 1.0
+
+    def forward(self, x: torch.Tensor):
+        """x [N, dim] -> (quantized [N, dim], codes [N])."""
+        if self.training and not bool(self.initted):
+            self._kmeans_init(x.detach())
+        codes = self.nearest(x.detach())
+        quantized = self.embed[codes]
+        if self.training:
+            self._ema_update(x.detach(), codes)
+        return quantized, codes
+
+
+class ResidualStages(nn.Module):
+    """Stages applied to a residual; stage i may see only a channel slice of it."""
+
+    def __init__(self, dim: int, size: int, slices):
+        super().__init__()
+        self.slices = list(slices)  # (start, end) per stage, or None for the whole latent
+        self.stages = nn.ModuleList(
+            VectorQuantizer(dim if s is None else dim, size) for s in self.slices
+        )
+
+    def stage_input(self, residual: torch.Tensor, i: int) -> torch.Tensor:
+        s = self.slices[i]
+        if s is None:
+            return residual
+        mask = torch.zeros(residual.shape[1], device=residual.device, dtype=residual.dtype)
+        mask[s[0] : s[1]] = 1.0
+        return residual * mask
+
+
+def _dropout_mask(n_items: int, n_stages: int, min_stages: int, device) -> torch.Tensor:
+    """[n_items, n_stages] of 0/1: half the items keep every stage, the rest a uniform count."""
+    keep = torch.randint(min_stages, n_stages + 1, (n_items,), device=device)
+    full = torch.rand(n_items, device=device) < 0.5
+    keep = torch.where(full, torch.full_like(keep, n_stages), keep)
+    return (torch.arange(n_stages, device=device)[None, :] < keep[:, None]).float()
+
+
+class MCRVQ(nn.Module):
+    kind = "mcrvq"
+
+    def __init__(self, dim=128, size=1024, stages=8, masked=3, min_stages=3):
+        super().__init__()
+        bounds = [round(i * dim / masked) for i in range(masked + 1)]
+        # 128 channels in thirds: 0-41, 42-84, 85-127 as in Language-Codec.
+        bounds = [0, 42, 85, 128] if (dim, masked) == (128, 3) else bounds
+        self.masks = [(bounds[i], bounds[i + 1]) for i in range(masked)]
+        self.dim, self.size, self.n_stages, self.n_masked, self.min_stages = dim, size, stages, masked, min_stages
+        self.rvq = ResidualStages(dim, size, self.masks + [None] * (stages - masked))
+
+    def forward(self, latent: torch.Tensor, n_stages: int = None, dropout: bool = False):
+        """latent [B, D, T] -> (quantized [B, D, T], codes [B, stages, T], commitment loss)."""
+        b, d, t = latent.shape
+        x = latent.transpose(1, 2).reshape(-1, d)
+        n_stages = n_stages or self.n_stages
+        outs, codes, commit = [], [], 0.0
+        residual = x
+        masked_sum = torch.zeros_like(x)
+        for i, vq in enumerate(self.rvq.stages[:n_stages]):
+            inp = self.rvq.stage_input(residual, i)
+            q, c = vq(inp)
+            commit = commit + nn.functional.mse_loss(inp, q.detach())
+            outs.append(q)
+            codes.append(c)
+            if i < self.n_masked:
+                # The masked stages all read the same residual; their sum is removed at once.
+                masked_sum = masked_sum + q
+                if i == self.n_masked - 1:
+                    residual = residual - masked_sum
+            else:
+                residual = residual - q
+        stacked = torch.stack(outs, 1)  # [N, S, D]
+        if dropout and self.training:
+            keep = _dropout_mask(b, len(outs), self.min_stages, x.device)
+            keep = keep[:, None, :].expand(b, t, -1).reshape(-1, len(outs))
+            stacked = stacked * keep[:, :, None]
+        q = stacked.sum(1)
+        q = x + (q - x).detach()
+        codes = torch.stack(codes, 1).reshape(b, t, -1).transpose(1, 2)
+        return q.reshape(b, t, d).transpose(1, 2), codes, commit
+
+
+class GRVQ(nn.Module):
+    kind = "grvq"
+
+    def __init__(self, dim=128, size=1024, groups=2, stages=2):
+        super().__init__()
+        self.dim, self.size, self.groups, self.n_stages, self.min_stages = dim, size, groups, stages, stages
+        self.group_dim = dim // groups
+        self.rvqs = nn.ModuleList(ResidualStages(self.group_dim, size, [None] * stages) for _ in range(groups))
+
+    def forward(self, latent: torch.Tensor, n_stages: int = None, dropout: bool = False):
+        """latent [B, D, T] -> (quantized, codes [B, stages * groups, T] stage-major, commitment loss)."""
+        b, d, t = latent.shape
+        x = latent.transpose(1, 2).reshape(-1, d)
+        n_stages = n_stages or self.n_stages
+        qs, codes, commit = [], [[] for _ in range(n_stages)], 0.0
+        for g, rvq in enumerate(self.rvqs):
+            residual = x[:, g * self.group_dim : (g + 1) * self.group_dim]
+            total = torch.zeros_like(residual)
+            for s, vq in enumerate(rvq.stages[:n_stages]):
+                q, c = vq(residual)
+                commit = commit + nn.functional.mse_loss(residual, q.detach())
+                total = total + q
+                residual = residual - q
+                codes[s].append(c)
+            qs.append(total)
+        q = torch.cat(qs, dim=1)
+        q = x + (q - x).detach()
+        codes = torch.stack([c for stage in codes for c in stage], 1).reshape(b, t, -1).transpose(1, 2)
+        return q.reshape(b, t, d).transpose(1, 2), codes, commit
+
+
+def make_quantizer(kind: str, dim: int):
+    if kind == "mcrvq":
+        return MCRVQ(dim=dim)
+    if kind == "grvq":
+        return GRVQ(dim=dim)
+    raise ValueError(f"unknown quantizer {kind}")

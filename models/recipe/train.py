@@ -1,0 +1,190 @@
+"""Train a codec: resumable, checkpointing, logging losses and dev figures.
+
+  python train.py --quantizer mcrvq --name mcrvq
+  python train.py --quantizer grvq --name grvq --init-from ../warmstart/mcrvq.safetensors
+
+A run lives in RUNS/NAME (RUNS = $CODEC_RUNS or ~/.cache/codec-runs): ckpt.pt
+(everything, to resume), warmstart.safetensors (weights only, to commit), and
+log.jsonl. Running the same command again resumes where it stopped.
+"""
+
+import argparse
+import json
+import math
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from codec_model import dsp
+from codec_model.codec import Codec
+from codec_model.data import CropSampler, load_files
+from codec_model.losses import ReconstructionLoss
+from codec_model.metrics import codebook_stats, pesq_wb, stoi
+from prepare_data import default_out
+
+
+def default_runs() -> Path:
+    env = os.environ.get("CODEC_RUNS")
+    return Path(env) if env else Path.home() / ".cache" / "codec-runs"
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--name", required=True, help="run name (folder under the runs folder)")
+    ap.add_argument("--quantizer", choices=["mcrvq", "grvq"], required=True)
+    ap.add_argument("--config", default="small")
+    ap.add_argument("--data", type=Path, default=default_out())
+    ap.add_argument("--runs", type=Path, default=default_runs())
+    ap.add_argument("--init-from", type=Path, help="warm-start weights (safetensors); ignored when resuming")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("--lr", type=float, default=8e-4)
+    ap.add_argument("--warmup", type=int, default=500)
+    ap.add_argument("--w-mel", type=float, default=1.0)
+    ap.add_argument("--w-complex", type=float, default=1.0)
+    ap.add_argument("--w-commit", type=float, default=0.25)
+    ap.add_argument("--max-steps", type=int, default=10**9)
+    ap.add_argument("--max-minutes", type=float, default=1e9, help="stop (with a checkpoint) after this long")
+    ap.add_argument("--ckpt-minutes", type=float, default=5.0)
+    ap.add_argument("--eval-every", type=int, default=1000)
+    ap.add_argument("--eval-files", type=int, default=16)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    return ap.parse_args()
+
+
+def save_atomic(obj, path: Path, weights_only: bool = False):
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    if weights_only:
+        save_file({k: v.contiguous() for k, v in obj.items()}, str(tmp))
+    else:
+        torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+@torch.no_grad()
+def evaluate(model: Codec, dev, stage_counts):
+    model.eval()
+    result = {}
+    for n in stage_counts:
+        scores, all_codes = [], []
+        for _, audio in dev:
+            x = torch.from_numpy(audio)[None]
+            y = model.roundtrip(x, n_stages=n)[0].numpy()
+            scores.append((pesq_wb(audio, y), stoi(audio, y)))
+            _, codes, _ = model(dsp.pad_for_codec(x), n_stages=n)
+            all_codes.append(codes[0].numpy())
+        s = np.array(scores)
+        codes = np.concatenate(all_codes, axis=1)
+        stats = codebook_stats(codes, model.quantizer.size)
+        result[str(n)] = {
+            "pesq": float(np.nanmean(s[:, 0])),
+            "stoi": float(np.nanmean(s[:, 1])),
+            "used": [round(u, 3) for u, _ in stats],
+            "perplexity": [round(p, 1) for _, p in stats],
+        }
+    model.train()
+    return result
+
+
+def main() -> int:
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    run = args.runs / args.name
+    run.mkdir(parents=True, exist_ok=True)
+    log = open(run / "log.jsonl", "a")
+
+    def emit(record):
+        record["time"] = round(time.time(), 1)
+        log.write(json.dumps(record) + "\n")
+        log.flush()
+        print(json.dumps(record), flush=True)
+
+    model = Codec(args.quantizer, args.config)
+    loss_fn = ReconstructionLoss()
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.8, 0.99), weight_decay=0.01)
+    step, trained_seconds = 0, 0.0
+    ckpt_path = run / "ckpt.pt"
+    if ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, weights_only=False)
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["opt"])
+        step, trained_seconds = ckpt["step"], ckpt["trained_seconds"]
+        torch.set_rng_state(ckpt["torch_rng"])
+        emit({"event": "resume", "step": step})
+    elif args.init_from:
+        weights = load_file(str(args.init_from))
+        own = model.state_dict()
+        taken = {k: v for k, v in weights.items() if k in own and own[k].shape == v.shape}
+        model.load_state_dict(taken, strict=False)
+        emit({"event": "init", "from": args.init_from.name, "tensors": len(taken), "of": len(own)})
+
+    params = sum(p.numel() for p in model.parameters())
+    sampler = CropSampler(args.data, "train", int(args.seconds * 16000) // dsp.HOP * dsp.HOP, args.seed + step)
+    dev = load_files(args.data, "dev", args.eval_files)
+    emit({"event": "start", "params": params, "train_hours": round(sampler.hours, 2), "args": vars(args) | {"data": str(args.data), "runs": str(args.runs), "init_from": str(args.init_from)}})
+    q = model.quantizer
+    stage_counts = sorted({q.min_stages, min(4, q.n_stages), q.n_stages}) if q.kind == "mcrvq" else [q.n_stages]
+
+    stop = {"now": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+    signal.signal(signal.SIGINT, lambda *_: stop.update(now=True))
+
+    def checkpoint():
+        state = {"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                 "trained_seconds": trained_seconds, "torch_rng": torch.get_rng_state(),
+                 "quantizer": args.quantizer, "config": args.config}
+        save_atomic(state, ckpt_path)
+        save_atomic(model.state_dict(), run / "warmstart.safetensors", weights_only=True)
+        emit({"event": "checkpoint", "step": step, "hours": round(trained_seconds / 3600, 3)})
+
+    started = time.time()
+    last_ckpt = tick = window = time.time()
+    sums, count = {}, 0
+    model.train()
+    while step < args.max_steps and not stop["now"]:
+        if (time.time() - started) / 60 > args.max_minutes:
+            break
+        lr = args.lr * min(1.0, (step + 1) / args.warmup)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        x = torch.from_numpy(sampler.batch(args.batch))
+        y, _, commit = model(x, dropout=True)
+        target = x[:, : y.shape[1]]
+        mel, cplx = loss_fn.mel(y, target), loss_fn.complex(y, target)
+        loss = args.w_mel * mel + args.w_complex * cplx + args.w_commit * commit
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        grad = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        now = time.time()
+        trained_seconds += now - tick
+        tick = now
+        for k, v in (("loss", loss), ("mel", mel), ("complex", cplx), ("commit", commit), ("grad", grad)):
+            sums[k] = sums.get(k, 0.0) + float(v)
+        count += 1
+        if step % 50 == 0:
+            emit({"step": step, "lr": lr, **{k: round(v / count, 4) for k, v in sums.items()},
+                  "steps_per_s": round(count / (now - window), 2)})
+            window = now
+            sums, count = {}, 0
+        if step % args.eval_every == 0:
+            emit({"event": "eval", "step": step, "dev": evaluate(model, dev, stage_counts)})
+        if (time.time() - last_ckpt) / 60 > args.ckpt_minutes:
+            checkpoint()
+            last_ckpt = time.time()
+    checkpoint()
+    emit({"event": "stop", "step": step})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
