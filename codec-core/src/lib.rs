@@ -1,5 +1,21 @@
 //! `codec-core`: the runtime of a neural speech codec.
+//!
+//! A [`package::ModelPackage`] is a folder whose manifest says everything about
+//! a model. An [`Encoder`] turns PCM into frames of codes with the model's
+//! encoder network and quantizer; a [`Decoder`] turns codes back into PCM.
+//! Codes leave as a [`bitstream::TokenFile`] or a [`bitstream::Packet`].
+
+pub mod audio;
 pub mod bitstream;
+mod codec;
+pub mod dsp;
+mod error;
+pub mod offline;
 pub mod package;
 pub mod quantizer;
 pub mod runtime;
+
+pub use codec::{frames_for, Decoder, Encoder, DEFAULT_BLOCK_FRAMES};
+pub use error::CodecError;
+pub use package::ModelPackage;
+pub use runtime::{Device, RuntimeOptions};

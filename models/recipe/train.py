@@ -24,6 +24,7 @@ from safetensors.torch import load_file, save_file
 from codec_model import dsp
 from codec_model.codec import Codec
 from codec_model.data import CropSampler, load_files
+from codec_model.discriminators import Discriminators, discriminator_loss, generator_losses, random_segments
 from codec_model.losses import ReconstructionLoss
 from codec_model.metrics import codebook_stats, pesq_wb, stoi
 from prepare_data import default_out
@@ -49,6 +50,10 @@ def parse_args():
     ap.add_argument("--w-mel", type=float, default=1.0)
     ap.add_argument("--w-complex", type=float, default=1.0)
     ap.add_argument("--w-commit", type=float, default=0.25)
+    ap.add_argument("--gan", action="store_true", help="adversarial training with MPD and MRD discriminators")
+    ap.add_argument("--w-adv", type=float, default=1.0 / 45, help="Vocos weights: mel 45, adversarial 1, features 2")
+    ap.add_argument("--w-fm", type=float, default=2.0 / 45)
+    ap.add_argument("--gan-seconds", type=float, default=0.5, help="segment the discriminators see")
     ap.add_argument("--max-steps", type=int, default=10**9)
     ap.add_argument("--max-minutes", type=float, default=1e9, help="stop (with a checkpoint) after this long")
     ap.add_argument("--ckpt-minutes", type=float, default=5.0)
@@ -110,12 +115,17 @@ def main() -> int:
     model = Codec(args.quantizer, args.config)
     loss_fn = ReconstructionLoss()
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.8, 0.99), weight_decay=0.01)
+    disc = Discriminators() if args.gan else None
+    opt_d = torch.optim.AdamW(disc.parameters(), lr=args.lr, betas=(0.8, 0.99), weight_decay=0.01) if disc else None
     step, trained_seconds = 0, 0.0
     ckpt_path = run / "ckpt.pt"
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, weights_only=False)
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["opt"])
+        if disc is not None and "disc" in ckpt:
+            disc.load_state_dict(ckpt["disc"])
+            opt_d.load_state_dict(ckpt["opt_d"])
         step, trained_seconds = ckpt["step"], ckpt["trained_seconds"]
         torch.set_rng_state(ckpt["torch_rng"])
         emit({"event": "resume", "step": step})
@@ -141,6 +151,8 @@ def main() -> int:
         state = {"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
                  "trained_seconds": trained_seconds, "torch_rng": torch.get_rng_state(),
                  "quantizer": args.quantizer, "config": args.config}
+        if disc is not None:
+            state["disc"], state["opt_d"] = disc.state_dict(), opt_d.state_dict()
         save_atomic(state, ckpt_path)
         save_atomic(model.state_dict(), run / "warmstart.safetensors", weights_only=True)
         emit({"event": "checkpoint", "step": step, "hours": round(trained_seconds / 3600, 3)})
@@ -153,13 +165,29 @@ def main() -> int:
         if (time.time() - started) / 60 > args.max_minutes:
             break
         lr = args.lr * min(1.0, (step + 1) / args.warmup)
-        for g in opt.param_groups:
-            g["lr"] = lr
+        for o in (opt, opt_d):
+            for g in (o.param_groups if o else []):
+                g["lr"] = lr
         x = torch.from_numpy(sampler.batch(args.batch))
         y, _, commit = model(x, dropout=True)
         target = x[:, : y.shape[1]]
-        mel, cplx = loss_fn.mel(y, target), loss_fn.complex(y, target)
+        mel = loss_fn.mel(y, target)
+        cplx = loss_fn.complex(y, target) if args.w_complex > 0 else torch.zeros(())
         loss = args.w_mel * mel + args.w_complex * cplx + args.w_commit * commit
+        extra = {}
+        if disc is not None:
+            real, fake = random_segments(target, y, int(args.gan_seconds * 16000))
+            real_outs = disc(real)
+            d_loss = discriminator_loss(real_outs, disc(fake.detach()))
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            torch.nn.utils.clip_grad_norm_(disc.parameters(), 1.0)
+            opt_d.step()
+            # The real segment's features are targets only: reuse them.
+            targets = [(r.detach(), [f.detach() for f in feats]) for r, feats in real_outs]
+            adv, fm = generator_losses(targets, disc(fake))
+            loss = loss + args.w_adv * adv + args.w_fm * fm
+            extra = {"disc": d_loss, "adv": adv, "fm": fm}
         opt.zero_grad(set_to_none=True)
         loss.backward()
         grad = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -168,7 +196,7 @@ def main() -> int:
         now = time.time()
         trained_seconds += now - tick
         tick = now
-        for k, v in (("loss", loss), ("mel", mel), ("complex", cplx), ("commit", commit), ("grad", grad)):
+        for k, v in (("loss", loss), ("mel", mel), ("complex", cplx), ("commit", commit), ("grad", grad), *extra.items()):
             sums[k] = sums.get(k, 0.0) + float(v)
         count += 1
         if step % 50 == 0:

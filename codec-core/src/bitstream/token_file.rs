@@ -757,7 +757,10 @@ mod tests {
         let mut file = sample(1, 10, 1, 1, 16);
         file.header.frames = u32::MAX;
         assert!(file.encoded_len() > u32::MAX as usize);
-        assert!(matches!(file.to_bytes(), Err(BitstreamError::LimitExceeded { .. })));
+        assert!(matches!(
+            file.to_bytes(),
+            Err(BitstreamError::LimitExceeded { .. })
+        ));
         file.header.frames = 1;
         file.header.model_name = "x".repeat(65);
         assert!(file.to_bytes().is_err());

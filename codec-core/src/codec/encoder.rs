@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use ndarray::ArrayViewMut2;
+use ndarray::ArrayView2;
 
 use super::network::{to_channel_first, to_frame_major, StatefulNetwork};
 use super::{spectrum_channels, DEFAULT_BLOCK_FRAMES};
@@ -169,12 +169,12 @@ impl Encoder {
         to_channel_first(&self.frames_fm[..n * c], n, c, &mut self.frames_cf[..n * c]);
         self.network.run(&self.frames_cf[..n * c], n, &mut self.latent_cf[..n * d])?;
         to_frame_major(&self.latent_cf[..n * d], n, d, &mut self.latent_fm[..n * d]);
-        let latent = ArrayViewMut2::from_shape((n, d), &mut self.latent_fm[..n * d])
-            .map_err(|e| CodecError::Internal(e.to_string()))?;
         let per_frame = self.codes_per_frame();
+        let latent = ArrayView2::from_shape((n, d), &self.latent_fm[..n * d])
+            .map_err(|e| CodecError::Internal(e.to_string()))?;
         let start = codes.len();
         codes.resize(start + n * per_frame, 0);
-        self.quantizer.encode(latent.view(), self.stages, &mut codes[start..], &mut self.scratch)?;
+        self.quantizer.encode(latent, self.stages, &mut codes[start..], &mut self.scratch)?;
         self.frames_out += n as u64;
         Ok(n)
     }

@@ -1,0 +1,176 @@
+//! The `codec` binary end to end: files in, tokens out, audio back, and a
+//! clear one-line error (and no output file) for every kind of bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn sample() -> PathBuf {
+    repo().join("testdata").join("sample.wav")
+}
+
+fn codec(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_codec")).args(args).output().expect("run codec")
+}
+
+fn ok(args: &[&str]) -> Output {
+    let out = codec(args);
+    assert!(out.status.success(), "codec {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+/// Fails with exit code 1 and exactly one line on stderr that contains `needle`.
+fn fails(args: &[&str], needle: &str) -> String {
+    let out = codec(args);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "codec {args:?}: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "codec {args:?} printed more than one line: {err}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.to_lowercase().contains(&needle.to_lowercase()), "codec {args:?}: expected `{needle}` in: {err}");
+    err
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+fn read_wav(path: &Path) -> (Vec<f32>, u32) {
+    let mut r = hound::WavReader::open(path).expect("wav");
+    let spec = r.spec();
+    let v = r.samples::<i16>().map(|x| f32::from(x.expect("sample")) / 32768.0).collect();
+    (v, spec.sample_rate)
+}
+
+#[test]
+fn encode_info_decode_round_trip() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let tok = dir.path().join("out.tok");
+    let wav = dir.path().join("out.wav");
+    ok(&["encode", s(&sample()), s(&tok)]);
+    let info = ok(&["info", s(&tok)]);
+    let text = String::from_utf8_lossy(&info.stdout);
+    assert!(text.contains("bitrate:") && text.contains("kbps"), "{text}");
+    ok(&["decode", s(&tok), s(&wav)]);
+    let (out, rate) = read_wav(&wav);
+    let (input, in_rate) = read_wav(&sample());
+    assert_eq!(rate, in_rate);
+    assert_eq!(out.len(), input.len(), "the decoded file keeps the original length");
+    assert!(out.iter().any(|&x| x.abs() > 0.01), "the decoded audio is silent");
+}
+
+#[test]
+fn stdin_and_stdout_work() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let tok = dir.path().join("a.tok");
+    let bytes = std::fs::read(sample()).expect("sample");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_codec"))
+        .args(["encode", "-", "-", "--quiet"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(&bytes).expect("write");
+    }
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success());
+    std::fs::write(&tok, &out.stdout).expect("write tok");
+    ok(&["info", s(&tok)]);
+}
+
+#[test]
+fn stages_and_bitrate_choices() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let tok = dir.path().join("a.tok");
+    ok(&["encode", s(&sample()), s(&tok), "--model", "mcrvq", "--stages", "3"]);
+    let text = String::from_utf8_lossy(&ok(&["info", s(&tok)]).stdout).to_string();
+    assert!(text.contains("1.500 kbps"), "{text}");
+    ok(&["encode", s(&sample()), s(&tok), "--model", "mcrvq", "--kbps", "3"]);
+    let text = String::from_utf8_lossy(&ok(&["info", s(&tok)]).stdout).to_string();
+    assert!(text.contains("3.000 kbps"), "{text}");
+    fails(&["encode", s(&sample()), s(&tok), "--model", "mcrvq", "--stages", "9"], "stages");
+    fails(&["encode", s(&sample()), s(&tok), "--model", "mcrvq", "--kbps", "1"], "at least");
+}
+
+#[test]
+fn bad_audio_inputs_fail_cleanly_and_leave_no_output() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let tok = dir.path().join("out.tok");
+    fails(&["encode", "/no/such/file.wav", s(&tok)], "no/such/file.wav");
+    let text = dir.path().join("notes.wav");
+    std::fs::write(&text, "this is not audio at all, just text\n").expect("write");
+    fails(&["encode", s(&text), s(&tok)], "cannot read audio");
+    let empty = dir.path().join("empty.wav");
+    std::fs::write(&empty, b"").expect("write");
+    fails(&["encode", s(&empty), s(&tok)], "cannot read audio");
+    let silent = dir.path().join("zero-length.wav");
+    let spec = hound::WavSpec { channels: 1, sample_rate: 16000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    hound::WavWriter::create(&silent, spec).expect("wav").finalize().expect("finalize");
+    fails(&["encode", s(&silent), s(&tok)], "no samples");
+    assert!(!tok.exists(), "a failed encode left an output file");
+    assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 3, "temporary files were left behind");
+}
+
+#[test]
+fn bad_token_files_fail_cleanly() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let tok = dir.path().join("good.tok");
+    let wav = dir.path().join("out.wav");
+    ok(&["encode", s(&sample()), s(&tok), "--model", "grvq"]);
+    let good = std::fs::read(&tok).expect("tok");
+
+    let truncated = dir.path().join("truncated.tok");
+    std::fs::write(&truncated, &good[..good.len() / 2]).expect("write");
+    fails(&["decode", s(&truncated), s(&wav)], "truncated");
+
+    let corrupted = dir.path().join("corrupted.tok");
+    let mut bad = good.clone();
+    let mid = bad.len() - 10;
+    bad[mid] ^= 0x40;
+    std::fs::write(&corrupted, &bad).expect("write");
+    fails(&["decode", s(&corrupted), s(&wav)], "checksum");
+
+    let garbage = dir.path().join("garbage.tok");
+    std::fs::write(&garbage, b"RIFF\0\0\0\0WAVEfmt definitely not tokens").expect("write");
+    fails(&["decode", s(&garbage), s(&wav)], "magic");
+
+    fails(&["decode", s(&tok), s(&wav), "--model", "mcrvq"], "different model");
+    fails(&["decode", "/no/such.tok", s(&wav)], "no/such.tok");
+    assert!(!wav.exists(), "a failed decode left an output file");
+}
+
+#[test]
+fn damaged_model_packages_are_refused() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let pkg = dir.path().join("pkg");
+    std::fs::create_dir(&pkg).expect("mkdir");
+    for e in std::fs::read_dir(repo().join("models").join("grvq")).expect("package") {
+        let e = e.expect("entry");
+        std::fs::copy(e.path(), pkg.join(e.file_name())).expect("copy");
+    }
+    let tok = dir.path().join("a.tok");
+    let enc = pkg.join("encoder.onnx");
+    let mut bytes = std::fs::read(&enc).expect("read");
+    bytes[1000] ^= 1;
+    std::fs::write(&enc, &bytes).expect("write");
+    fails(&["encode", s(&sample()), s(&tok), "--model", s(&pkg)], "hash");
+    std::fs::remove_file(&enc).expect("rm");
+    fails(&["encode", s(&sample()), s(&tok), "--model", s(&pkg)], "missing");
+    fails(&["encode", s(&sample()), s(&tok), "--model", "nonexistent-model"], "no model named");
+    assert!(!tok.exists());
+}
+
+#[test]
+fn roundtrip_prints_bitrate_and_speed() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let wav = dir.path().join("rt.wav");
+    let out = ok(&["roundtrip", s(&sample()), s(&wav)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("kbps") && err.contains("realtime"), "{err}");
+    assert!(wav.exists());
+}
