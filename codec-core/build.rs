@@ -11,7 +11,8 @@ const LIB: &str = "libonnxruntime.so.1.31.1";
 fn main() {
     println!("cargo:rerun-if-env-changed=ORT_DYLIB_PATH");
     println!("cargo:rerun-if-changed=build.rs");
-    let Some(root) = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from).and_then(|d| d.parent().map(PathBuf::from))
+    let Some(root) =
+        std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from).and_then(|d| d.parent().map(PathBuf::from))
     else {
         return;
     };

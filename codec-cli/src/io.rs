@@ -22,7 +22,9 @@ pub fn read_audio(path: &Path) -> Result<Audio> {
 
 /// Reads a token file from a path, or stdin for `-`.
 pub fn read_tokens(path: &Path) -> Result<TokenFile> {
-    let what = || format!("cannot read tokens from {}", if is_stdio(path) { "stdin".into() } else { path.display().to_string() });
+    let what = || {
+        format!("cannot read tokens from {}", if is_stdio(path) { "stdin".into() } else { path.display().to_string() })
+    };
     if is_stdio(path) {
         return TokenFile::read_from(&mut std::io::stdin().lock()).with_context(what);
     }

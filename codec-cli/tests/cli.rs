@@ -109,7 +109,12 @@ fn bad_audio_inputs_fail_cleanly_and_leave_no_output() {
     std::fs::write(&empty, b"").expect("write");
     fails(&["encode", s(&empty), s(&tok)], "cannot read audio");
     let silent = dir.path().join("zero-length.wav");
-    let spec = hound::WavSpec { channels: 1, sample_rate: 16000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
     hound::WavWriter::create(&silent, spec).expect("wav").finalize().expect("finalize");
     fails(&["encode", s(&silent), s(&tok)], "no samples");
     assert!(!tok.exists(), "a failed encode left an output file");

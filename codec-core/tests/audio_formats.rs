@@ -12,19 +12,14 @@ use codec_core::audio::{read_audio, read_audio_from, resample, wav_bytes, AudioE
 const HOP: usize = 320; // one codec frame at 16 kHz
 
 fn testdata() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("testdata")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("testdata")
 }
 
 /// `testdata/sample.wav` read independently of the code under test.
 fn original() -> Vec<f32> {
     let mut reader = hound::WavReader::open(testdata().join("sample.wav")).expect("sample.wav");
     assert_eq!(reader.spec().sample_rate, 16_000);
-    reader
-        .samples::<i16>()
-        .map(|s| f32::from(s.expect("sample")) / 32768.0)
-        .collect()
+    reader.samples::<i16>().map(|s| f32::from(s.expect("sample")) / 32768.0).collect()
 }
 
 /// Normalised cross-correlation of `y` against `x` at lag `lag` (y[i + lag] ~ x[i]).
@@ -54,55 +49,13 @@ struct Case {
 }
 
 const CASES: [Case; 7] = [
-    Case {
-        file: "sample-44k-stereo.flac",
-        rate: 44_100,
-        start: 16_000,
-        len: 16_000,
-        max_lag: 16,
-    },
-    Case {
-        file: "sample.mp3",
-        rate: 22_050,
-        start: 16_000,
-        len: 16_000,
-        max_lag: 1600,
-    },
-    Case {
-        file: "sample.ogg",
-        rate: 24_000,
-        start: 16_000,
-        len: 16_000,
-        max_lag: 160,
-    },
-    Case {
-        file: "sample-48k-24bit.wav",
-        rate: 48_000,
-        start: 16_000,
-        len: 2400,
-        max_lag: 16,
-    },
-    Case {
-        file: "sample-f32.wav",
-        rate: 16_000,
-        start: 16_000,
-        len: 8000,
-        max_lag: 16,
-    },
-    Case {
-        file: "sample-s32.wav",
-        rate: 16_000,
-        start: 16_000,
-        len: 4800,
-        max_lag: 16,
-    },
-    Case {
-        file: "sample-u8.wav",
-        rate: 16_000,
-        start: 16_000,
-        len: 8000,
-        max_lag: 16,
-    },
+    Case { file: "sample-44k-stereo.flac", rate: 44_100, start: 16_000, len: 16_000, max_lag: 16 },
+    Case { file: "sample.mp3", rate: 22_050, start: 16_000, len: 16_000, max_lag: 1600 },
+    Case { file: "sample.ogg", rate: 24_000, start: 16_000, len: 16_000, max_lag: 160 },
+    Case { file: "sample-48k-24bit.wav", rate: 48_000, start: 16_000, len: 2400, max_lag: 16 },
+    Case { file: "sample-f32.wav", rate: 16_000, start: 16_000, len: 8000, max_lag: 16 },
+    Case { file: "sample-s32.wav", rate: 16_000, start: 16_000, len: 4800, max_lag: 16 },
+    Case { file: "sample-u8.wav", rate: 16_000, start: 16_000, len: 8000, max_lag: 16 },
 ];
 
 #[test]
@@ -113,11 +66,7 @@ fn audio_formats_decode_to_the_original() {
         let audio = read_audio(&path).unwrap_or_else(|e| panic!("{}: {e}", case.file));
         assert_eq!(audio.sample_rate, case.rate, "{}", case.file);
         assert_eq!(audio.skipped_packets, 0, "{}", case.file);
-        assert!(
-            audio.samples.iter().all(|s| (-1.0..=1.0).contains(s)),
-            "{}",
-            case.file
-        );
+        assert!(audio.samples.iter().all(|s| (-1.0..=1.0).contains(s)), "{}", case.file);
         // Mono: one sample per frame, so the duration is right only if channels were mixed.
         let expected = case.len as f64 / 16_000.0;
         let frame = HOP as f64 / 16_000.0;
@@ -174,11 +123,7 @@ fn audio_bad_input_empty_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("empty.wav");
     std::fs::write(&path, b"").expect("write");
-    assert!(
-        matches!(read_audio(&path), Err(AudioError::EmptyInput)),
-        "{:?}",
-        read_audio(&path)
-    );
+    assert!(matches!(read_audio(&path), Err(AudioError::EmptyInput)), "{:?}", read_audio(&path));
 }
 
 #[test]
@@ -187,10 +132,7 @@ fn audio_bad_input_text_named_wav() {
     let path = dir.path().join("notes.wav");
     std::fs::write(&path, "This is not audio, just some text.\n".repeat(50)).expect("write");
     let result = read_audio(&path);
-    assert!(
-        matches!(result, Err(AudioError::Unsupported { .. })),
-        "{result:?}"
-    );
+    assert!(matches!(result, Err(AudioError::Unsupported { .. })), "{result:?}");
 }
 
 #[test]
@@ -199,24 +141,14 @@ fn audio_bad_input_header_only_wav() {
     let path = dir.path().join("cut.wav");
     let bytes = std::fs::read(testdata().join("sample.wav")).expect("sample");
     // Everything up to and including the data chunk's header (ffmpeg adds a LIST chunk first).
-    let data = bytes
-        .windows(4)
-        .position(|w| w == b"data")
-        .expect("data chunk")
-        + 8;
+    let data = bytes.windows(4).position(|w| w == b"data").expect("data chunk") + 8;
     std::fs::write(&path, &bytes[..data]).expect("write");
     let result = read_audio(&path);
-    assert!(
-        matches!(result, Err(AudioError::Truncated { declared_frames }) if declared_frames > 0),
-        "{result:?}"
-    );
+    assert!(matches!(result, Err(AudioError::Truncated { declared_frames }) if declared_frames > 0), "{result:?}");
     // Cut inside the header: not recognisable as audio at all.
     std::fs::write(&path, &bytes[..20]).expect("write");
     let result = read_audio(&path);
-    assert!(
-        matches!(result, Err(AudioError::Unsupported { .. })),
-        "{result:?}"
-    );
+    assert!(matches!(result, Err(AudioError::Unsupported { .. })), "{result:?}");
 }
 
 #[test]
@@ -235,11 +167,7 @@ fn audio_bad_input_directory() {
 #[test]
 fn audio_bad_input_truncated_file_keeps_what_is_there() {
     let bytes = std::fs::read(testdata().join("sample.wav")).expect("sample");
-    let data = bytes
-        .windows(4)
-        .position(|w| w == b"data")
-        .expect("data chunk")
-        + 8;
+    let data = bytes.windows(4).position(|w| w == b"data").expect("data chunk") + 8;
     let audio = read_audio_from(&bytes[..data + 2 * 1000 + 1], Some("wav")).expect("partial");
     assert!(audio.samples.len() <= 1000, "{}", audio.samples.len());
 }
@@ -260,10 +188,7 @@ fn audio_bad_input_never_panics() {
         let good = std::fs::read(testdata().join("formats").join(case.file)).expect("file");
         let mut inputs: Vec<Vec<u8>> = Vec::new();
         // Truncations, including inside every header.
-        for cut in (1..good.len().min(400))
-            .step_by(7)
-            .chain((400..good.len()).step_by(good.len() / 16 + 1))
-        {
+        for cut in (1..good.len().min(400)).step_by(7).chain((400..good.len()).step_by(good.len() / 16 + 1)) {
             inputs.push(good[..cut].to_vec());
         }
         // Corrupted bytes scattered through the file, and a run of garbage after the header.
@@ -283,11 +208,7 @@ fn audio_bad_input_never_panics() {
             let outcome = match read_audio_from(&input[..], ext) {
                 Ok(audio) if audio.skipped_packets > 0 => "ok, packets skipped".to_owned(),
                 Ok(_) => "ok".to_owned(),
-                Err(e) => format!("{e:?}")
-                    .split([' ', '{', '('])
-                    .next()
-                    .unwrap_or("?")
-                    .to_owned(),
+                Err(e) => format!("{e:?}").split([' ', '{', '(']).next().unwrap_or("?").to_owned(),
             };
             *outcomes.entry(outcome).or_default() += 1;
         }

@@ -43,11 +43,7 @@ fn dsp_stft_matches_golden() {
         let mut frame = vec![0.0; analyzer.frame_len()];
         for (t, hop) in pcm.chunks(HOP).enumerate() {
             analyzer.push(hop, &mut frame).expect("push");
-            assert_eq!(
-                frame[..],
-                got[t * frame.len()..(t + 1) * frame.len()],
-                "{model}: frame {t}"
-            );
+            assert_eq!(frame[..], got[t * frame.len()..(t + 1) * frame.len()], "{model}: frame {t}");
         }
     }
 }
@@ -70,9 +66,7 @@ fn dsp_istft_matches_golden() {
         let mut hop = vec![0.0; HOP];
         let mut streamed = Vec::new();
         for (t, row) in spec.rows().into_iter().enumerate() {
-            synth
-                .push(row.as_slice().expect("standard layout"), &mut hop)
-                .expect("push");
+            synth.push(row.as_slice().expect("standard layout"), &mut hop).expect("push");
             if t > 0 {
                 streamed.extend_from_slice(&hop);
             }

@@ -4,7 +4,7 @@
 mod common;
 
 use codec_core::package::ModelPackage;
-use codec_core::quantizer::{Quantizer, Scratch};
+use codec_core::quantizer::Scratch;
 use common::{max_abs_diff, Golden, MODELS};
 use ndarray::Array2;
 
@@ -47,8 +47,10 @@ fn decode_of_the_recipe_codes_matches_its_quantized_latent() {
         let expected = golden.frames("quantized");
         let codes_ct = golden.i32("codes");
         let (per_frame, frames) = (codes_ct.shape()[0], codes_ct.shape()[1]);
-        let codes: Vec<u16> =
-            (0..frames).flat_map(|t| (0..per_frame).map(move |j| (t, j))).map(|(t, j)| codes_ct[[j, t]] as u16).collect();
+        let codes: Vec<u16> = (0..frames)
+            .flat_map(|t| (0..per_frame).map(move |j| (t, j)))
+            .map(|(t, j)| codes_ct[[j, t]] as u16)
+            .collect();
         let mut latent = Array2::zeros((frames, q.latent_dim()));
         q.decode(&codes, q.stages(), latent.view_mut()).expect("decode");
         let err = max_abs_diff(latent.as_slice().expect("standard"), expected.as_slice().expect("standard"));

@@ -17,7 +17,12 @@ pub fn run(args: Args) -> Result<()> {
     let seconds = h.duration_seconds();
     let hash: String = h.model_hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
     println!("model:        {} ({hash}...)", h.model_name);
-    println!("sample rate:  {} Hz, hop {} samples ({:.1} frames/s)", h.sample_rate, h.hop, f64::from(h.sample_rate) / f64::from(h.hop));
+    println!(
+        "sample rate:  {} Hz, hop {} samples ({:.1} frames/s)",
+        h.sample_rate,
+        h.hop,
+        f64::from(h.sample_rate) / f64::from(h.hop)
+    );
     println!(
         "layout:       {} codes/frame ({} groups x {} stages), {} bits each",
         h.layout.codebooks, h.layout.groups, h.layout.stages, h.layout.bits

@@ -99,12 +99,7 @@ pub enum AudioError {
     #[error("resampling: {0}")]
     Resample(#[from] rubato::ResampleError),
     #[error("resampler chose chunks {got_in}/{got_out}, expected {want_in}/{want_out}")]
-    ChunkMismatch {
-        want_in: usize,
-        want_out: usize,
-        got_in: usize,
-        got_out: usize,
-    },
+    ChunkMismatch { want_in: usize, want_out: usize, got_in: usize, got_out: usize },
     /// A 16-bit WAV's data chunk size is a u32.
     #[error("{samples} samples do not fit in a WAV file (at most {limit})")]
     WavTooLong { samples: usize, limit: usize },

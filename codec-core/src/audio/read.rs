@@ -39,22 +39,14 @@ const MAX_PREALLOC: u64 = 1 << 24;
 /// a supported format, and the decoding errors of [`read_audio_from`].
 pub fn read_audio(path: &Path) -> Result<Audio, AudioError> {
     let io_error = |source: std::io::Error| match source.kind() {
-        ErrorKind::NotFound => AudioError::NotFound {
-            path: path.to_owned(),
-        },
-        _ => AudioError::Io {
-            path: path.to_owned(),
-            source,
-        },
+        ErrorKind::NotFound => AudioError::NotFound { path: path.to_owned() },
+        _ => AudioError::Io { path: path.to_owned(), source },
     };
     let file = File::open(path).map_err(io_error)?;
     let meta = file.metadata().map_err(io_error)?;
     if meta.is_dir() {
         let source = std::io::Error::new(ErrorKind::InvalidInput, "is a directory");
-        return Err(AudioError::Io {
-            path: path.to_owned(),
-            source,
-        });
+        return Err(AudioError::Io { path: path.to_owned(), source });
     }
     // Pipes and devices report 0 bytes; only a regular file's size is its content's.
     if meta.is_file() && meta.len() == 0 {
@@ -80,13 +72,8 @@ pub fn read_audio(path: &Path) -> Result<Audio, AudioError> {
 pub fn read_audio_from<R: Read>(reader: R, extension: Option<&str>) -> Result<Audio, AudioError> {
     let stdin = Path::new("-");
     let bytes = read_capped(reader, MAX_INPUT_BYTES)
-        .map_err(|source| AudioError::Io {
-            path: stdin.to_owned(),
-            source,
-        })?
-        .ok_or(AudioError::InputTooLarge {
-            limit: MAX_INPUT_BYTES,
-        })?;
+        .map_err(|source| AudioError::Io { path: stdin.to_owned(), source })?
+        .ok_or(AudioError::InputTooLarge { limit: MAX_INPUT_BYTES })?;
     if bytes.is_empty() {
         return Err(AudioError::EmptyInput);
     }
@@ -96,24 +83,16 @@ pub fn read_audio_from<R: Read>(reader: R, extension: Option<&str>) -> Result<Au
 /// All of `reader`, or `None` if it holds more than `limit` bytes.
 pub(super) fn read_capped<R: Read>(reader: R, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
     let mut bytes = Vec::new();
-    reader
-        .take(limit.saturating_add(1))
-        .read_to_end(&mut bytes)?;
+    reader.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
     Ok((bytes.len() as u64 <= limit).then_some(bytes))
 }
 
-fn decode(
-    source: Box<dyn MediaSource>,
-    extension: Option<&str>,
-    origin: &Path,
-) -> Result<Audio, AudioError> {
+fn decode(source: Box<dyn MediaSource>, extension: Option<&str>, origin: &Path) -> Result<Audio, AudioError> {
     let mut decoded = 0u64;
     // Symphonia is pure Rust but not hardened against every malformed input;
     // a panic in it must become an error, not take the caller down.
-    catch_unwind(AssertUnwindSafe(|| {
-        decode_unguarded(source, extension, origin, &mut decoded)
-    }))
-    .unwrap_or(Err(AudioError::DecoderPanic { decoded }))
+    catch_unwind(AssertUnwindSafe(|| decode_unguarded(source, extension, origin, &mut decoded)))
+        .unwrap_or(Err(AudioError::DecoderPanic { decoded }))
 }
 
 fn decode_unguarded(
@@ -129,18 +108,12 @@ fn decode_unguarded(
     }
     // Gapless trims encoder delay and padding (MP3, Vorbis), keeping the decoded
     // audio aligned with the original.
-    let format_opts = FormatOptions {
-        enable_gapless: true,
-        ..Default::default()
-    };
+    let format_opts = FormatOptions { enable_gapless: true, ..Default::default() };
     let probed = symphonia::default::get_probe()
         .format(&hint, mss, &format_opts, &MetadataOptions::default())
         .map_err(|e| match e {
             SymphoniaError::IoError(source) if source.kind() != ErrorKind::UnexpectedEof => {
-                AudioError::Io {
-                    path: origin.to_owned(),
-                    source,
-                }
+                AudioError::Io { path: origin.to_owned(), source }
             }
             source => AudioError::Unsupported { source },
         })?;
@@ -149,10 +122,7 @@ fn decode_unguarded(
     let (track_id, params) = (track.id, track.codec_params.clone());
     let mut decoder = symphonia::default::get_codecs()
         .make(&params, &DecoderOptions::default())
-        .map_err(|source| AudioError::UnsupportedCodec {
-            codec: codec_name(&params),
-            source,
-        })?;
+        .map_err(|source| AudioError::UnsupportedCodec { codec: codec_name(&params), source })?;
 
     let mut rate = params.sample_rate.filter(|r| *r > 0);
     let declared = params.n_frames.unwrap_or(0);
@@ -164,12 +134,7 @@ fn decode_unguarded(
             Err(SymphoniaError::IoError(e)) if e.kind() == ErrorKind::UnexpectedEof => break,
             // A chained stream begins; its parameters may differ, so the first one is the audio.
             Err(SymphoniaError::ResetRequired) => break,
-            Err(source) => {
-                return Err(AudioError::Decode {
-                    decoded: *decoded,
-                    source,
-                })
-            }
+            Err(source) => return Err(AudioError::Decode { decoded: *decoded, source }),
         };
         if packet.track_id() != track_id {
             continue;
@@ -180,10 +145,7 @@ fn decode_unguarded(
                 match rate {
                     None => rate = Some(packet_rate),
                     Some(r) if r != packet_rate => {
-                        return Err(AudioError::RateChanged {
-                            from: r,
-                            to: packet_rate,
-                        });
+                        return Err(AudioError::RateChanged { from: r, to: packet_rate });
                     }
                     Some(_) => {}
                 }
@@ -194,52 +156,33 @@ fn decode_unguarded(
             // A corrupt packet: leave it out and keep going.
             Err(SymphoniaError::DecodeError(_)) => skipped += 1,
             Err(SymphoniaError::IoError(e)) if e.kind() == ErrorKind::UnexpectedEof => skipped += 1,
-            Err(source) => {
-                return Err(AudioError::Decode {
-                    decoded: *decoded,
-                    source,
-                })
-            }
+            Err(source) => return Err(AudioError::Decode { decoded: *decoded, source }),
         }
         *decoded = samples.len() as u64;
         if *decoded > MAX_DECODED_SAMPLES {
-            return Err(AudioError::LimitExceeded {
-                limit: MAX_DECODED_SAMPLES,
-            });
+            return Err(AudioError::LimitExceeded { limit: MAX_DECODED_SAMPLES });
         }
     }
     if samples.is_empty() {
         return Err(if skipped > 0 {
             AudioError::Undecodable { skipped }
         } else if declared > 0 {
-            AudioError::Truncated {
-                declared_frames: declared,
-            }
+            AudioError::Truncated { declared_frames: declared }
         } else {
             AudioError::Empty
         });
     }
     let sample_rate = rate.unwrap_or(0);
     if sample_rate == 0 || sample_rate > MAX_SAMPLE_RATE {
-        return Err(AudioError::BadSampleRate {
-            rate: sample_rate,
-            max: MAX_SAMPLE_RATE,
-        });
+        return Err(AudioError::BadSampleRate { rate: sample_rate, max: MAX_SAMPLE_RATE });
     }
-    Ok(Audio {
-        samples,
-        sample_rate,
-        skipped_packets: skipped,
-    })
+    Ok(Audio { samples, sample_rate, skipped_packets: skipped })
 }
 
 /// The default track if it is audio, else the first that is.
 fn audio_track(format: &dyn FormatReader) -> Option<&Track> {
     let is_audio = |t: &&Track| t.codec_params.codec != CODEC_TYPE_NULL;
-    format
-        .default_track()
-        .filter(is_audio)
-        .or_else(|| format.tracks().iter().find(is_audio))
+    format.default_track().filter(is_audio).or_else(|| format.tracks().iter().find(is_audio))
 }
 
 fn codec_name(params: &symphonia::core::codecs::CodecParameters) -> String {
@@ -282,11 +225,7 @@ fn mix_planes<S: Sample + IntoSample<f32>>(buffer: &AudioBuffer<S>, out: &mut Ve
     for m in mixed {
         // Float files can hold NaN or out-of-range values; the network only saw [-1, 1].
         let v = *m * scale;
-        *m = if v.is_finite() {
-            v.clamp(-1.0, 1.0)
-        } else {
-            0.0
-        };
+        *m = if v.is_finite() { v.clamp(-1.0, 1.0) } else { 0.0 };
     }
     true
 }

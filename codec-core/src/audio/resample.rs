@@ -30,10 +30,7 @@ const STREAM_MIN_TAPS: usize = 256;
 
 fn check_rate(rate: u32) -> Result<(), AudioError> {
     if rate == 0 || rate > MAX_SAMPLE_RATE {
-        return Err(AudioError::BadSampleRate {
-            rate,
-            max: MAX_SAMPLE_RATE,
-        });
+        return Err(AudioError::BadSampleRate { rate, max: MAX_SAMPLE_RATE });
     }
     Ok(())
 }
@@ -74,12 +71,7 @@ impl Resampler {
     pub fn new(from: u32, to: u32) -> Result<Self, AudioError> {
         let stream = StreamResampler::with_taps(from, to, OFFLINE_TAPS, OFFLINE_TAPS)?;
         let input = vec![0.0; stream.input_chunk()];
-        Ok(Self {
-            from,
-            to,
-            stream,
-            input,
-        })
+        Ok(Self { from, to, stream, input })
     }
 
     /// The signal at the output rate: `round(len * to / from)` samples,
@@ -91,8 +83,7 @@ impl Resampler {
         if self.from == self.to {
             return Ok(samples.to_vec());
         }
-        let wanted = (samples.len() as u128 * u128::from(self.to) + u128::from(self.from) / 2)
-            / u128::from(self.from);
+        let wanted = (samples.len() as u128 * u128::from(self.to) + u128::from(self.from) / 2) / u128::from(self.from);
         let wanted = usize::try_from(wanted).unwrap_or(usize::MAX);
         self.stream.reset();
         let delay = self.stream.delay();
@@ -146,23 +137,15 @@ impl StreamResampler {
         check_rate(from)?;
         check_rate(to)?;
         if chunk > MAX_CHUNK {
-            return Err(AudioError::ChunkTooLarge {
-                chunk,
-                max: MAX_CHUNK,
-            });
+            return Err(AudioError::ChunkTooLarge { chunk, max: MAX_CHUNK });
         }
         if from == to {
             let chunk = chunk.max(1);
-            return Ok(Self {
-                chunk_in: chunk,
-                chunk_out: chunk,
-                inner: None,
-            });
+            return Ok(Self { chunk_in: chunk, chunk_out: chunk, inner: None });
         }
         let g = gcd(u64::from(from), u64::from(to));
         // Rates and chunk are bounded above, so these products stay far below usize::MAX.
-        let (period_in, period_out) =
-            ((u64::from(from) / g) as usize, (u64::from(to) / g) as usize);
+        let (period_in, period_out) = ((u64::from(from) / g) as usize, (u64::from(to) / g) as usize);
         let periods = chunk.max(min_taps).div_ceil(period_in);
         // Even chunks put the filter's centre on a sample of both rates: a whole delay.
         let periods = periods + periods % 2;
@@ -170,18 +153,9 @@ impl StreamResampler {
         let inner = FftFixedInOut::<f32>::new(from as usize, to as usize, chunk_in, 1)?;
         let (got_in, got_out) = (inner.input_frames_next(), inner.output_frames_next());
         if (got_in, got_out) != (chunk_in, chunk_out) {
-            return Err(AudioError::ChunkMismatch {
-                want_in: chunk_in,
-                want_out: chunk_out,
-                got_in,
-                got_out,
-            });
+            return Err(AudioError::ChunkMismatch { want_in: chunk_in, want_out: chunk_out, got_in, got_out });
         }
-        Ok(Self {
-            chunk_in,
-            chunk_out,
-            inner: Some(inner),
-        })
+        Ok(Self { chunk_in, chunk_out, inner: Some(inner) })
     }
 
     /// Input samples per call.
@@ -207,16 +181,10 @@ impl StreamResampler {
     /// of the wrong size; the state is unchanged then.
     pub fn process(&mut self, input: &[f32], output: &mut [f32]) -> Result<(), AudioError> {
         if input.len() != self.chunk_in {
-            return Err(AudioError::ChunkLength {
-                expected: self.chunk_in,
-                got: input.len(),
-            });
+            return Err(AudioError::ChunkLength { expected: self.chunk_in, got: input.len() });
         }
         if output.len() != self.chunk_out {
-            return Err(AudioError::OutputLength {
-                expected: self.chunk_out,
-                got: output.len(),
-            });
+            return Err(AudioError::OutputLength { expected: self.chunk_out, got: output.len() });
         }
         match &mut self.inner {
             None => output.copy_from_slice(input),

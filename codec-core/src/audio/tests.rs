@@ -17,20 +17,14 @@ fn chirp(rate: u32, secs: f64, f0: f64, f1: f64) -> Vec<f32> {
 }
 
 fn sine(rate: u32, len: usize, freq: f64, amp: f64) -> Vec<f32> {
-    (0..len)
-        .map(|i| (amp * (2.0 * PI * freq * i as f64 / f64::from(rate)).sin()) as f32)
-        .collect()
+    (0..len).map(|i| (amp * (2.0 * PI * freq * i as f64 / f64::from(rate)).sin()) as f32).collect()
 }
 
 /// Max abs difference over the middle, skipping `edge` samples at each end
 /// (where the signal starts abruptly and the filter rings).
 fn mid_error(a: &[f32], b: &[f32], edge: usize) -> f32 {
     let n = a.len().min(b.len());
-    a[edge..n - edge]
-        .iter()
-        .zip(&b[edge..n - edge])
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
+    a[edge..n - edge].iter().zip(&b[edge..n - edge]).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
 /// The lag (in `-max..=max`) maximising the cross-correlation of `a` against `b`.
@@ -39,14 +33,11 @@ fn best_lag(a: &[f32], b: &[f32], max: isize) -> isize {
         (0..a.len() as isize)
             .filter_map(|i| {
                 let j = i + lag;
-                (j >= 0 && (j as usize) < b.len())
-                    .then(|| f64::from(a[i as usize]) * f64::from(b[j as usize]))
+                (j >= 0 && (j as usize) < b.len()).then(|| f64::from(a[i as usize]) * f64::from(b[j as usize]))
             })
             .sum()
     };
-    (-max..=max)
-        .max_by(|x, y| score(*x).total_cmp(&score(*y)))
-        .unwrap_or(0)
+    (-max..=max).max_by(|x, y| score(*x).total_cmp(&score(*y))).unwrap_or(0)
 }
 
 #[test]
@@ -64,14 +55,9 @@ fn audio_resample_sine_44k_to_16k() {
 
 #[test]
 fn audio_resample_is_aligned() {
-    for (from, to) in [
-        (44_100, 16_000),
-        (48_000, 16_000),
-        (22_050, 16_000),
-        (8_000, 16_000),
-        (16_000, 44_100),
-        (11_025, 16_000),
-    ] {
+    for (from, to) in
+        [(44_100, 16_000), (48_000, 16_000), (22_050, 16_000), (8_000, 16_000), (16_000, 44_100), (11_025, 16_000)]
+    {
         let top = 0.45 * f64::from(from.min(to));
         let x = chirp(from, 1.0, 50.0, top * 0.9);
         let y = resample(&x, from, to).expect("resample");
@@ -89,13 +75,7 @@ fn audio_resample_is_aligned() {
 fn audio_resample_round_trip_16k_48k() {
     let len = 16_000;
     let mut x = vec![0.0f32; len];
-    for (f, a) in [
-        (200.0, 0.2),
-        (1234.5, 0.2),
-        (3000.0, 0.15),
-        (5000.0, 0.15),
-        (6500.0, 0.1),
-    ] {
+    for (f, a) in [(200.0, 0.2), (1234.5, 0.2), (3000.0, 0.15), (5000.0, 0.15), (6500.0, 0.1)] {
         for (v, s) in x.iter_mut().zip(sine(16_000, len, f, a)) {
             *v += s;
         }
@@ -121,23 +101,10 @@ fn audio_resample_lengths_and_identity() {
         (1000, 16_000, 48_000, 3000),
         (7, 48_000, 16_000, 2),
     ] {
-        assert_eq!(
-            resample(&vec![0.1; len], from, to).expect("resample").len(),
-            want,
-            "{len} at {from} -> {to}"
-        );
+        assert_eq!(resample(&vec![0.1; len], from, to).expect("resample").len(), want, "{len} at {from} -> {to}");
     }
-    assert!(matches!(
-        resample(&x, 0, 16_000),
-        Err(AudioError::BadSampleRate { rate: 0, .. })
-    ));
-    assert!(matches!(
-        resample(&x, 16_000, 10_000_000),
-        Err(AudioError::BadSampleRate {
-            rate: 10_000_000,
-            ..
-        })
-    ));
+    assert!(matches!(resample(&x, 0, 16_000), Err(AudioError::BadSampleRate { rate: 0, .. })));
+    assert!(matches!(resample(&x, 16_000, 10_000_000), Err(AudioError::BadSampleRate { rate: 10_000_000, .. })));
 }
 
 #[test]
@@ -148,27 +115,15 @@ fn audio_stream_resampler_chunks_and_delay() {
     let r = StreamResampler::new(44_100, 16_000, 441).expect("new");
     assert_eq!((r.input_chunk(), r.output_chunk()), (882, 320));
     let r = StreamResampler::new(16_000, 16_000, 320).expect("new");
-    assert_eq!(
-        (r.input_chunk(), r.output_chunk(), r.delay()),
-        (320, 320, 0)
-    );
+    assert_eq!((r.input_chunk(), r.output_chunk(), r.delay()), (320, 320, 0));
     let mut r = StreamResampler::new(48_000, 16_000, 10).expect("new");
     // Even periods of 3 input samples, and at least the minimum filter length.
     assert!(r.input_chunk() >= 256 && r.input_chunk() / 6 * 6 == r.input_chunk());
     let mut out = vec![0.0; r.output_chunk()];
-    assert!(matches!(
-        r.process(&[0.0; 5], &mut out),
-        Err(AudioError::ChunkLength { got: 5, .. })
-    ));
+    assert!(matches!(r.process(&[0.0; 5], &mut out), Err(AudioError::ChunkLength { got: 5, .. })));
     let input = vec![0.0; r.input_chunk()];
-    assert!(matches!(
-        r.process(&input, &mut out[1..]),
-        Err(AudioError::OutputLength { .. })
-    ));
-    assert!(matches!(
-        StreamResampler::new(48_000, 16_000, usize::MAX),
-        Err(AudioError::ChunkTooLarge { .. })
-    ));
+    assert!(matches!(r.process(&input, &mut out[1..]), Err(AudioError::OutputLength { .. })));
+    assert!(matches!(StreamResampler::new(48_000, 16_000, usize::MAX), Err(AudioError::ChunkTooLarge { .. })));
 }
 
 #[test]
@@ -180,10 +135,7 @@ fn audio_stream_resampler_is_aligned_after_delay() {
     let mut out = vec![0.0; r.output_chunk()];
     let mut y = Vec::new();
     let mut padded = x.clone();
-    padded.resize(
-        x.len().div_ceil(r.input_chunk()) * r.input_chunk() + r.input_chunk(),
-        0.0,
-    );
+    padded.resize(x.len().div_ceil(r.input_chunk()) * r.input_chunk() + r.input_chunk(), 0.0);
     for chunk in padded.chunks(r.input_chunk()) {
         r.process(chunk, &mut out).expect("process");
         y.extend_from_slice(&out);
@@ -200,10 +152,7 @@ fn audio_stream_resampler_reset_equals_fresh() {
     let mut used = StreamResampler::new(48_000, 16_000, 480).expect("new");
     let mut fresh = StreamResampler::new(48_000, 16_000, 480).expect("new");
     let x = chirp(48_000, 0.1, 100.0, 5000.0);
-    let (mut a, mut b) = (
-        vec![0.0; used.output_chunk()],
-        vec![0.0; used.output_chunk()],
-    );
+    let (mut a, mut b) = (vec![0.0; used.output_chunk()], vec![0.0; used.output_chunk()]);
     for chunk in x.chunks_exact(used.input_chunk()) {
         used.process(chunk, &mut a).expect("process");
     }
@@ -217,45 +166,21 @@ fn audio_stream_resampler_reset_equals_fresh() {
 
 #[test]
 fn audio_wav_clips_and_rounds() {
-    let samples = [
-        0.0,
-        1.0,
-        -1.0,
-        2.0,
-        -2.0,
-        0.5,
-        -0.5,
-        1.4e-5,
-        1.6e-5,
-        f32::NAN,
-        f32::INFINITY,
-        f32::NEG_INFINITY,
-    ];
+    let samples = [0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5, 1.4e-5, 1.6e-5, f32::NAN, f32::INFINITY, f32::NEG_INFINITY];
     let bytes = wav_bytes(&samples, 16_000).expect("wav");
     let mut reader = hound::WavReader::new(std::io::Cursor::new(bytes)).expect("read back");
     assert_eq!(reader.spec().sample_rate, 16_000);
     assert_eq!(reader.spec().bits_per_sample, 16);
-    let got: Vec<i16> = reader
-        .samples::<i16>()
-        .map(|s| s.expect("sample"))
-        .collect();
-    assert_eq!(
-        got,
-        [0, 32767, -32768, 32767, -32768, 16384, -16384, 0, 1, 0, 32767, -32768]
-    );
-    assert!(matches!(
-        wav_bytes(&samples, 0),
-        Err(AudioError::BadSampleRate { rate: 0, .. })
-    ));
+    let got: Vec<i16> = reader.samples::<i16>().map(|s| s.expect("sample")).collect();
+    assert_eq!(got, [0, 32767, -32768, 32767, -32768, 16384, -16384, 0, 1, 0, 32767, -32768]);
+    assert!(matches!(wav_bytes(&samples, 0), Err(AudioError::BadSampleRate { rate: 0, .. })));
 }
 
 #[test]
 fn audio_wav_file_round_trip_is_lossless() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("out.wav");
-    let pcm: Vec<i16> = (0..4000)
-        .map(|i| ((i * 7919) % 65536 - 32768) as i16)
-        .collect();
+    let pcm: Vec<i16> = (0..4000).map(|i| ((i * 7919) % 65536 - 32768) as i16).collect();
     let x: Vec<f32> = pcm.iter().map(|&s| f32::from(s) / 32768.0).collect();
     write_wav(&path, &x, 22_050).expect("write");
     let audio = read_audio(&path).expect("read");
@@ -264,10 +189,7 @@ fn audio_wav_file_round_trip_is_lossless() {
     // Overwriting goes through a temporary file that does not survive.
     write_wav(&path, &x[..100], 22_050).expect("overwrite");
     assert_eq!(read_audio(&path).expect("read").samples.len(), 100);
-    let names: Vec<_> = std::fs::read_dir(dir.path())
-        .expect("ls")
-        .map(|e| e.expect("entry").file_name())
-        .collect();
+    let names: Vec<_> = std::fs::read_dir(dir.path()).expect("ls").map(|e| e.expect("entry").file_name()).collect();
     assert_eq!(names, ["out.wav"]);
 }
 
@@ -275,27 +197,15 @@ fn audio_wav_file_round_trip_is_lossless() {
 fn audio_wav_write_failure_leaves_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let missing = dir.path().join("no-such-dir").join("out.wav");
-    assert!(matches!(
-        write_wav(&missing, &[0.0; 10], 16_000),
-        Err(AudioError::Io { .. })
-    ));
+    assert!(matches!(write_wav(&missing, &[0.0; 10], 16_000), Err(AudioError::Io { .. })));
     // Renaming onto a directory fails after the temporary file was written.
     let target = dir.path().join("taken");
     std::fs::create_dir(&target).expect("mkdir");
     std::fs::write(target.join("keep"), b"x").expect("fill");
-    assert!(matches!(
-        write_wav(&target, &[0.0; 10], 16_000),
-        Err(AudioError::Io { .. })
-    ));
-    let names: Vec<_> = std::fs::read_dir(dir.path())
-        .expect("ls")
-        .map(|e| e.expect("entry").file_name())
-        .collect();
+    assert!(matches!(write_wav(&target, &[0.0; 10], 16_000), Err(AudioError::Io { .. })));
+    let names: Vec<_> = std::fs::read_dir(dir.path()).expect("ls").map(|e| e.expect("entry").file_name()).collect();
     assert_eq!(names, ["taken"]);
-    assert!(matches!(
-        write_wav(Path::new("/"), &[0.0; 10], 16_000),
-        Err(AudioError::NotAFilePath { .. })
-    ));
+    assert!(matches!(write_wav(Path::new("/"), &[0.0; 10], 16_000), Err(AudioError::NotAFilePath { .. })));
 }
 
 #[test]
@@ -304,13 +214,7 @@ fn audio_read_from_stream_and_caps() {
     let audio = read_audio_from(&bytes[..], Some("wav")).expect("decode");
     assert_eq!((audio.samples.len(), audio.sample_rate), (100, 8000));
     assert_eq!(audio.samples[0], 0.25);
-    assert!(matches!(
-        read_audio_from(&[][..], None),
-        Err(AudioError::EmptyInput)
-    ));
-    assert_eq!(
-        read::read_capped(&[1u8, 2, 3][..], 3).expect("read"),
-        Some(vec![1, 2, 3])
-    );
+    assert!(matches!(read_audio_from(&[][..], None), Err(AudioError::EmptyInput)));
+    assert_eq!(read::read_capped(&[1u8, 2, 3][..], 3).expect("read"), Some(vec![1, 2, 3]));
     assert_eq!(read::read_capped(&[1u8, 2, 3][..], 2).expect("read"), None);
 }

@@ -33,9 +33,7 @@ fn to_i16(x: f32) -> i16 {
 /// [`AudioError::Io`] naming the file that failed.
 pub fn write_wav(path: &Path, samples: &[f32], sample_rate: u32) -> Result<(), AudioError> {
     check(samples, sample_rate)?;
-    let name = path.file_name().ok_or_else(|| AudioError::NotAFilePath {
-        path: path.to_owned(),
-    })?;
+    let name = path.file_name().ok_or_else(|| AudioError::NotAFilePath { path: path.to_owned() })?;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -49,28 +47,16 @@ pub fn write_wav(path: &Path, samples: &[f32], sample_rate: u32) -> Result<(), A
         let path = path.to_owned();
         move |source| AudioError::Io { path, source }
     };
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&temp_path)
-        .map_err(io_error(&temp_path))?;
+    let file = OpenOptions::new().write(true).create_new(true).open(&temp_path).map_err(io_error(&temp_path))?;
     // Only now is the file ours to remove: `create_new` refused any existing one.
-    let temp = TempFile {
-        path: temp_path,
-        keep: false,
-    };
+    let temp = TempFile { path: temp_path, keep: false };
     let mut writer = BufWriter::new(file);
     write_wav_to(&mut writer, samples, sample_rate).map_err(|e| match e {
-        AudioError::Wav(hound::Error::IoError(source)) => AudioError::Io {
-            path: temp.path.clone(),
-            source,
-        },
+        AudioError::Wav(hound::Error::IoError(source)) => AudioError::Io { path: temp.path.clone(), source },
         other => other,
     })?;
-    let file: File = writer.into_inner().map_err(|e| AudioError::Io {
-        path: temp.path.clone(),
-        source: e.into_error(),
-    })?;
+    let file: File =
+        writer.into_inner().map_err(|e| AudioError::Io { path: temp.path.clone(), source: e.into_error() })?;
     file.sync_all().map_err(io_error(&temp.path))?;
     drop(file);
     fs::rename(&temp.path, path).map_err(io_error(path))?;
@@ -84,18 +70,10 @@ pub fn write_wav(path: &Path, samples: &[f32], sample_rate: u32) -> Result<(), A
 /// # Errors
 /// [`AudioError::BadSampleRate`], [`AudioError::WavTooLong`], or
 /// [`AudioError::Wav`] when the writer fails.
-pub fn write_wav_to<W: Write + Seek>(
-    writer: W,
-    samples: &[f32],
-    sample_rate: u32,
-) -> Result<(), AudioError> {
+pub fn write_wav_to<W: Write + Seek>(writer: W, samples: &[f32], sample_rate: u32) -> Result<(), AudioError> {
     check(samples, sample_rate)?;
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
+    let spec =
+        hound::WavSpec { channels: 1, sample_rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
     let mut wav = hound::WavWriter::new(writer, spec)?;
     for &x in samples {
         wav.write_sample(to_i16(x))?;
@@ -127,24 +105,15 @@ pub fn write_wav_stdout(samples: &[f32], sample_rate: u32) -> Result<(), AudioEr
     let mut out = std::io::stdout().lock();
     out.write_all(&bytes)
         .and_then(|()| out.flush())
-        .map_err(|source| AudioError::Io {
-            path: PathBuf::from("-"),
-            source,
-        })
+        .map_err(|source| AudioError::Io { path: PathBuf::from("-"), source })
 }
 
 fn check(samples: &[f32], sample_rate: u32) -> Result<(), AudioError> {
     if sample_rate == 0 || sample_rate > MAX_SAMPLE_RATE {
-        return Err(AudioError::BadSampleRate {
-            rate: sample_rate,
-            max: MAX_SAMPLE_RATE,
-        });
+        return Err(AudioError::BadSampleRate { rate: sample_rate, max: MAX_SAMPLE_RATE });
     }
     if samples.len() > MAX_WAV_SAMPLES {
-        return Err(AudioError::WavTooLong {
-            samples: samples.len(),
-            limit: MAX_WAV_SAMPLES,
-        });
+        return Err(AudioError::WavTooLong { samples: samples.len(), limit: MAX_WAV_SAMPLES });
     }
     Ok(())
 }

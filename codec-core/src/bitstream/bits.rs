@@ -64,11 +64,7 @@ pub struct BitWriterLtr<B: AsMut<Vec<u8>> = Vec<u8>> {
 impl<B: AsMut<Vec<u8>>> BitWriterLtr<B> {
     /// Starts writing at the end of `buf`, keeping what it already holds.
     pub fn new(buf: B) -> Self {
-        Self {
-            buf,
-            acc: 0,
-            pending: 0,
-        }
+        Self { buf, acc: 0, pending: 0 }
     }
 
     /// Appends the low `bits` bits of `value`, most significant first.
@@ -77,12 +73,7 @@ impl<B: AsMut<Vec<u8>>> BitWriterLtr<B> {
     /// `bits`: silently truncating a value would corrupt the stream.
     pub fn write_bits_leq32(&mut self, value: u32, bits: u32) -> Result<(), BitstreamError> {
         if bits > 32 {
-            return Err(BitstreamError::OutOfRange {
-                what: "bit count",
-                value: bits.into(),
-                min: 0,
-                max: 32,
-            });
+            return Err(BitstreamError::OutOfRange { what: "bit count", value: bits.into(), min: 0, max: 32 });
         }
         if u64::from(value) > mask32(bits) {
             return Err(BitstreamError::ValueTooWide { value, bits });
@@ -139,11 +130,7 @@ pub struct BitReaderLtr<'a> {
 impl<'a> BitReaderLtr<'a> {
     /// Starts reading at the first bit of `buf`.
     pub fn new(buf: &'a [u8]) -> Self {
-        Self {
-            buf,
-            acc: 0,
-            avail: 0,
-        }
+        Self { buf, acc: 0, avail: 0 }
     }
 
     /// Bits not yet read.
@@ -156,27 +143,16 @@ impl<'a> BitReaderLtr<'a> {
     /// On error nothing is consumed.
     pub fn read_bits_leq32(&mut self, bits: u32) -> Result<u32, BitstreamError> {
         if bits > 32 {
-            return Err(BitstreamError::OutOfRange {
-                what: "bit count",
-                value: bits.into(),
-                min: 0,
-                max: 32,
-            });
+            return Err(BitstreamError::OutOfRange { what: "bit count", value: bits.into(), min: 0, max: 32 });
         }
         if u64::from(bits) > self.bits_left() {
-            return Err(BitstreamError::BitOverrun {
-                requested: bits,
-                remaining: self.bits_left(),
-            });
+            return Err(BitstreamError::BitOverrun { requested: bits, remaining: self.bits_left() });
         }
         // avail < bits <= 32 during refill, so at most 39 bits are held.
         while self.avail < bits {
             let Some((&byte, rest)) = self.buf.split_first() else {
                 // Unreachable after the bits_left check; kept panic-free.
-                return Err(BitstreamError::BitOverrun {
-                    requested: bits,
-                    remaining: u64::from(self.avail),
-                });
+                return Err(BitstreamError::BitOverrun { requested: bits, remaining: u64::from(self.avail) });
             };
             self.buf = rest;
             self.acc = (self.acc << 8) | u64::from(byte);
@@ -208,11 +184,7 @@ impl<'a> BitReaderLtr<'a> {
 pub fn pack_codes(codes: &[u16], bits: u8, out: &mut Vec<u8>) -> Result<(), BitstreamError> {
     check_code_bits(bits)?;
     let limit = mask32(bits.into());
-    if let Some((index, &code)) = codes
-        .iter()
-        .enumerate()
-        .find(|&(_, &c)| u64::from(c) > limit)
-    {
+    if let Some((index, &code)) = codes.iter().enumerate().find(|&(_, &c)| u64::from(c) > limit) {
         return Err(BitstreamError::CodeOutOfRange { code, index, bits });
     }
     out.reserve(packed_len(codes.len(), bits));
@@ -240,12 +212,7 @@ pub fn pack_codes(codes: &[u16], bits: u8, out: &mut Vec<u8>) -> Result<(), Bits
 /// assert!(unpack_codes(&[0xff], 10, 1, &mut codes).is_err());
 /// # Ok::<(), codec_core::bitstream::BitstreamError>(())
 /// ```
-pub fn unpack_codes(
-    bytes: &[u8],
-    bits: u8,
-    count: usize,
-    out: &mut Vec<u16>,
-) -> Result<(), BitstreamError> {
+pub fn unpack_codes(bytes: &[u8], bits: u8, count: usize, out: &mut Vec<u16>) -> Result<(), BitstreamError> {
     check_code_bits(bits)?;
     let expected = packed_len(count, bits);
     if bytes.len() != expected {
@@ -328,14 +295,7 @@ mod tests {
     fn out_of_range_code_rejected_without_writing() {
         let mut bytes = vec![1, 2];
         let err = pack_codes(&[5, 128, 3], 7, &mut bytes).expect_err("must fail");
-        assert!(matches!(
-            err,
-            BitstreamError::CodeOutOfRange {
-                code: 128,
-                index: 1,
-                bits: 7
-            }
-        ));
+        assert!(matches!(err, BitstreamError::CodeOutOfRange { code: 128, index: 1, bits: 7 }));
         assert_eq!(bytes, [1, 2]);
     }
 
@@ -371,13 +331,7 @@ mod tests {
     fn reader_overrun_consumes_nothing() {
         let mut r = BitReaderLtr::new(&[0xab, 0xcd]);
         assert_eq!(r.read_bits_leq32(4).expect("read"), 0xa);
-        assert!(matches!(
-            r.read_bits_leq32(13),
-            Err(BitstreamError::BitOverrun {
-                requested: 13,
-                remaining: 12
-            })
-        ));
+        assert!(matches!(r.read_bits_leq32(13), Err(BitstreamError::BitOverrun { requested: 13, remaining: 12 })));
         assert_eq!(r.read_bits_leq32(12).expect("read"), 0xbcd);
         assert_eq!(r.read_bits_leq32(0).expect("read"), 0);
         assert!(r.read_bits_leq32(1).is_err());

@@ -21,29 +21,18 @@ impl<'a> Cursor<'a> {
     }
 
     /// Consumes exactly `n` bytes, or fails without consuming anything.
-    pub(crate) fn take(
-        &mut self,
-        n: usize,
-        what: &'static str,
-    ) -> Result<&'a [u8], BitstreamError> {
+    pub(crate) fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], BitstreamError> {
         match self.rest.split_at_checked(n) {
             Some((head, tail)) => {
                 self.rest = tail;
                 Ok(head)
             }
-            None => Err(BitstreamError::Truncated {
-                what,
-                needed: n as u64,
-                available: self.rest.len() as u64,
-            }),
+            None => Err(BitstreamError::Truncated { what, needed: n as u64, available: self.rest.len() as u64 }),
         }
     }
 
     /// Consumes a fixed-size array.
-    pub(crate) fn array<const N: usize>(
-        &mut self,
-        what: &'static str,
-    ) -> Result<[u8; N], BitstreamError> {
+    pub(crate) fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], BitstreamError> {
         let bytes = self.take(N, what)?;
         // `take` returned exactly N bytes, so the conversion cannot fail; the
         // error arm only keeps this function free of panics.

@@ -14,12 +14,10 @@ mod packet;
 mod token_file;
 
 pub use bits::{pack_codes, packed_len, unpack_codes, BitReaderLtr, BitWriterLtr, MAX_CODE_BITS};
-pub use packet::{
-    Packet, PacketHeader, MAX_DATAGRAM_LEN, MAX_PACKET_FRAMES, PACKET_HEADER_LEN, PACKET_VERSION,
-};
+pub use packet::{Packet, PacketHeader, MAX_DATAGRAM_LEN, MAX_PACKET_FRAMES, PACKET_HEADER_LEN, PACKET_VERSION};
 pub use token_file::{
-    CodeLayout, TokenFile, TokenHeader, MAX_CODEBOOKS, MAX_FRAMES, MAX_HOP, MAX_MODEL_NAME_LEN,
-    MAX_SAMPLE_RATE, MAX_TOKEN_FILE_LEN, MIN_SAMPLE_RATE, TOKEN_FILE_VERSION, TOKEN_MAGIC,
+    CodeLayout, TokenFile, TokenHeader, MAX_CODEBOOKS, MAX_FRAMES, MAX_HOP, MAX_MODEL_NAME_LEN, MAX_SAMPLE_RATE,
+    MAX_TOKEN_FILE_LEN, MIN_SAMPLE_RATE, TOKEN_FILE_VERSION, TOKEN_MAGIC,
 };
 
 /// Why a bitstream could not be read or written.
@@ -174,12 +172,7 @@ fn check_range(what: &'static str, value: u64, min: u64, max: u64) -> Result<(),
     if (min..=max).contains(&value) {
         Ok(())
     } else {
-        Err(BitstreamError::OutOfRange {
-            what,
-            value,
-            min,
-            max,
-        })
+        Err(BitstreamError::OutOfRange { what, value, min, max })
     }
 }
 

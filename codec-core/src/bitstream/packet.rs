@@ -82,10 +82,7 @@ impl PacketHeader {
         let mut c = Cursor::new(datagram);
         let version = c.u8("packet version")?;
         if version != PACKET_VERSION {
-            return Err(BitstreamError::UnsupportedVersion {
-                found: version.into(),
-                supported: PACKET_VERSION.into(),
-            });
+            return Err(BitstreamError::UnsupportedVersion { found: version.into(), supported: PACKET_VERSION.into() });
         }
         let [bits, codebooks, frames] = c.array::<3>("packet header")?;
         let header = Self {
@@ -111,12 +108,7 @@ impl PacketHeader {
     pub fn validate(&self) -> Result<(), BitstreamError> {
         check_range("code bits", self.bits.into(), 1, MAX_CODE_BITS.into())?;
         check_range("codebooks", self.codebooks.into(), 1, MAX_CODEBOOKS.into())?;
-        check_range(
-            "packet frames",
-            self.frames.into(),
-            1,
-            MAX_PACKET_FRAMES.into(),
-        )?;
+        check_range("packet frames", self.frames.into(), 1, MAX_PACKET_FRAMES.into())?;
         if self.encoded_len() > MAX_DATAGRAM_LEN {
             return Err(BitstreamError::LimitExceeded {
                 what: "packet length",
@@ -247,11 +239,8 @@ impl Packet {
     /// its previous contents.
     pub fn decode_into(datagram: &[u8], packet: &mut Packet) -> Result<(), BitstreamError> {
         let header = PacketHeader::peek(datagram)?;
-        let payload = datagram
-            .get(PACKET_HEADER_LEN..)
-            .ok_or(BitstreamError::Inconsistent(
-                "packet shorter than its header",
-            ))?;
+        let payload =
+            datagram.get(PACKET_HEADER_LEN..).ok_or(BitstreamError::Inconsistent("packet shorter than its header"))?;
         packet.codes.clear();
         unpack_codes(payload, header.bits, header.code_count(), &mut packet.codes)?;
         packet.seq = header.seq;
@@ -323,9 +312,7 @@ mod tests {
             frames: 2,
             codes: vec![0x3ff, 0x001],
         };
-        let expected = [
-            1, 10, 1, 2, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 0xff, 0xc0, 0x10,
-        ];
+        let expected = [1, 10, 1, 2, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 0xff, 0xc0, 0x10];
         assert_eq!(encode(&packet), expected);
     }
 
@@ -337,10 +324,7 @@ mod tests {
         }
         let mut long = bytes;
         long.push(0);
-        assert!(matches!(
-            Packet::decode(&long),
-            Err(BitstreamError::LengthMismatch { .. })
-        ));
+        assert!(matches!(Packet::decode(&long), Err(BitstreamError::LengthMismatch { .. })));
     }
 
     #[test]
@@ -364,64 +348,16 @@ mod tests {
             b[at] = value;
             Packet::decode(&b).expect_err("must be rejected")
         };
-        assert!(matches!(
-            patched(0, 2),
-            BitstreamError::UnsupportedVersion {
-                found: 2,
-                supported: 1
-            }
-        ));
-        assert!(matches!(
-            patched(1, 0),
-            BitstreamError::OutOfRange {
-                what: "code bits",
-                ..
-            }
-        ));
-        assert!(matches!(
-            patched(1, 17),
-            BitstreamError::OutOfRange {
-                what: "code bits",
-                ..
-            }
-        ));
-        assert!(matches!(
-            patched(2, 0),
-            BitstreamError::OutOfRange {
-                what: "codebooks",
-                ..
-            }
-        ));
-        assert!(matches!(
-            patched(2, 65),
-            BitstreamError::OutOfRange {
-                what: "codebooks",
-                ..
-            }
-        ));
-        assert!(matches!(
-            patched(3, 0),
-            BitstreamError::OutOfRange {
-                what: "packet frames",
-                ..
-            }
-        ));
-        assert!(matches!(
-            patched(3, 51),
-            BitstreamError::OutOfRange {
-                what: "packet frames",
-                ..
-            }
-        ));
+        assert!(matches!(patched(0, 2), BitstreamError::UnsupportedVersion { found: 2, supported: 1 }));
+        assert!(matches!(patched(1, 0), BitstreamError::OutOfRange { what: "code bits", .. }));
+        assert!(matches!(patched(1, 17), BitstreamError::OutOfRange { what: "code bits", .. }));
+        assert!(matches!(patched(2, 0), BitstreamError::OutOfRange { what: "codebooks", .. }));
+        assert!(matches!(patched(2, 65), BitstreamError::OutOfRange { what: "codebooks", .. }));
+        assert!(matches!(patched(3, 0), BitstreamError::OutOfRange { what: "packet frames", .. }));
+        assert!(matches!(patched(3, 51), BitstreamError::OutOfRange { what: "packet frames", .. }));
         // Claims far more codes than the datagram holds.
-        assert!(matches!(
-            patched(3, 50),
-            BitstreamError::LengthMismatch { .. }
-        ));
-        assert!(matches!(
-            Packet::decode(&[0; MAX_DATAGRAM_LEN + 1]),
-            Err(BitstreamError::LimitExceeded { .. })
-        ));
+        assert!(matches!(patched(3, 50), BitstreamError::LengthMismatch { .. }));
+        assert!(matches!(Packet::decode(&[0; MAX_DATAGRAM_LEN + 1]), Err(BitstreamError::LimitExceeded { .. })));
     }
 
     #[test]
@@ -431,22 +367,11 @@ mod tests {
         packet.codes[3] = 128;
         assert!(matches!(
             packet.encode_into(&mut out),
-            Err(BitstreamError::CodeOutOfRange {
-                code: 128,
-                index: 3,
-                bits: 7
-            })
+            Err(BitstreamError::CodeOutOfRange { code: 128, index: 3, bits: 7 })
         ));
         packet.codes.pop();
-        assert!(matches!(
-            packet.encode_into(&mut out),
-            Err(BitstreamError::LengthMismatch { .. })
-        ));
-        let empty = Packet {
-            frames: 0,
-            codes: Vec::new(),
-            ..sample(7, 4, 1, 5)
-        };
+        assert!(matches!(packet.encode_into(&mut out), Err(BitstreamError::LengthMismatch { .. })));
+        let empty = Packet { frames: 0, codes: Vec::new(), ..sample(7, 4, 1, 5) };
         assert!(empty.encode_into(&mut out).is_err());
         // 64 codebooks * 16 bits * 10 frames = 1280 bytes of payload.
         assert!(sample(16, 64, 10, 6).encode_into(&mut out).is_err());

@@ -56,8 +56,7 @@ const CRC_LEN: usize = 4;
 /// Payload of the largest file the limits allow; fits in the u32 length field.
 const MAX_PAYLOAD_LEN: u64 = MAX_FRAMES as u64 * MAX_CODEBOOKS as u64 * MAX_CODE_BITS as u64 / 8;
 /// Largest `.tok` file the limits allow; [`TokenFile::read_from`] reads no more.
-pub const MAX_TOKEN_FILE_LEN: u64 =
-    (FIXED_HEADER_LEN + MAX_MODEL_NAME_LEN + CRC_LEN) as u64 + MAX_PAYLOAD_LEN;
+pub const MAX_TOKEN_FILE_LEN: u64 = (FIXED_HEADER_LEN + MAX_MODEL_NAME_LEN + CRC_LEN) as u64 + MAX_PAYLOAD_LEN;
 /// Codes packed per write, a multiple of 8 so every chunk ends on a byte boundary.
 const WRITE_CHUNK_CODES: usize = 4096;
 
@@ -135,18 +134,8 @@ pub struct TokenHeader {
 impl TokenHeader {
     /// Checks every field against the format's limits.
     pub fn validate(&self) -> Result<(), BitstreamError> {
-        check_range(
-            "model name length",
-            self.model_name.len() as u64,
-            1,
-            MAX_MODEL_NAME_LEN as u64,
-        )?;
-        check_range(
-            "sample rate",
-            self.sample_rate.into(),
-            MIN_SAMPLE_RATE.into(),
-            MAX_SAMPLE_RATE.into(),
-        )?;
+        check_range("model name length", self.model_name.len() as u64, 1, MAX_MODEL_NAME_LEN as u64)?;
+        check_range("sample rate", self.sample_rate.into(), MIN_SAMPLE_RATE.into(), MAX_SAMPLE_RATE.into())?;
         check_range("hop", self.hop.into(), 1, MAX_HOP.into())?;
         self.layout.validate()?;
         if self.frames > MAX_FRAMES {
@@ -265,12 +254,11 @@ impl TokenFile {
     pub fn write_to(&self, w: &mut impl Write) -> Result<(), BitstreamError> {
         self.validate()?;
         let h = &self.header;
-        let payload_len =
-            u32::try_from(h.payload_len()).map_err(|_| BitstreamError::LimitExceeded {
-                what: "payload length",
-                value: h.payload_len() as u64,
-                limit: u32::MAX.into(),
-            })?;
+        let payload_len = u32::try_from(h.payload_len()).map_err(|_| BitstreamError::LimitExceeded {
+            what: "payload length",
+            value: h.payload_len() as u64,
+            limit: u32::MAX.into(),
+        })?;
         let mut head = Vec::with_capacity(FIXED_HEADER_LEN + h.model_name.len());
         head.extend_from_slice(&TOKEN_MAGIC);
         head.extend_from_slice(&TOKEN_FILE_VERSION.to_le_bytes());
@@ -312,17 +300,11 @@ impl TokenFile {
         let mut c = Cursor::new(bytes);
         let magic = c.array::<4>("magic")?;
         if magic != TOKEN_MAGIC {
-            return Err(BitstreamError::BadMagic {
-                found: magic,
-                expected: TOKEN_MAGIC,
-            });
+            return Err(BitstreamError::BadMagic { found: magic, expected: TOKEN_MAGIC });
         }
         let version = c.u16("version")?;
         if version != TOKEN_FILE_VERSION {
-            return Err(BitstreamError::UnsupportedVersion {
-                found: version,
-                supported: TOKEN_FILE_VERSION,
-            });
+            return Err(BitstreamError::UnsupportedVersion { found: version, supported: TOKEN_FILE_VERSION });
         }
         let flags = c.u16("flags")?;
         if flags != 0 {
@@ -342,32 +324,21 @@ impl TokenFile {
         let covered_len = bytes.len() - c.remaining();
         let stored = c.u32("crc32")?;
         if c.remaining() != 0 {
-            return Err(BitstreamError::TrailingBytes {
-                count: c.remaining() as u64,
-            });
+            return Err(BitstreamError::TrailingBytes { count: c.remaining() as u64 });
         }
-        let covered = bytes
-            .get(..covered_len)
-            .ok_or(BitstreamError::Inconsistent("crc coverage"))?;
+        let covered = bytes.get(..covered_len).ok_or(BitstreamError::Inconsistent("crc coverage"))?;
         let computed = crc32fast::hash(covered);
         if stored != computed {
             return Err(BitstreamError::ChecksumMismatch { stored, computed });
         }
 
-        let model_name = std::str::from_utf8(name)
-            .map_err(|_| BitstreamError::InvalidModelName)?
-            .to_owned();
+        let model_name = std::str::from_utf8(name).map_err(|_| BitstreamError::InvalidModelName)?.to_owned();
         let header = TokenHeader {
             model_name,
             model_hash,
             sample_rate,
             hop,
-            layout: CodeLayout {
-                codebooks,
-                bits,
-                groups,
-                stages,
-            },
+            layout: CodeLayout { codebooks, bits, groups, stages },
             frames,
             original_len,
         };
@@ -410,10 +381,7 @@ struct CrcWriter<'w, W: Write> {
 
 impl<'w, W: Write> CrcWriter<'w, W> {
     fn new(inner: &'w mut W) -> Self {
-        Self {
-            inner,
-            hasher: crc32fast::Hasher::new(),
-        }
+        Self { inner, hasher: crc32fast::Hasher::new() }
     }
 
     fn put(&mut self, bytes: &[u8]) -> Result<(), BitstreamError> {
@@ -424,8 +392,7 @@ impl<'w, W: Write> CrcWriter<'w, W> {
 
     /// Appends the CRC of everything written so far.
     fn finish(self) -> Result<(), BitstreamError> {
-        self.inner
-            .write_all(&self.hasher.finalize().to_le_bytes())?;
+        self.inner.write_all(&self.hasher.finalize().to_le_bytes())?;
         Ok(())
     }
 }
@@ -455,12 +422,7 @@ mod tests {
                 model_hash: std::array::from_fn(|i| i as u8 ^ 0x5a),
                 sample_rate: 24_000,
                 hop,
-                layout: CodeLayout {
-                    codebooks,
-                    bits,
-                    groups,
-                    stages,
-                },
+                layout: CodeLayout { codebooks, bits, groups, stages },
                 frames,
                 original_len: u64::from(frames) * u64::from(hop) - slack,
             },
@@ -509,12 +471,7 @@ mod tests {
                 model_hash: [0xee; 32],
                 sample_rate: 16_000,
                 hop: 0x140,
-                layout: CodeLayout {
-                    codebooks: 2,
-                    bits: 10,
-                    groups: 2,
-                    stages: 1,
-                },
+                layout: CodeLayout { codebooks: 2, bits: 10, groups: 2, stages: 1 },
                 frames: 1,
                 original_len: 300,
             },
@@ -536,10 +493,7 @@ mod tests {
         let bytes = sample(5, 11, 2, 3, 7).to_bytes().expect("encode");
         for n in 0..bytes.len() {
             assert!(TokenFile::from_bytes(&bytes[..n]).is_err(), "prefix {n}");
-            assert!(
-                TokenFile::read_from(&mut &bytes[..n]).is_err(),
-                "prefix {n}"
-            );
+            assert!(TokenFile::read_from(&mut &bytes[..n]).is_err(), "prefix {n}");
         }
     }
 
@@ -560,36 +514,22 @@ mod tests {
         let bytes = sample(2, 10, 1, 1, 9).to_bytes().expect("encode");
         let mut b = bytes.clone();
         put(&mut b, 0, b"CDCX");
-        assert!(
-            matches!(parse_err(&b), BitstreamError::BadMagic { found, .. } if &found == b"CDCX")
-        );
+        assert!(matches!(parse_err(&b), BitstreamError::BadMagic { found, .. } if &found == b"CDCX"));
         let mut b = bytes.clone();
         put(&mut b, 4, &2u16.to_le_bytes());
         reseal(&mut b);
-        assert!(matches!(
-            parse_err(&b),
-            BitstreamError::UnsupportedVersion {
-                found: 2,
-                supported: 1
-            }
-        ));
+        assert!(matches!(parse_err(&b), BitstreamError::UnsupportedVersion { found: 2, supported: 1 }));
         let mut b = bytes;
         put(&mut b, 6, &0x8000u16.to_le_bytes());
         reseal(&mut b);
-        assert!(matches!(
-            parse_err(&b),
-            BitstreamError::UnknownFlags { found: 0x8000 }
-        ));
+        assert!(matches!(parse_err(&b), BitstreamError::UnknownFlags { found: 0x8000 }));
     }
 
     #[test]
     fn trailing_garbage_rejected() {
         let mut bytes = sample(3, 7, 1, 2, 10).to_bytes().expect("encode");
         bytes.push(0);
-        assert!(matches!(
-            parse_err(&bytes),
-            BitstreamError::TrailingBytes { count: 1 }
-        ));
+        assert!(matches!(parse_err(&bytes), BitstreamError::TrailingBytes { count: 1 }));
     }
 
     #[test]
@@ -597,29 +537,12 @@ mod tests {
         let mut bytes = sample(1, 16, 1, 1, 11).to_bytes().expect("encode");
         put(&mut bytes, FRAMES, &u32::MAX.to_le_bytes());
         put(&mut bytes, PAYLOAD_LEN, &u32::MAX.to_le_bytes());
-        assert!(matches!(
-            parse_err(&bytes),
-            BitstreamError::Truncated {
-                what: "payload",
-                needed: 0xffff_ffff,
-                ..
-            }
-        ));
+        assert!(matches!(parse_err(&bytes), BitstreamError::Truncated { what: "payload", needed: 0xffff_ffff, .. }));
         // A consistent claim of the largest allowed file, with no payload.
         let mut bytes = sample(0, 16, 8, 8, 12).to_bytes().expect("encode");
         put(&mut bytes, FRAMES, &MAX_FRAMES.to_le_bytes());
-        put(
-            &mut bytes,
-            PAYLOAD_LEN,
-            &(MAX_PAYLOAD_LEN as u32).to_le_bytes(),
-        );
-        assert!(matches!(
-            parse_err(&bytes),
-            BitstreamError::Truncated {
-                what: "payload",
-                ..
-            }
-        ));
+        put(&mut bytes, PAYLOAD_LEN, &(MAX_PAYLOAD_LEN as u32).to_le_bytes());
+        assert!(matches!(parse_err(&bytes), BitstreamError::Truncated { what: "payload", .. }));
     }
 
     #[test]
@@ -632,83 +555,28 @@ mod tests {
             parse_err(&b)
         };
         let e = patched(SR, &7_999u32.to_le_bytes());
-        assert!(matches!(
-            e,
-            BitstreamError::OutOfRange {
-                what: "sample rate",
-                value: 7_999,
-                ..
-            }
-        ));
+        assert!(matches!(e, BitstreamError::OutOfRange { what: "sample rate", value: 7_999, .. }));
         let e = patched(SR, &192_001u32.to_le_bytes());
-        assert!(matches!(
-            e,
-            BitstreamError::OutOfRange {
-                what: "sample rate",
-                ..
-            }
-        ));
+        assert!(matches!(e, BitstreamError::OutOfRange { what: "sample rate", .. }));
         let e = patched(HOP, &0u32.to_le_bytes());
         assert!(matches!(e, BitstreamError::OutOfRange { what: "hop", .. }));
         let e = patched(HOP, &65_537u32.to_le_bytes());
         assert!(matches!(e, BitstreamError::OutOfRange { what: "hop", .. }));
         let e = patched(LAYOUT, &[0, 10, 0, 0]);
-        assert!(matches!(
-            e,
-            BitstreamError::OutOfRange {
-                what: "codebooks",
-                ..
-            }
-        ));
+        assert!(matches!(e, BitstreamError::OutOfRange { what: "codebooks", .. }));
         let e = patched(LAYOUT, &[65, 10, 65, 1]);
-        assert!(matches!(
-            e,
-            BitstreamError::OutOfRange {
-                what: "codebooks",
-                ..
-            }
-        ));
+        assert!(matches!(e, BitstreamError::OutOfRange { what: "codebooks", .. }));
         let e = patched(LAYOUT, &[4, 17, 2, 2]);
-        assert!(matches!(
-            e,
-            BitstreamError::OutOfRange {
-                what: "code bits",
-                ..
-            }
-        ));
+        assert!(matches!(e, BitstreamError::OutOfRange { what: "code bits", .. }));
         let e = patched(LAYOUT, &[4, 10, 4, 4]);
-        assert!(matches!(
-            e,
-            BitstreamError::LayoutMismatch {
-                codebooks: 4,
-                groups: 4,
-                stages: 4
-            }
-        ));
+        assert!(matches!(e, BitstreamError::LayoutMismatch { codebooks: 4, groups: 4, stages: 4 }));
         let e = patched(FRAMES, &(MAX_FRAMES + 1).to_le_bytes());
-        assert!(matches!(
-            e,
-            BitstreamError::LimitExceeded { what: "frames", .. }
-        ));
+        assert!(matches!(e, BitstreamError::LimitExceeded { what: "frames", .. }));
         let e = patched(ORIG, &641u64.to_le_bytes());
-        assert!(matches!(
-            e,
-            BitstreamError::LimitExceeded {
-                value: 641,
-                limit: 640,
-                ..
-            }
-        ));
+        assert!(matches!(e, BitstreamError::LimitExceeded { value: 641, limit: 640, .. }));
         // More frames than the payload holds, with the payload length left alone.
         let e = patched(FRAMES, &3u32.to_le_bytes());
-        assert!(matches!(
-            e,
-            BitstreamError::LengthMismatch {
-                expected: 15,
-                found: 10,
-                ..
-            }
-        ));
+        assert!(matches!(e, BitstreamError::LengthMismatch { expected: 15, found: 10, .. }));
         let e = patched(LAYOUT, &[4, 11, 2, 2]);
         assert!(matches!(e, BitstreamError::LengthMismatch { .. }));
     }
@@ -725,14 +593,7 @@ mod tests {
         b[8] = 0;
         b.drain(9..9 + NAME.len());
         reseal(&mut b);
-        assert!(matches!(
-            parse_err(&b),
-            BitstreamError::OutOfRange {
-                what: "model name length",
-                value: 0,
-                ..
-            }
-        ));
+        assert!(matches!(parse_err(&b), BitstreamError::OutOfRange { what: "model name length", value: 0, .. }));
     }
 
     #[test]
@@ -742,25 +603,15 @@ mod tests {
         let mut out = Vec::new();
         assert!(matches!(
             file.write_to(&mut out),
-            Err(BitstreamError::CodeOutOfRange {
-                code: 1024,
-                index: 4,
-                bits: 10
-            })
+            Err(BitstreamError::CodeOutOfRange { code: 1024, index: 4, bits: 10 })
         ));
         assert!(out.is_empty());
         file.codes.truncate(5);
-        assert!(matches!(
-            file.to_bytes(),
-            Err(BitstreamError::LengthMismatch { .. })
-        ));
+        assert!(matches!(file.to_bytes(), Err(BitstreamError::LengthMismatch { .. })));
         let mut file = sample(1, 10, 1, 1, 16);
         file.header.frames = u32::MAX;
         assert!(file.encoded_len() > u32::MAX as usize);
-        assert!(matches!(
-            file.to_bytes(),
-            Err(BitstreamError::LimitExceeded { .. })
-        ));
+        assert!(matches!(file.to_bytes(), Err(BitstreamError::LimitExceeded { .. })));
         file.header.frames = 1;
         file.header.model_name = "x".repeat(65);
         assert!(file.to_bytes().is_err());

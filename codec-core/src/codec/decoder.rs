@@ -110,7 +110,7 @@ impl Decoder {
     /// that fails to run.
     pub fn push(&mut self, codes: &[u16], pcm: &mut Vec<f32>) -> Result<usize, CodecError> {
         let per_frame = self.codes_per_frame();
-        if codes.len() % per_frame != 0 {
+        if !codes.len().is_multiple_of(per_frame) {
             return Err(CodecError::PartialFrame { codes: codes.len(), per_frame });
         }
         let start = pcm.len();

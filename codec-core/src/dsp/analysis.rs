@@ -76,16 +76,10 @@ impl StftAnalyzer {
     /// wrong size; nothing is consumed then.
     pub fn push(&mut self, samples: &[f32], frame: &mut [f32]) -> Result<(), DspError> {
         if samples.len() != self.hop {
-            return Err(DspError::HopLength {
-                expected: self.hop,
-                got: samples.len(),
-            });
+            return Err(DspError::HopLength { expected: self.hop, got: samples.len() });
         }
         if frame.len() != 2 * self.bins {
-            return Err(DspError::OutputLength {
-                expected: 2 * self.bins,
-                got: frame.len(),
-            });
+            return Err(DspError::OutputLength { expected: 2 * self.bins, got: frame.len() });
         }
         let past = self.history.len();
         let (head, tail) = self.frame.split_at_mut(past);
@@ -97,8 +91,7 @@ impl StftAnalyzer {
         }
         // The newest samples become the older half of the next frame (history is one hop).
         self.history.copy_from_slice(samples);
-        self.fft
-            .process_with_scratch(&mut self.frame, &mut self.spectrum, &mut self.scratch)?;
+        self.fft.process_with_scratch(&mut self.frame, &mut self.spectrum, &mut self.scratch)?;
         let (re, im) = frame.split_at_mut(self.bins);
         for ((r, i), c) in re.iter_mut().zip(im.iter_mut()).zip(&self.spectrum) {
             *r = c.re;
@@ -126,10 +119,7 @@ pub fn stft(signal: &[f32], n_fft: usize, hop: usize) -> Result<Array2<f32>, Dsp
     let mut analyzer = StftAnalyzer::new(n_fft, hop)?;
     let frames = signal.len() / hop;
     if frames * hop != signal.len() {
-        return Err(DspError::PartialHop {
-            len: signal.len(),
-            hop,
-        });
+        return Err(DspError::PartialHop { len: signal.len(), hop });
     }
     let width = analyzer.frame_len();
     let mut out = vec![0.0f32; frames * width];

@@ -46,10 +46,7 @@ impl StftSynthesizer {
             hop,
             bins,
             scaled_window: hann(n_fft).into_iter().map(|w| w * scale).collect(),
-            inv_envelope: ola_envelope(n_fft, hop)
-                .into_iter()
-                .map(|e| 1.0 / e)
-                .collect(),
+            inv_envelope: ola_envelope(n_fft, hop).into_iter().map(|e| 1.0 / e).collect(),
             pending: vec![0.0; hop],
             spectrum: ifft.make_input_vec(),
             frame: ifft.make_output_vec(),
@@ -92,16 +89,10 @@ impl StftSynthesizer {
     pub fn push(&mut self, frame: &[f32], out: &mut [f32]) -> Result<(), DspError> {
         let bins = self.bins;
         if frame.len() != 2 * bins {
-            return Err(DspError::FrameLength {
-                expected: 2 * bins,
-                got: frame.len(),
-            });
+            return Err(DspError::FrameLength { expected: 2 * bins, got: frame.len() });
         }
         if out.len() != self.hop {
-            return Err(DspError::OutputLength {
-                expected: self.hop,
-                got: out.len(),
-            });
+            return Err(DspError::OutputLength { expected: self.hop, got: out.len() });
         }
         let (re, im) = frame.split_at(bins);
         for ((c, r), i) in self.spectrum.iter_mut().zip(re).zip(im) {
@@ -109,17 +100,10 @@ impl StftSynthesizer {
         }
         self.spectrum[0].im = 0.0;
         self.spectrum[bins - 1].im = 0.0;
-        self.ifft
-            .process_with_scratch(&mut self.spectrum, &mut self.frame, &mut self.scratch)?;
+        self.ifft.process_with_scratch(&mut self.spectrum, &mut self.frame, &mut self.scratch)?;
         let (head, tail) = self.frame.split_at(self.hop);
         let (w_head, w_tail) = self.scaled_window.split_at(self.hop);
-        for ((((o, p), x), w), g) in out
-            .iter_mut()
-            .zip(&self.pending)
-            .zip(head)
-            .zip(w_head)
-            .zip(&self.inv_envelope)
-        {
+        for ((((o, p), x), w), g) in out.iter_mut().zip(&self.pending).zip(head).zip(w_head).zip(&self.inv_envelope) {
             *o = (p + x * w) * g;
         }
         for ((p, x), w) in self.pending.iter_mut().zip(tail).zip(w_tail) {
@@ -144,10 +128,7 @@ impl StftSynthesizer {
 pub fn istft(frames: ArrayView2<'_, f32>, n_fft: usize, hop: usize) -> Result<Vec<f32>, DspError> {
     let mut synth = StftSynthesizer::new(n_fft, hop)?;
     if frames.ncols() != synth.frame_len() {
-        return Err(DspError::FrameLength {
-            expected: synth.frame_len(),
-            got: frames.ncols(),
-        });
+        return Err(DspError::FrameLength { expected: synth.frame_len(), got: frames.ncols() });
     }
     let mut out = vec![0.0f32; frames.nrows().saturating_sub(1) * hop];
     let mut padding = vec![0.0f32; hop];

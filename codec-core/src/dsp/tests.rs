@@ -20,63 +20,30 @@ fn noise(len: usize, seed: u64) -> Vec<f32> {
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
 #[test]
 fn dsp_rejects_other_geometries() {
     for (n_fft, hop) in [(512, 320), (0, 0), (640, 0), (641, 320)] {
-        assert!(matches!(
-            StftAnalyzer::new(n_fft, hop),
-            Err(DspError::Geometry { .. })
-        ));
-        assert!(matches!(
-            StftSynthesizer::new(n_fft, hop),
-            Err(DspError::Geometry { .. })
-        ));
+        assert!(matches!(StftAnalyzer::new(n_fft, hop), Err(DspError::Geometry { .. })));
+        assert!(matches!(StftSynthesizer::new(n_fft, hop), Err(DspError::Geometry { .. })));
     }
-    assert!(matches!(
-        stft(&[0.0; 100], N_FFT, HOP),
-        Err(DspError::PartialHop { len: 100, hop: HOP })
-    ));
+    assert!(matches!(stft(&[0.0; 100], N_FFT, HOP), Err(DspError::PartialHop { len: 100, hop: HOP })));
 }
 
 #[test]
 fn dsp_rejects_wrong_slice_lengths() {
     let mut a = StftAnalyzer::new(N_FFT, HOP).expect("analyzer");
     let mut frame = vec![0.0; a.frame_len()];
-    assert!(matches!(
-        a.push(&[0.0; 319], &mut frame),
-        Err(DspError::HopLength {
-            expected: 320,
-            got: 319
-        })
-    ));
-    assert!(matches!(
-        a.push(&[0.0; 320], &mut frame[1..]),
-        Err(DspError::OutputLength { .. })
-    ));
+    assert!(matches!(a.push(&[0.0; 319], &mut frame), Err(DspError::HopLength { expected: 320, got: 319 })));
+    assert!(matches!(a.push(&[0.0; 320], &mut frame[1..]), Err(DspError::OutputLength { .. })));
     let mut s = StftSynthesizer::new(N_FFT, HOP).expect("synth");
     let mut out = vec![0.0; HOP];
-    assert!(matches!(
-        s.push(&frame[1..], &mut out),
-        Err(DspError::FrameLength {
-            expected: 642,
-            got: 641
-        })
-    ));
-    assert!(matches!(
-        s.push(&frame, &mut out[1..]),
-        Err(DspError::OutputLength { .. })
-    ));
+    assert!(matches!(s.push(&frame[1..], &mut out), Err(DspError::FrameLength { expected: 642, got: 641 })));
+    assert!(matches!(s.push(&frame, &mut out[1..]), Err(DspError::OutputLength { .. })));
     let wide = Array2::<f32>::zeros((3, 641));
-    assert!(matches!(
-        istft(wide.view(), N_FFT, HOP),
-        Err(DspError::FrameLength { .. })
-    ));
+    assert!(matches!(istft(wide.view(), N_FFT, HOP), Err(DspError::FrameLength { .. })));
 }
 
 #[test]
@@ -102,11 +69,7 @@ fn dsp_streaming_analysis_equals_offline() {
     let mut frame = vec![0.0; a.frame_len()];
     for (t, hop) in x.chunks(HOP).enumerate() {
         a.push(hop, &mut frame).expect("push");
-        assert_eq!(
-            frame.as_slice(),
-            offline.row(t).as_slice().expect("contiguous"),
-            "frame {t}"
-        );
+        assert_eq!(frame.as_slice(), offline.row(t).as_slice().expect("contiguous"), "frame {t}");
     }
 }
 
@@ -119,8 +82,7 @@ fn dsp_streaming_synthesis_equals_offline() {
     let mut out = vec![0.0; HOP];
     let mut streamed = Vec::new();
     for (t, row) in frames.rows().into_iter().enumerate() {
-        s.push(row.as_slice().expect("contiguous"), &mut out)
-            .expect("push");
+        s.push(row.as_slice().expect("contiguous"), &mut out).expect("push");
         if t > 0 {
             streamed.extend_from_slice(&out);
         }

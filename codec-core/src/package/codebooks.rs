@@ -34,8 +34,7 @@ pub(super) fn load(path: &Path, manifest: &Manifest) -> Result<Arc<dyn Quantizer
                 q.codebook_size
             )));
         }
-        let values: Vec<f32> =
-            t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        let values: Vec<f32> = t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
         if values.iter().any(|v| !v.is_finite()) {
             return Err(PackageError::Codebooks(format!("`{name}` holds a value that is not finite")));
         }

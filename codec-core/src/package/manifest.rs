@@ -128,7 +128,11 @@ impl Manifest {
                 return Err(bad(field, format!("{:?}", g.input), "an STFT input (encoder) or output (decoder)"));
             }
             if g.inputs.len() != 2 || g.outputs.len() != 2 {
-                return Err(bad(field, format!("{:?} -> {:?}", g.inputs, g.outputs), "(frames, state) -> (frames, next_state)"));
+                return Err(bad(
+                    field,
+                    format!("{:?} -> {:?}", g.inputs, g.outputs),
+                    "(frames, state) -> (frames, next_state)",
+                ));
             }
             if g.state_size > 1 << 24 {
                 return Err(bad(field, g.state_size, "a state under 16M floats"));
@@ -159,7 +163,7 @@ impl Manifest {
         if q.code_order != "stage-major" {
             return Err(bad("quantizer.code_order", &q.code_order, "stage-major"));
         }
-        if self.latent_dim % q.groups != 0 {
+        if !self.latent_dim.is_multiple_of(q.groups) {
             return Err(bad("quantizer.groups", q.groups, "a divisor of latent_dim"));
         }
         match q.kind.as_str() {
@@ -170,11 +174,19 @@ impl Manifest {
             }
             "mcrvq" => {
                 if q.groups != 1 || q.masked_stages.len() > q.stages {
-                    return Err(bad("quantizer.masked_stages", q.masked_stages.len(), "one group and at most one mask a stage"));
+                    return Err(bad(
+                        "quantizer.masked_stages",
+                        q.masked_stages.len(),
+                        "one group and at most one mask a stage",
+                    ));
                 }
                 for m in &q.masked_stages {
                     if m[0] >= m[1] || m[1] > self.latent_dim {
-                        return Err(bad("quantizer.masked_stages", format!("{m:?}"), "channel ranges inside the latent"));
+                        return Err(bad(
+                            "quantizer.masked_stages",
+                            format!("{m:?}"),
+                            "channel ranges inside the latent",
+                        ));
                     }
                 }
             }

@@ -61,7 +61,8 @@ fn an_altered_file_is_caught_by_its_hash() {
 
 #[test]
 fn manifest_errors_name_the_field() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: Vec<(&str, Edit)> = vec![
         ("format_version", Box::new(|v| v["format_version"] = 99.into())),
         ("sample_rate", Box::new(|v| v["sample_rate"] = 7.into())),
         ("quantizer.kind", Box::new(|v| v["quantizer"]["kind"] = "pq".into())),

@@ -93,12 +93,7 @@ impl Quantizer for Grvq {
         Ok(())
     }
 
-    fn decode(
-        &self,
-        codes: &[u16],
-        stages: usize,
-        mut latent: ArrayViewMut2<'_, f32>,
-    ) -> Result<(), QuantizerError> {
+    fn decode(&self, codes: &[u16], stages: usize, mut latent: ArrayViewMut2<'_, f32>) -> Result<(), QuantizerError> {
         self.check_stages(stages)?;
         check_len("latent width", self.latent_dim, latent.ncols())?;
         let per_frame = self.codes_per_frame(stages);

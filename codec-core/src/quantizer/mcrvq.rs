@@ -29,7 +29,11 @@ impl Mcrvq {
     ) -> Result<Self, QuantizerError> {
         let size = books.first().map_or(0, Codebook::size);
         if books.is_empty() || masks.len() > books.len() {
-            return Err(QuantizerError::ShapeMismatch { what: "MCRVQ stages", expected: masks.len().max(1), actual: books.len() });
+            return Err(QuantizerError::ShapeMismatch {
+                what: "MCRVQ stages",
+                expected: masks.len().max(1),
+                actual: books.len(),
+            });
         }
         for book in &books {
             check_len("codebook width", latent_dim, book.dim())?;
@@ -100,12 +104,7 @@ impl Quantizer for Mcrvq {
         Ok(())
     }
 
-    fn decode(
-        &self,
-        codes: &[u16],
-        stages: usize,
-        mut latent: ArrayViewMut2<'_, f32>,
-    ) -> Result<(), QuantizerError> {
+    fn decode(&self, codes: &[u16], stages: usize, mut latent: ArrayViewMut2<'_, f32>) -> Result<(), QuantizerError> {
         self.check_stages(stages)?;
         check_len("latent width", self.latent_dim, latent.ncols())?;
         check_len("codes", latent.nrows() * stages, codes.len())?;

@@ -79,12 +79,7 @@ pub trait Quantizer: Send + Sync {
     /// # Errors
     /// A stage count outside `min_stages..=stages`, a code outside its codebook,
     /// or buffers of the wrong size.
-    fn decode(
-        &self,
-        codes: &[u16],
-        stages: usize,
-        latent: ArrayViewMut2<'_, f32>,
-    ) -> Result<(), QuantizerError>;
+    fn decode(&self, codes: &[u16], stages: usize, latent: ArrayViewMut2<'_, f32>) -> Result<(), QuantizerError>;
 
     /// Checks a stage count against what the model supports.
     ///

@@ -25,9 +25,8 @@ impl Lcg {
 }
 
 fn grvq(rng: &mut Lcg, dim: usize, groups: usize, stages: usize, size: usize) -> Grvq {
-    let books = (0..groups)
-        .map(|_| (0..stages).map(|_| Codebook::new(rng.table(size, dim / groups))).collect())
-        .collect();
+    let books =
+        (0..groups).map(|_| (0..stages).map(|_| Codebook::new(rng.table(size, dim / groups))).collect()).collect();
     Grvq::new(dim, books, stages).expect("grvq")
 }
 
