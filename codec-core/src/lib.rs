@@ -4,6 +4,9 @@
 //! a model. An [`Encoder`] turns PCM into frames of codes with the model's
 //! encoder network and quantizer; a [`Decoder`] turns codes back into PCM.
 //! Codes leave as a [`bitstream::TokenFile`] or a [`bitstream::Packet`].
+//!
+//! The project README follows; its example runs as a doctest.
+#![doc = include_str!("../../README.md")]
 
 pub mod audio;
 pub mod bitstream;

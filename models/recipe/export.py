@@ -20,7 +20,7 @@ import onnxruntime as ort
 import soundfile as sf
 import torch
 from safetensors.numpy import save_file as save_np
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file as save_torch
 
 from codec_model import dsp
 from codec_model.codec import CONFIGS, Codec
@@ -56,6 +56,18 @@ def export_graph(module, inputs, names_in, names_out, path: Path):
             names_out[0]: {0: "batch", 2: "frames"}, names_out[1]: {0: "batch"}}
     torch.onnx.export(module, inputs, str(path), input_names=names_in, output_names=names_out,
                       dynamic_axes=axes, opset_version=17, dynamo=False)
+
+
+def compact_weights(state):
+    """Network weights in float16, codebooks and their counts in float32; the
+    EMA sums are left out (train.py rebuilds them from the codebooks)."""
+    out = {}
+    for k, v in state.items():
+        if k.endswith("embed_avg") or k.endswith("initted"):
+            continue
+        keep = k.endswith("embed") or k.endswith("cluster_size")
+        out[k] = (v if keep else v.half()).contiguous()
+    return out
 
 
 def sha256(path: Path) -> str:
@@ -118,10 +130,16 @@ def main() -> int:
     ap.add_argument("--config", default="small")
     ap.add_argument("--name", required=True, help="package name: writes models/NAME")
     ap.add_argument("--training", type=Path, help="JSON with the training facts to record")
+    ap.add_argument("--warmstart", action="store_true",
+                    help="also write models/recipe/warmstart/NAME.safetensors, the compact weights to go on from")
     args = ap.parse_args()
 
     codec = Codec(args.quantizer, args.config)
-    codec.load_state_dict(load_file(str(args.weights)))
+    missing, unexpected = codec.load_state_dict(load_file(str(args.weights)), strict=False)
+    # A compact warm start lacks only the EMA sums, which inference does not use.
+    missing = [k for k in missing if not k.endswith(("embed_avg", "initted"))]
+    if missing or unexpected:
+        sys.exit(f"weights do not fit the {args.quantizer}/{args.config} codec: missing {missing}, unexpected {unexpected}")
     codec.eval()
     out = REPO / "models" / args.name
     out.mkdir(parents=True, exist_ok=True)
@@ -211,6 +229,11 @@ def main() -> int:
     if args.training:
         manifest["training"] = json.loads(args.training.read_text())
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    if args.warmstart:
+        ws = Path(__file__).resolve().parent / "warmstart" / f"{args.name}.safetensors"
+        ws.parent.mkdir(exist_ok=True)
+        save_torch(compact_weights(codec.state_dict()), str(ws))
+        print(f"wrote {ws} ({ws.stat().st_size / 1e6:.1f} MB)")
     sizes = sum((out / f).stat().st_size for f in files)
     print(f"wrote {out} ({sizes / 1e6:.1f} MB) and {golden_dir / (args.name + '.safetensors')}")
     return 1 if failed else 0

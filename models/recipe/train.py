@@ -132,7 +132,14 @@ def main() -> int:
     elif args.init_from:
         weights = load_file(str(args.init_from))
         own = model.state_dict()
-        taken = {k: v for k, v in weights.items() if k in own and own[k].shape == v.shape}
+        taken = {k: v.to(own[k].dtype) for k, v in weights.items() if k in own and own[k].shape == v.shape}
+        # A compact warm start leaves out the EMA sums: rebuild them from the codebooks and counts.
+        for k in list(own):
+            if k.endswith("embed_avg") and k not in taken and k[:-4] in taken:
+                counts = taken.get(k[: -len("embed_avg")] + "cluster_size", torch.ones(own[k].shape[0]))
+                taken[k] = taken[k[:-4]] * counts[:, None]
+            if k.endswith("initted") and k[: -len("initted")] + "embed" in taken:
+                taken[k] = torch.tensor(True)
         model.load_state_dict(taken, strict=False)
         emit({"event": "init", "from": args.init_from.name, "tensors": len(taken), "of": len(own)})
 
