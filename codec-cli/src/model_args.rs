@@ -27,6 +27,13 @@ impl ModelArgs {
     }
 }
 
+/// Says so on stderr when a network runs elsewhere than asked.
+pub fn notice_fallback((_, reason): (codec_core::Device, Option<&str>)) {
+    if let Some(reason) = reason {
+        eprintln!("notice: {reason}");
+    }
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct RateArgs {
     /// Residual stages to send (fewer stages, fewer bits); default: the model's default

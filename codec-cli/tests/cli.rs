@@ -179,3 +179,103 @@ fn roundtrip_prints_bitrate_and_speed() {
     assert!(err.contains("kbps") && err.contains("realtime"), "{err}");
     assert!(wav.exists());
 }
+
+/// A WAV file with the given header fields and `data` as its samples.
+fn wav_bytes(format: u16, channels: u16, rate: u32, bits: u16, data: &[u8]) -> Vec<u8> {
+    let align = channels.max(1) * bits.div_ceil(8).max(1);
+    let mut fmt = Vec::new();
+    for v in [format, channels] {
+        fmt.extend_from_slice(&v.to_le_bytes());
+    }
+    fmt.extend_from_slice(&rate.to_le_bytes());
+    fmt.extend_from_slice(&(rate * u32::from(align)).to_le_bytes());
+    fmt.extend_from_slice(&align.to_le_bytes());
+    fmt.extend_from_slice(&bits.to_le_bytes());
+    let mut body = b"WAVEfmt ".to_vec();
+    body.extend_from_slice(&(fmt.len() as u32).to_le_bytes());
+    body.extend_from_slice(&fmt);
+    body.extend_from_slice(b"data");
+    body.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    body.extend_from_slice(data);
+    let mut out = b"RIFF".to_vec();
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+#[test]
+fn malformed_wav_headers_fail_cleanly() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let tok = dir.path().join("out.tok");
+    let cases = [
+        ("bits7", wav_bytes(1, 1, 16000, 7, &[0x10; 1600]), "bits per sample"),
+        ("bits64", wav_bytes(1, 1, 16000, 64, &[0; 3200]), "bits per sample"),
+        ("format99", wav_bytes(99, 1, 16000, 16, &[0; 3200]), "unsupported"),
+        ("channels0", wav_bytes(1, 0, 16000, 16, &[0; 3200]), "channel"),
+        ("rate0", wav_bytes(1, 1, 0, 16, &[0; 3200]), "malformed"),
+    ];
+    for (name, bytes, needle) in cases {
+        let path = dir.path().join(format!("{name}.wav"));
+        std::fs::write(&path, bytes).expect("write");
+        let err = fails(&["encode", s(&path), s(&tok)], needle);
+        assert!(!err.contains("panicked"), "{name}: {err}");
+    }
+    assert!(!tok.exists());
+}
+
+#[test]
+fn every_input_format_round_trips() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let formats = repo().join("testdata").join("formats");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&formats).expect("formats") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "md") {
+            continue;
+        }
+        let name = path.file_name().expect("name").to_string_lossy().to_string();
+        let tok = dir.path().join(format!("{name}.tok"));
+        let wav = dir.path().join(format!("{name}.wav"));
+        ok(&["encode", s(&path), s(&tok)]);
+        ok(&["decode", s(&tok), s(&wav)]);
+        let (out, rate) = read_wav(&wav);
+        assert_eq!(rate, 16000, "{name}: decoded at the model's rate by default");
+        assert!(out.len() > 1600, "{name}: {} samples", out.len());
+        let wav48 = dir.path().join(format!("{name}.48k.wav"));
+        ok(&["decode", s(&tok), s(&wav48), "--rate", "48000"]);
+        let (out48, rate48) = read_wav(&wav48);
+        assert_eq!(rate48, 48000);
+        assert!((out48.len() as i64 - 3 * out.len() as i64).abs() <= 3, "{name}: --rate keeps the duration");
+        seen += 1;
+    }
+    assert!(seen >= 5, "only {seen} format files");
+}
+
+#[test]
+fn a_missing_onnx_runtime_is_explained() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let tok = dir.path().join("a.tok");
+    let out = Command::new(env!("CARGO_BIN_EXE_codec"))
+        .args(["encode", s(&sample()), s(&tok)])
+        .env("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so.1.31.1")
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(err.contains("ONNX Runtime library not found") && err.contains("ORT_DYLIB_PATH"), "{err}");
+    assert!(!tok.exists());
+}
+
+#[test]
+fn help_explains_every_option() {
+    for cmd in ["encode", "decode", "info", "roundtrip", "models"] {
+        let out = ok(&[cmd, "--help"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        for line in text.lines().filter(|l| l.trim_start().starts_with("--")) {
+            let described = line.trim_start().split_once("  ").is_some_and(|(_, d)| !d.trim().is_empty());
+            assert!(described, "`codec {cmd} --help`: option without a description: {line}");
+        }
+    }
+    let text = String::from_utf8_lossy(&ok(&["encode", "--help"]).stdout).to_string();
+    assert!(text.contains("[default: default]") && text.contains("[default: cpu]"), "{text}");
+}

@@ -19,12 +19,27 @@ pub fn encode_pcm(
     options: RuntimeOptions,
     stages: usize,
     pcm: &[f32],
+    progress: impl FnMut(f64),
+) -> Result<TokenFile, CodecError> {
+    let mut encoder = Encoder::new(package, options, stages)?;
+    encode_with(package, &mut encoder, pcm, progress)
+}
+
+/// As [`encode_pcm`], with an encoder the caller built (and may inspect or reuse: it is reset first).
+///
+/// # Errors
+/// As [`encode_pcm`].
+pub fn encode_with(
+    package: &ModelPackage,
+    encoder: &mut Encoder,
+    pcm: &[f32],
     mut progress: impl FnMut(f64),
 ) -> Result<TokenFile, CodecError> {
     if pcm.is_empty() {
         return Err(CodecError::Mismatch("the audio is empty: nothing to encode".into()));
     }
-    let mut encoder = Encoder::new(package, options, stages)?;
+    encoder.reset();
+    let stages = encoder.stages();
     let frames = frames_for(pcm.len() as u64, package.hop());
     let frames_u32 = u32::try_from(frames).map_err(|_| CodecError::Mismatch(format!("{frames} frames is too long")))?;
     let mut codes = Vec::with_capacity(frames as usize * encoder.codes_per_frame());
@@ -96,11 +111,32 @@ pub fn decode_tokens(
     package: &ModelPackage,
     options: RuntimeOptions,
     tokens: &TokenFile,
+    progress: impl FnMut(f64),
+) -> Result<Vec<f32>, CodecError> {
+    check_compatible(package, tokens)?;
+    let mut decoder = Decoder::new(package, options, usize::from(tokens.header.layout.stages))?;
+    decode_with(package, &mut decoder, tokens, progress)
+}
+
+/// As [`decode_tokens`], with a decoder the caller built for the file's stage count (it is reset first).
+///
+/// # Errors
+/// As [`decode_tokens`], or a decoder built for another stage count.
+pub fn decode_with(
+    package: &ModelPackage,
+    decoder: &mut Decoder,
+    tokens: &TokenFile,
     mut progress: impl FnMut(f64),
 ) -> Result<Vec<f32>, CodecError> {
     check_compatible(package, tokens)?;
-    let stages = usize::from(tokens.header.layout.stages);
-    let mut decoder = Decoder::new(package, options, stages)?;
+    if decoder.stages() != usize::from(tokens.header.layout.stages) {
+        return Err(CodecError::Mismatch(format!(
+            "the tokens have {} stages; the decoder was built for {}",
+            tokens.header.layout.stages,
+            decoder.stages()
+        )));
+    }
+    decoder.reset();
     let per_frame = decoder.codes_per_frame();
     let frames = tokens.header.frames as usize;
     let mut pcm = Vec::with_capacity(frames * package.hop());

@@ -168,15 +168,12 @@ class Dnsmos:
         while len(audio) < need:
             audio = np.concatenate([audio, audio])
         hops = int(np.floor(len(audio) / SR) - self.INPUT_SECONDS) + 1
-        sig, bak, ovr = [], [], []
-        for i in range(hops):
-            seg = audio[i * SR : i * SR + need]
-            if len(seg) < need:
-                continue
-            s, b, o = self.session.run(None, {self.input: seg[None, :]})[0][0]
-            sig.append(np.polyval([-0.08397278, 1.22083953, 0.0052439], s))
-            bak.append(np.polyval([-0.13166888, 1.60915514, -0.39604546], b))
-            ovr.append(np.polyval([-0.06766283, 1.11546468, 0.04602535], o))
+        segs = [audio[i * SR : i * SR + need] for i in range(max(1, hops))]
+        batch = np.stack([s for s in segs if len(s) == need])
+        raw = self.session.run(None, {self.input: batch})[0]  # [segments, (sig, bak, ovr)]
+        sig = np.polyval([-0.08397278, 1.22083953, 0.0052439], raw[:, 0])
+        bak = np.polyval([-0.13166888, 1.60915514, -0.39604546], raw[:, 1])
+        ovr = np.polyval([-0.06766283, 1.11546468, 0.04602535], raw[:, 2])
         return {"ovrl": float(np.mean(ovr)), "sig": float(np.mean(sig)), "bak": float(np.mean(bak))}
 
 

@@ -1,10 +1,10 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use codec_core::{audio, offline, ModelPackage};
+use codec_core::{audio, offline, Decoder, ModelPackage};
 
 use crate::io;
-use crate::model_args::ModelArgs;
+use crate::model_args::{notice_fallback, ModelArgs};
 use crate::progress::Progress;
 
 #[derive(clap::Args)]
@@ -36,7 +36,10 @@ pub fn run(args: Args) -> Result<()> {
     let model = ModelArgs { model: name, device: args.device, threads: args.threads };
     let package: ModelPackage = model.open()?;
     let bar = Progress::new("decoding", tokens.header.duration_seconds());
-    let pcm = offline::decode_tokens(&package, model.runtime(), &tokens, |f| bar.set(f))?;
+    offline::check_compatible(&package, &tokens)?;
+    let mut decoder = Decoder::new(&package, model.runtime(), usize::from(tokens.header.layout.stages))?;
+    notice_fallback(decoder.device());
+    let pcm = offline::decode_with(&package, &mut decoder, &tokens, |f| bar.set(f))?;
     bar.finish();
     let rate = args.rate.unwrap_or(package.sample_rate());
     let out = audio::resample(&pcm, package.sample_rate(), rate).context("cannot resample")?;

@@ -2,10 +2,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use codec_core::{audio, offline};
+use codec_core::{audio, offline, Encoder};
 
 use crate::io;
-use crate::model_args::{ModelArgs, RateArgs};
+use crate::model_args::{notice_fallback, ModelArgs, RateArgs};
 use crate::progress::Progress;
 
 #[derive(clap::Args)]
@@ -31,7 +31,9 @@ pub fn run(args: Args) -> Result<()> {
     let pcm = audio::resample(&input.samples, input.sample_rate, package.sample_rate()).context("cannot resample")?;
     let seconds = pcm.len() as f64 / f64::from(package.sample_rate());
     let bar = Progress::new("encoding", seconds);
-    let tokens = offline::encode_pcm(&package, args.model.runtime(), stages, &pcm, |f| bar.set(f))?;
+    let mut encoder = Encoder::new(&package, args.model.runtime(), stages)?;
+    notice_fallback(encoder.device());
+    let tokens = offline::encode_with(&package, &mut encoder, &pcm, |f| bar.set(f))?;
     bar.finish();
     let bytes = tokens.to_bytes()?;
     io::write_atomic(&args.output, &bytes)?;

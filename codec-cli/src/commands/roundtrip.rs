@@ -2,10 +2,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use codec_core::{audio, offline};
+use codec_core::{audio, offline, Decoder, Encoder};
 
 use crate::io;
-use crate::model_args::{ModelArgs, RateArgs};
+use crate::model_args::{notice_fallback, ModelArgs, RateArgs};
 use crate::progress::Progress;
 
 #[derive(clap::Args)]
@@ -30,12 +30,15 @@ pub fn run(args: Args) -> Result<()> {
     let pcm = audio::resample(&input.samples, input.sample_rate, package.sample_rate()).context("cannot resample")?;
     let seconds = pcm.len() as f64 / f64::from(package.sample_rate());
     let bar = Progress::new("round trip", seconds);
+    let mut encoder = Encoder::new(&package, args.model.runtime(), stages)?;
+    let mut decoder = Decoder::new(&package, args.model.runtime(), stages)?;
+    notice_fallback(encoder.device());
     let started = Instant::now();
-    let tokens = offline::encode_pcm(&package, args.model.runtime(), stages, &pcm, |f| bar.set(f * 0.5))?;
+    let tokens = offline::encode_with(&package, &mut encoder, &pcm, |f| bar.set(f * 0.5))?;
     let encoded = started.elapsed().as_secs_f64();
     let bytes = tokens.to_bytes()?;
     let tokens = codec_core::bitstream::TokenFile::from_bytes(&bytes)?;
-    let out = offline::decode_tokens(&package, args.model.runtime(), &tokens, |f| bar.set(0.5 + f * 0.5))?;
+    let out = offline::decode_with(&package, &mut decoder, &tokens, |f| bar.set(0.5 + f * 0.5))?;
     let total = started.elapsed().as_secs_f64();
     bar.finish();
     let rate = args.out_rate.unwrap_or(input.sample_rate);

@@ -89,10 +89,51 @@ pub(super) fn read_capped<R: Read>(reader: R, limit: u64) -> std::io::Result<Opt
 
 fn decode(source: Box<dyn MediaSource>, extension: Option<&str>, origin: &Path) -> Result<Audio, AudioError> {
     let mut decoded = 0u64;
-    // Symphonia is pure Rust but not hardened against every malformed input;
-    // a panic in it must become an error, not take the caller down.
+    // Symphonia is pure Rust but not hardened against every malformed input
+    // (a WAV header with a zero sample rate makes it panic); a panic in it must
+    // become an error, not take the caller down or print a backtrace.
+    quiet_panics::install();
+    let _quiet = quiet_panics::Guard::new();
     catch_unwind(AssertUnwindSafe(|| decode_unguarded(source, extension, origin, &mut decoded)))
         .unwrap_or(Err(AudioError::DecoderPanic { decoded }))
+}
+
+/// Silences the panic hook on this thread while a guard lives; other threads,
+/// and this one afterwards, keep the hook they had.
+mod quiet_panics {
+    use std::cell::Cell;
+    use std::sync::Once;
+
+    thread_local! {
+        static QUIET: Cell<bool> = const { Cell::new(false) };
+    }
+    static INSTALL: Once = Once::new();
+
+    pub(super) fn install() {
+        INSTALL.call_once(|| {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                if !QUIET.with(Cell::get) {
+                    previous(info);
+                }
+            }));
+        });
+    }
+
+    pub(super) struct Guard(bool);
+
+    impl Guard {
+        pub(super) fn new() -> Self {
+            Guard(QUIET.with(|q| q.replace(true)))
+        }
+    }
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let was = self.0;
+            QUIET.with(|q| q.set(was));
+        }
+    }
 }
 
 fn decode_unguarded(

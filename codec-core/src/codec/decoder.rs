@@ -57,14 +57,8 @@ impl Decoder {
         let m = package.manifest();
         let channels = spectrum_channels(package);
         let latent_dim = m.latent_dim;
-        let network = StatefulNetwork::load(
-            "decoder",
-            &package.decoder_path(),
-            options,
-            m.decoder.state_size,
-            latent_dim,
-            channels,
-        )?;
+        let network =
+            StatefulNetwork::load("decoder", &package.decoder_path(), options, &m.decoder, latent_dim, channels)?;
         let block_frames = block_frames.max(1);
         Ok(Self {
             network,

@@ -60,14 +60,8 @@ impl Encoder {
         let m = package.manifest();
         let channels = spectrum_channels(package);
         let latent_dim = m.latent_dim;
-        let network = StatefulNetwork::load(
-            "encoder",
-            &package.encoder_path(),
-            options,
-            m.encoder.state_size,
-            channels,
-            latent_dim,
-        )?;
+        let network =
+            StatefulNetwork::load("encoder", &package.encoder_path(), options, &m.encoder, channels, latent_dim)?;
         let block_frames = block_frames.max(1);
         Ok(Self {
             network,

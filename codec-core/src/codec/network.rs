@@ -2,7 +2,49 @@
 
 use ort::value::TensorRef;
 
+use crate::package::GraphSpec;
 use crate::runtime::{NetworkSession, RuntimeError, RuntimeOptions};
+
+/// The graph's inputs and outputs must be the manifest's: names, and the
+/// fixed sizes (channels, state) where the graph declares them.
+fn check_signature(
+    graph: &'static str,
+    session: &NetworkSession,
+    spec: &GraphSpec,
+    in_channels: usize,
+    out_channels: usize,
+) -> Result<(), RuntimeError> {
+    let mismatch = |detail: String| RuntimeError::GraphMismatch { graph, detail };
+    let s = &session.session;
+    let names = |outlets: &[ort::value::Outlet]| outlets.iter().map(|o| o.name().to_string()).collect::<Vec<_>>();
+    let (inputs, outputs) = (names(s.inputs()), names(s.outputs()));
+    if inputs != spec.inputs || outputs != spec.outputs {
+        return Err(mismatch(format!(
+            "it has inputs {inputs:?} and outputs {outputs:?}; the manifest names {:?} and {:?}",
+            spec.inputs, spec.outputs
+        )));
+    }
+    let expect = [
+        (&s.inputs()[0], 1, in_channels),
+        (&s.inputs()[1], 1, spec.state_size),
+        (&s.outputs()[0], 1, out_channels),
+        (&s.outputs()[1], 1, spec.state_size),
+    ];
+    for (outlet, axis, size) in expect {
+        let shape = outlet.dtype().tensor_shape().map(|sh| sh.to_vec()).unwrap_or_default();
+        match shape.get(axis) {
+            Some(&d) if d >= 0 && d as usize != size => {
+                return Err(mismatch(format!(
+                    "`{}` has shape {shape:?}; expected {size} on axis {axis}",
+                    outlet.name()
+                )))
+            }
+            None => return Err(mismatch(format!("`{}` is not a tensor of rank 2 or more", outlet.name()))),
+            _ => {}
+        }
+    }
+    Ok(())
+}
 
 /// `(frames [1, C_in, n], state [1, S]) -> (frames [1, C_out, n], next state)`.
 pub(crate) struct StatefulNetwork {
@@ -18,12 +60,13 @@ impl StatefulNetwork {
         graph: &'static str,
         path: &std::path::Path,
         options: RuntimeOptions,
-        state_size: usize,
+        spec: &GraphSpec,
         in_channels: usize,
         out_channels: usize,
     ) -> Result<Self, RuntimeError> {
         let session = NetworkSession::load(path, options)?;
-        Ok(Self { graph, session, state: vec![0.0; state_size], in_channels, out_channels })
+        check_signature(graph, &session, spec, in_channels, out_channels)?;
+        Ok(Self { graph, session, state: vec![0.0; spec.state_size], in_channels, out_channels })
     }
 
     pub(crate) fn session(&self) -> &NetworkSession {

@@ -20,6 +20,8 @@ pub enum RuntimeError {
     LibraryLoad { path: String, reason: String },
     #[error("ONNX Runtime: {0}")]
     Ort(String),
+    #[error("{graph} graph does not match the manifest: {detail}")]
+    GraphMismatch { graph: &'static str, detail: String },
     #[error("{graph} returned {what} of shape {actual:?}; expected {expected:?}")]
     BadOutput { graph: &'static str, what: &'static str, expected: Vec<usize>, actual: Vec<usize> },
 }
