@@ -8,23 +8,27 @@ compared with the input:
 
   PESQ-WB      ITU-T P.862.2 (`pesq`); a file PESQ refuses (it finds no
                utterance) is left out of the mean and counted in `pesq_skipped`
-  STOI         classic STOI (`pystoi`)
+  STOI         classic STOI (`pystoi`); skipped, and counted, for an input with no
+               speech (loudest 20 ms frame below -60 dBFS)
   mel distance L1 between log-mel spectrograms (80 mels, n_fft 1024, hop 256,
                periodic Hann, centred reflect-padded frames, ln(max(mel, 1e-5)));
                the same figure as the training loss's 1024-point term
   DNSMOS       OVRL / SIG / BAK of the decoded audio (no reference needed), from
                the ONNX model shipped inside the `speechmos` package, run here with
                onnxruntime (speechmos itself is not imported: it needs librosa, and
-               only its P.808 model does). Left out when speechmos is not installed.
+               only its P.808 model does). Left out when speechmos is not installed,
+               or with --no-dnsmos. A "reference" row gives the input's own DNSMOS.
   kbps         the code rate, codebooks * bits * rate / hop
   file kbps    the real rate: the .tok file's bytes (header and CRC included) * 8
-               over the audio's length, summed over the files
+               over the audio's length, summed over the files (the JSON also has the
+               mean of the per-file rates, where short files pay more for the header)
   codebooks    per codebook, the share of its entries used and the perplexity of
                its codes over all the evaluated files (read from the .tok files)
 
-The decoded audio's lag against the input (cross-correlation, up to +-2000
-samples) is recorded too: it should be 0, since STOI and the mel distance
-compare sample-aligned signals.
+The decoded audio's lag against the input is recorded too (cross-correlation
+of the log energy envelopes, 20 ms windows every 2.5 ms, up to +-100 ms): it
+should be about 0, since STOI and the mel distance compare the signals sample
+by sample; a note is printed when the median is 80 samples or more.
 
 With --baselines, Opus at 6, 8 and 12 kbps (20 ms frames) runs on the same
 files: `opusenc --bitrate K --framesize 20` then `opusdec --rate 16000`; its
@@ -45,9 +49,14 @@ Usage (from anywhere; paths default relative to the repository):
 
 Options: --codec PATH (default target/release/codec), --data DIR (default
 $CODEC_DATA or ~/.cache/codec-data), --models NAME..., --files N, --folder DIR,
---baselines, --jobs N (files in parallel, default 2), --out FILE.json,
+--baselines, --no-dnsmos (DNSMOS is most of the run time: about 4 times
+faster without it), --jobs N (files in parallel, default 2), --out FILE.json,
 --update-manifests (dev set only; the manifest's sha256 list covers the other
 files, so editing manifest.json leaves the package valid).
+
+The JSON (--out) holds one row per codec and rate (the table's figures, plus
+the skipped counts, lag, and encode/decode real-time factors), the per-codebook
+tables for every rate, the failures, and every file's figures.
 
 Exit status: 0 when every file was evaluated, 1 when some encode/decode runs
 failed (each is reported with its file), 2 on a usage error.
@@ -81,8 +90,11 @@ MODELS_DIR = REPO / "models"
 SR = 16000
 OPUS_KBPS = (6, 8, 12)
 AUDIO_EXTS = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".opus", ".m4a", ".aac", ".webm"}
-MAX_LAG = 2000
+MAX_LAG = 1600
+LAG_STEP = 40
+LAG_NOTE = 80
 RUN_TIMEOUT_S = 600
+SILENT_DBFS = -60.0  # an input whose loudest 20 ms frame is quieter has no speech: STOI skipped
 
 
 # ---------------------------------------------------------------- log-mel distance
@@ -125,14 +137,26 @@ def mel_distance(ref: np.ndarray, deg: np.ndarray) -> float:
     return float(np.mean(np.abs(log_mel(ref) - log_mel(deg))))
 
 
-def estimate_lag(ref: np.ndarray, deg: np.ndarray, max_lag: int = MAX_LAG) -> int:
-    """Samples by which `deg` trails `ref` (positive: late), by cross-correlation."""
-    if not np.any(deg) or not np.any(ref):
+def _envelope(x: np.ndarray, win: int, step: int) -> np.ndarray:
+    """Log RMS over `win` samples every `step` samples, mean removed."""
+    n = 1 + max(0, len(x) - win) // step
+    idx = np.arange(win)[None, :] + step * np.arange(n)[:, None]
+    e = np.log(np.sqrt(np.mean(np.pad(x, (0, max(0, win - len(x))))[idx] ** 2, axis=1)) + 1e-4)
+    return e - e.mean()
+
+
+def estimate_lag(ref: np.ndarray, deg: np.ndarray, max_lag: int = MAX_LAG, win: int = 320, step: int = LAG_STEP) -> int:
+    """Samples by which `deg` trails `ref` (positive: late), to `step` samples, from the
+    cross-correlation of their log energy envelopes (the waveforms' own cross-correlation
+    is meaningless for a codec that does not keep the phase)."""
+    er, ed = _envelope(ref, win, step), _envelope(deg, win, step)
+    if np.ptp(er) < 1e-6 or np.ptp(ed) < 1e-6:  # silence: no lag to find
         return 0
-    c = correlate(deg, ref, mode="full", method="fft")
-    zero = len(ref) - 1
-    lo, hi = max(0, zero - max_lag), min(len(c), zero + max_lag + 1)
-    return int(np.argmax(c[lo:hi]) + lo - zero)
+    c = correlate(ed, er, mode="full", method="fft")
+    zero = len(er) - 1
+    reach = max_lag // step
+    lo, hi = max(0, zero - reach), min(len(c), zero + reach + 1)
+    return int(np.argmax(c[lo:hi]) + lo - zero) * step
 
 
 # ---------------------------------------------------------------- DNSMOS (optional)
@@ -242,8 +266,10 @@ def load_reference(path: str, tmp: Path):
         return audio[:, 0], path
     wav = tmp / "reference.wav"
     if info is None:  # a format libsndfile cannot read: let ffmpeg decode it
-        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", path, "-ac", "1", "-ar", str(SR),
-                        "-c:a", "pcm_s16le", str(wav)], check=True, capture_output=True, timeout=RUN_TIMEOUT_S)
+        p = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", path, "-ac", "1", "-ar", str(SR),
+                            "-c:a", "pcm_s16le", str(wav)], capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+        if p.returncode != 0:
+            raise RuntimeError("ffmpeg: " + " | ".join(p.stderr.strip().splitlines()[-2:]))
         audio, _ = sf.read(wav, dtype="float32")
         return audio, str(wav)
     mono = audio.mean(axis=1)
@@ -273,6 +299,14 @@ def run_tool(cmd: list) -> "tuple[float, str | None]":
     return elapsed, None
 
 
+def loudest_dbfs(x: np.ndarray, frame: int = 320) -> float:
+    """Level of the loudest 20 ms frame, dB full scale."""
+    n = max(1, len(x) // frame)
+    rms = np.sqrt(np.mean(np.pad(x, (0, n * frame - len(x)) if len(x) < n * frame else (0, 0))[: n * frame]
+                          .reshape(n, frame).astype(np.float64) ** 2, axis=1))
+    return float(20 * np.log10(rms.max() + 1e-12))
+
+
 def measure(ref: np.ndarray, out_wav: Path, dnsmos) -> dict:
     deg, rate = sf.read(out_wav, dtype="float32", always_2d=True)
     deg = deg.mean(axis=1)
@@ -282,12 +316,14 @@ def measure(ref: np.ndarray, out_wav: Path, dnsmos) -> dict:
     deg = deg[: len(ref)] if len(deg) >= len(ref) else np.pad(deg, (0, len(ref) - len(deg)))
     res["lag"] = estimate_lag(ref, deg)
     res["pesq_wb"] = pesq_wb(ref, deg)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         try:
             res["stoi"] = stoi(ref, deg)
         except Exception:
             res["stoi"] = float("nan")
+    if any("Not enough STFT frames" in str(w.message) for w in caught) or loudest_dbfs(ref) < SILENT_DBFS:
+        res["stoi"] = float("nan")  # a reference with no speech: pystoi's figure means nothing, skipped
     res["mel_distance"] = mel_distance(ref, deg)
     if dnsmos is not None:
         for k, v in dnsmos(deg).items():
@@ -389,7 +425,7 @@ def summarise(rate: dict, files: list) -> dict:
     row["stoi_skipped"] = sum(1 for _, r in got if math.isnan(r["stoi"]))
     lags = [r["lag"] for _, r in got]
     row["lag_median"] = float(np.median(lags))
-    row["lag_nonzero"] = sum(1 for x in lags if x != 0)
+    row["lag_off"] = sum(1 for x in lags if abs(x) >= LAG_NOTE)  # files off by 5 ms or more
     row["len_mismatch"] = sum(1 for _, r in got if r["len_diff"] != 0)
     row["encode_rtf"] = sum(r["encode_s"] for _, r in got) / total_s
     row["decode_rtf"] = sum(r["decode_s"] for _, r in got) / total_s
@@ -417,7 +453,7 @@ def print_table(rows: list, reference: dict, with_dnsmos: bool) -> None:
     head = ["codec", "kbps", "file kbps", "PESQ-WB", "STOI", "mel dist"]
     if with_dnsmos:
         head += ["DNSMOS OVRL", "SIG", "BAK"]
-    head += ["files", "PESQ skipped", "failed"]
+    head += ["files", "skipped PESQ/STOI", "failed"]
     print("| " + " | ".join(head) + " |")
     print("|" + "|".join("---" for _ in head) + "|")
     for r in rows:
@@ -426,7 +462,7 @@ def print_table(rows: list, reference: dict, with_dnsmos: bool) -> None:
                  fmt(r.get("mel_distance"))]
         if with_dnsmos:
             cells += [fmt(r.get("dnsmos_ovrl"), 2), fmt(r.get("dnsmos_sig"), 2), fmt(r.get("dnsmos_bak"), 2)]
-        cells += [str(r["files"]), str(r.get("pesq_skipped", 0)), str(r["failed"])]
+        cells += [str(r["files"]), f"{r.get('pesq_skipped', 0)}/{r.get('stoi_skipped', 0)}", str(r["failed"])]
         print("| " + " | ".join(cells) + " |")
     if with_dnsmos and reference:
         cells = ["reference (input)", "-", "-", "-", "-", "-", fmt(reference.get("dnsmos_ovrl"), 2),
@@ -457,7 +493,7 @@ def update_manifest(model: str, rows: list, tables: dict, files: list, source: s
     path = MODELS_DIR / model / "manifest.json"
     manifest = read_manifest(path)
     keep = ["kbps", "file_kbps", "pesq_wb", "stoi", "mel_distance", "dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak",
-            "pesq_skipped", "files"]
+            "pesq_skipped", "stoi_skipped", "files"]
     by_stages = {str(r["stages"]): {k: r[k] for k in keep if k in r} for r in rows if r.get("model") == model}
     top = max((r for r in rows if r.get("model") == model), key=lambda r: r["stages"])
     table = tables.get(top["key"]) or []
@@ -489,6 +525,7 @@ def main(argv=None) -> int:
     ap.add_argument("--files", type=int, default=80, help="dev files, evenly spaced over the sorted ids; 0: all")
     ap.add_argument("--folder", type=Path, default=None, help="evaluate the audio files under this folder instead")
     ap.add_argument("--baselines", action="store_true", help="also Opus at 6, 8, 12 kbps, 20 ms frames")
+    ap.add_argument("--no-dnsmos", action="store_true", help="skip DNSMOS (most of the run time)")
     ap.add_argument("--jobs", type=int, default=2, help="files evaluated in parallel")
     ap.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     ap.add_argument("--update-manifests", action="store_true", help='write the figures into each manifest.json as "quality"')
@@ -524,9 +561,10 @@ def main(argv=None) -> int:
         total = sum(1 for line in (data / "dev.jsonl").read_text().splitlines() if line.strip())
         source = f"dev set (asterisk Russian, unseen language and voices): {len(items)} of {total} files, evenly spaced over the sorted ids"
 
-    dnsmos_path = Dnsmos.find()
+    dnsmos_path = None if args.no_dnsmos else Dnsmos.find()
     print(f"{len(items)} files x {len(rates)} rates ({', '.join(r['key'] for r in rates)}), {args.jobs} jobs", flush=True)
-    print("DNSMOS: " + (f"on ({dnsmos_path})" if dnsmos_path else "off (pip install speechmos to add it)"), flush=True)
+    print("DNSMOS: " + (f"on ({dnsmos_path})" if dnsmos_path else
+                        "off (--no-dnsmos)" if args.no_dnsmos else "off (pip install speechmos to add it)"), flush=True)
 
     started = time.perf_counter()
     results = []
@@ -573,9 +611,9 @@ def main(argv=None) -> int:
         if tables.get(top["key"]):
             print_codebooks(top["key"], tables[top["key"]], top["codebook_size"])
     for r in rows:
-        if r.get("lag_nonzero") or r.get("len_mismatch"):
-            print(f"\nnote: {r['key']}: decoded audio off by a lag on {r['lag_nonzero']} files (median {r['lag_median']:g} "
-                  f"samples), length differs on {r['len_mismatch']} files")
+        if abs(r.get("lag_median", 0)) >= LAG_NOTE or r.get("len_mismatch"):
+            print(f"\nnote: {r['key']}: decoded audio lags the input by {r['lag_median']:g} samples (median; "
+                  f"{r['lag_off']} files off by {LAG_NOTE} or more), length differs on {r['len_mismatch']} files")
     if errors:
         print(f"\n{len(errors)} failures:")
         for e in errors:

@@ -21,10 +21,13 @@ pub fn run(_: Args) -> Result<()> {
                 let q = p.quantizer();
                 let rates: Vec<String> =
                     (q.min_stages()..=q.stages()).map(|s| format!("{:.2}", p.bitrate(s) / 1000.0)).collect();
+                let kind = match q.kind() {
+                    codec_core::quantizer::QuantizerKind::Grvq => "GRVQ",
+                    codec_core::quantizer::QuantizerKind::Mcrvq => "MCRVQ",
+                };
                 println!(
-                    "  {name}{}: {:?}, {} groups x {} stages of {} codes; kbps {} (default {:.2})",
+                    "  {name}{}: {kind}, {} group(s) x {} stages of {} codes; kbps {} (default {:.2})",
                     if name == default { " (default)" } else { "" },
-                    q.kind(),
                     q.groups(),
                     q.stages(),
                     q.codebook_size(),

@@ -7,7 +7,8 @@ use super::PackageError;
 
 /// The folder that holds the shipped packages and the `DEFAULT` file naming the default one.
 pub fn models_dir() -> PathBuf {
-    candidates().into_iter().find(|d| d.is_dir()).unwrap_or_else(|| PathBuf::from("models"))
+    let dir = candidates().into_iter().find(|d| d.is_dir()).unwrap_or_else(|| PathBuf::from("models"));
+    std::fs::canonicalize(&dir).unwrap_or(dir)
 }
 
 fn candidates() -> Vec<PathBuf> {
