@@ -1,6 +1,6 @@
 //! One codebook and its nearest-codeword search.
 
-use ndarray::linalg::general_mat_mul;
+use ndarray::linalg::{general_mat_mul, general_mat_vec_mul};
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, Axis};
 
 /// A table of `size` codewords of width `dim`, with half their squared norms
@@ -46,7 +46,12 @@ impl Codebook {
     ) {
         let k = x.ncols();
         let table = self.entries.slice(ndarray::s![.., offset..offset + k]);
-        general_mat_mul(1.0, &x, &table.t(), 0.0, &mut scores);
+        if x.nrows() == 1 {
+            // A streaming frame: the matrix-vector product, which needs no packing buffers.
+            general_mat_vec_mul(1.0, &table, &x.row(0), 0.0, &mut scores.row_mut(0));
+        } else {
+            general_mat_mul(1.0, &x, &table.t(), 0.0, &mut scores);
+        }
         for (row, code) in scores.rows().into_iter().zip(codes.iter_mut()) {
             let mut best = f32::INFINITY;
             let mut best_i = 0usize;
