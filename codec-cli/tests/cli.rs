@@ -279,3 +279,22 @@ fn help_explains_every_option() {
     let text = String::from_utf8_lossy(&ok(&["encode", "--help"]).stdout).to_string();
     assert!(text.contains("[default: default]") && text.contains("[default: cpu]"), "{text}");
 }
+
+#[test]
+fn an_unavailable_gpu_falls_back_to_the_cpu_with_a_notice() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let tok = dir.path().join("a.tok");
+    for device in ["cuda", "tensorrt"] {
+        let out = ok(&["encode", s(&sample()), s(&tok), "--device", device]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        // The CPU build of ONNX Runtime has no GPU providers; a GPU build on a GPU machine prints no notice.
+        if err.contains("notice:") {
+            assert!(err.contains(device) && err.contains("running on the CPU"), "{err}");
+        }
+        assert!(tok.exists());
+    }
+    // A usage error is clap's: exit status 2 and a hint to --help.
+    let out = codec(&["encode", s(&sample()), s(&tok), "--device", "tpu"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown device `tpu`"));
+}
