@@ -47,6 +47,20 @@ def mean_last(records, key, n=10):
     return sum(vals) / len(vals) if vals else float("nan")
 
 
+def eval_table(ev, model):
+    head = "| codec | kbps | file kbps | PESQ-WB | STOI | mel distance | DNSMOS OVRL |"
+    out = [head, "|---|---|---|---|---|---|---|"]
+    for r in ev["rows"]:
+        if r.get("model") == model or r.get("kind") != "codec":
+            name = f"{r['model']} {r['stages']} stages" if r.get("kind") == "codec" else r["key"]
+            dns = r.get("dnsmos_ovrl")
+            out.append(f"| {name} | {r['kbps']:.2f} | {r['file_kbps']:.2f} | {r['pesq_wb']:.3f} | {r['stoi']:.3f} | "
+                       f"{r['mel_distance']:.3f} | {dns:.2f} |" if dns is not None else
+                       f"| {name} | {r['kbps']:.2f} | {r['file_kbps']:.2f} | {r['pesq_wb']:.3f} | {r['stoi']:.3f} | "
+                       f"{r['mel_distance']:.3f} | - |")
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--name", required=True)
@@ -107,7 +121,18 @@ def main() -> int:
                   f"used {final[top]['used']}, perplexity {final[top]['perplexity']}."]
     if args.eval:
         ev = json.loads(args.eval.read_text())
-        lines += ["", "## Quality on the dev set (through the Rust `codec` binary)", "", ev.get("markdown", "")]
+        lines += ["", "## Quality on the dev set (through the Rust `codec` binary)", "",
+                  f"{ev['source']}; {ev['seconds']:.0f} s of audio; evaluated {ev['date']} with "
+                  "`python models/recipe/evaluate.py --files 40 --baselines`.", ""]
+        lines += eval_table(ev, args.name)
+        usage = ev.get("codebooks", {})
+        top = max((k for k in usage if k.startswith(args.name + "@")), default=None, key=lambda k: int(k.split("@")[1]))
+        if top:
+            books = usage[top]
+            lines += ["", f"Codebooks at {top.split('@')[1]} stages over these files ({books[0]['codes']} frames):", "",
+                      "| codebook | group | stage | entries used | perplexity |", "|---|---|---|---|---|"]
+            lines += [f"| {b['codebook']} | {b['group']} | {b['stage']} | {b['used']:.1%} | {b['perplexity']:.0f} |"
+                      for b in books]
     if args.notes:
         lines += ["", args.notes.read_text().strip()]
     out = REPO / "models" / args.name / "TRAINING.md"
