@@ -1,6 +1,9 @@
 //! A network graph with its streaming state carried between calls.
 
-use ort::value::TensorRef;
+use ort::memory::Allocator;
+use ort::session::IoBinding;
+use ort::value::{Tensor, TensorRef};
+use ort::AsPointer;
 
 use crate::package::GraphSpec;
 use crate::runtime::{NetworkSession, RuntimeError, RuntimeOptions};
@@ -53,6 +56,41 @@ pub(crate) struct StatefulNetwork {
     state: Vec<f32>,
     in_channels: usize,
     out_channels: usize,
+    names: [String; 4],
+    bound: Option<Bound>,
+}
+
+/// Tensors bound to the graph's inputs and outputs once, for calls of a fixed
+/// frame count: a streaming call then writes its frames in place and runs,
+/// with no allocation on either side of the ONNX Runtime boundary.
+struct Bound {
+    frames: usize,
+    binding: IoBinding,
+    input: Tensor<f32>,
+    state: Tensor<f32>,
+    output: Tensor<f32>,
+    next_state: Tensor<f32>,
+}
+
+impl Bound {
+    fn new(
+        session: &NetworkSession,
+        names: &[String; 4],
+        shapes: [[usize; 3]; 2],
+        state: usize,
+    ) -> Result<Self, RuntimeError> {
+        let allocator = Allocator::default();
+        let input = Tensor::<f32>::new(&allocator, shapes[0])?;
+        let mut output = Tensor::<f32>::new(&allocator, shapes[1])?;
+        let state_t = Tensor::<f32>::new(&allocator, [1usize, state])?;
+        let mut next_state = Tensor::<f32>::new(&allocator, [1usize, state])?;
+        let mut binding = session.session.create_binding()?;
+        binding.bind_input(names[0].clone(), &input)?;
+        binding.bind_input(names[1].clone(), &state_t)?;
+        binding.bind_output(names[2].clone(), &mut output)?;
+        binding.bind_output(names[3].clone(), &mut next_state)?;
+        Ok(Self { frames: shapes[0][2], binding, input, state: state_t, output, next_state })
+    }
 }
 
 impl StatefulNetwork {
@@ -66,7 +104,8 @@ impl StatefulNetwork {
     ) -> Result<Self, RuntimeError> {
         let session = NetworkSession::load(path, options)?;
         check_signature(graph, &session, spec, in_channels, out_channels)?;
-        Ok(Self { graph, session, state: vec![0.0; spec.state_size], in_channels, out_channels })
+        let names = [spec.inputs[0].clone(), spec.inputs[1].clone(), spec.outputs[0].clone(), spec.outputs[1].clone()];
+        Ok(Self { graph, session, state: vec![0.0; spec.state_size], in_channels, out_channels, names, bound: None })
     }
 
     pub(crate) fn session(&self) -> &NetworkSession {
@@ -74,7 +113,42 @@ impl StatefulNetwork {
     }
 
     /// Runs `n` frames: `input` is channel-first `[C_in, n]`, `output` `[C_out, n]`.
+    ///
+    /// Calls of one frame (streaming) go through bound tensors; others build
+    /// their inputs and outputs per call.
     pub(crate) fn run(&mut self, input: &[f32], n: usize, output: &mut [f32]) -> Result<(), RuntimeError> {
+        if n == 1 {
+            return self.run_bound(input, n, output);
+        }
+        self.run_unbound(input, n, output)
+    }
+
+    fn run_bound(&mut self, input: &[f32], n: usize, output: &mut [f32]) -> Result<(), RuntimeError> {
+        if self.bound.as_ref().is_none_or(|b| b.frames != n) {
+            let shapes = [[1, self.in_channels, n], [1, self.out_channels, n]];
+            let mut bound = Bound::new(&self.session, &self.names, shapes, self.state.len())?;
+            bound.state.extract_tensor_mut().1.copy_from_slice(&self.state);
+            self.bound = Some(bound);
+        }
+        let Some(b) = self.bound.as_mut() else {
+            return Err(RuntimeError::Ort("no bound tensors".into()));
+        };
+        b.input.extract_tensor_mut().1.copy_from_slice(input);
+        let run = ort::api().RunWithBinding;
+        // SAFETY: the session and the binding are alive and belong together; the
+        // bound tensors live in `b` as long as the binding does.
+        let status = unsafe { run(self.session.session.ptr_mut(), std::ptr::null(), b.binding.ptr()) };
+        if let Some(e) = status_error(status) {
+            return Err(RuntimeError::Ort(e));
+        }
+        output.copy_from_slice(b.output.extract_tensor().1);
+        let next = b.next_state.extract_tensor().1;
+        b.state.extract_tensor_mut().1.copy_from_slice(next);
+        self.state.copy_from_slice(next);
+        Ok(())
+    }
+
+    fn run_unbound(&mut self, input: &[f32], n: usize, output: &mut [f32]) -> Result<(), RuntimeError> {
         debug_assert_eq!(input.len(), self.in_channels * n);
         debug_assert_eq!(output.len(), self.out_channels * n);
         let frames = TensorRef::from_array_view(([1usize, self.in_channels, n], input))?;
@@ -101,11 +175,32 @@ impl StatefulNetwork {
             });
         }
         self.state.copy_from_slice(next);
+        if let Some(b) = self.bound.as_mut() {
+            b.state.extract_tensor_mut().1.copy_from_slice(&self.state);
+        }
         Ok(())
     }
 
     pub(crate) fn reset(&mut self) {
         self.state.fill(0.0);
+        if let Some(b) = self.bound.as_mut() {
+            b.state.extract_tensor_mut().1.fill(0.0);
+        }
+    }
+}
+
+/// The message of a failed ONNX Runtime call, releasing its status.
+fn status_error(status: ort::sys::OrtStatusPtr) -> Option<String> {
+    let ptr = status.0;
+    if ptr.is_null() {
+        return None;
+    }
+    let api = ort::api();
+    // SAFETY: a non-null status from ONNX Runtime, read once and released once.
+    unsafe {
+        let message = std::ffi::CStr::from_ptr((api.GetErrorMessage)(ptr)).to_string_lossy().into_owned();
+        (api.ReleaseStatus)(ptr);
+        Some(message)
     }
 }
 
