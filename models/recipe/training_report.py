@@ -71,7 +71,7 @@ def main() -> int:
     args = ap.parse_args()
 
     records = read_log(args.runs / args.name / "log.jsonl")
-    stops = [r for r in records if r.get("event") in ("checkpoint", "stop")]
+    stops = [r for r in records if r.get("event") == "checkpoint"]
     last = stops[-1] if stops else {}
     manifest = json.loads((REPO / "models" / args.name / "manifest.json").read_text())
     start = next(r for r in records if r.get("event") == "start")
