@@ -104,20 +104,12 @@ _MEL_CACHE = {}
 
 
 def mel_filters(n_fft: int = MEL_N_FFT, n_mels: int = MEL_N, sr: int = SR) -> np.ndarray:
-    """Triangular filters on the HTK mel scale, 0..sr/2, unnormalised: [n_mels, bins]
-    (as codec_model.losses.mel_filters)."""
+    """The training loss's mel filters, [n_mels, bins], as float64."""
     key = (n_fft, n_mels, sr)
     if key not in _MEL_CACHE:
-        def hz_to_mel(f):
-            return 2595.0 * math.log10(1.0 + f / 700.0)
+        from codec_model.losses import mel_filters as torch_mel_filters
 
-        mels = np.linspace(hz_to_mel(0.0), hz_to_mel(sr / 2), n_mels + 2)
-        hz = 700.0 * (10 ** (mels / 2595.0) - 1.0)
-        freqs = np.linspace(0, sr / 2, n_fft // 2 + 1)
-        lower, center, upper = hz[:-2, None], hz[1:-1, None], hz[2:, None]
-        up = (freqs[None] - lower) / (center - lower)
-        down = (upper - freqs[None]) / (upper - center)
-        _MEL_CACHE[key] = np.clip(np.minimum(up, down), 0.0, None)
+        _MEL_CACHE[key] = torch_mel_filters(n_fft, n_mels, sr).double().numpy()
     return _MEL_CACHE[key]
 
 
