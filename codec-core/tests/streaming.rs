@@ -30,6 +30,18 @@ fn decode_whole(p: &ModelPackage, stages: usize, codes: &[u16]) -> Vec<f32> {
     pcm
 }
 
+/// `0..total` cut into consecutive ranges whose lengths cycle through `sizes`.
+fn pieces(total: usize, sizes: &[usize]) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+    let mut start = 0;
+    sizes.iter().cycle().map_while(move |&size| {
+        (start < total).then(|| {
+            let range = start..(start + size).min(total);
+            start = range.end;
+            range
+        })
+    })
+}
+
 fn differing(a: &[u16], b: &[u16]) -> usize {
     assert_eq!(a.len(), b.len());
     a.iter().zip(b).filter(|(x, y)| x != y).count()
@@ -75,14 +87,8 @@ fn streaming_in_small_pieces_equals_offline() {
         // Uneven pieces, one network call per hop or less.
         let mut enc = Encoder::with_block(&p, RuntimeOptions::default(), stages, 1).expect("encoder");
         let mut streamed = Vec::new();
-        let mut rest = pcm;
-        for size in [1usize, 7, 320, 333, 1000, 5].iter().cycle() {
-            if rest.is_empty() {
-                break;
-            }
-            let n = (*size).min(rest.len());
-            enc.push(&rest[..n], &mut streamed).expect("push");
-            rest = &rest[n..];
+        for range in pieces(pcm.len(), &[1, 7, 320, 333, 1000, 5]) {
+            enc.push(&pcm[range], &mut streamed).expect("push");
         }
         enc.flush(&mut streamed).expect("flush");
         let diff = differing(&whole, &streamed);
@@ -92,15 +98,8 @@ fn streaming_in_small_pieces_equals_offline() {
         let per_frame = p.quantizer().codes_per_frame(stages);
         let mut dec = Decoder::with_block(&p, RuntimeOptions::default(), stages, 2).expect("decoder");
         let mut out = Vec::new();
-        let mut frame = 0;
-        for n in [1usize, 2, 3].iter().cycle() {
-            let total = whole.len() / per_frame;
-            if frame >= total {
-                break;
-            }
-            let n = (*n).min(total - frame);
-            dec.push(&whole[frame * per_frame..(frame + n) * per_frame], &mut out).expect("push");
-            frame += n;
+        for frames in pieces(whole.len() / per_frame, &[1, 2, 3]) {
+            dec.push(&whole[frames.start * per_frame..frames.end * per_frame], &mut out).expect("push");
         }
         let err = max_abs_diff(&offline, &out);
         assert!(err < 1e-4, "{model}: streamed decode differs from offline by {err}");
