@@ -28,7 +28,21 @@ enum Command {
     Roundtrip(commands::roundtrip::Args),
     /// List the shipped models and their bitrates
     Models(commands::models::Args),
+    /// Hear yourself through the codec: microphone -> encoder -> (simulated network) -> decoder -> speaker
+    Loopback(commands::live::LoopbackArgs),
+    /// Stream the microphone (or a file) as codec packets over UDP to `codec receive`
+    Send(commands::live::SendArgs),
+    /// Play codec packets arriving over UDP (or write them to a file)
+    Receive(commands::live::ReceiveArgs),
+    /// List audio input and output devices
+    Devices(commands::live::DevicesArgs),
 }
+
+// Debug builds abort on any allocation inside the audio callbacks (they run
+// under `assert_no_alloc`), so the tests that drive real devices catch one.
+#[cfg(debug_assertions)]
+#[global_allocator]
+static ALLOCATOR: assert_no_alloc::AllocDisabler = assert_no_alloc::AllocDisabler;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -38,6 +52,10 @@ fn main() -> ExitCode {
         Command::Info(a) => commands::info::run(a),
         Command::Roundtrip(a) => commands::roundtrip::run(a),
         Command::Models(a) => commands::models::run(a),
+        Command::Loopback(a) => commands::live::loopback(a),
+        Command::Send(a) => commands::live::send(a),
+        Command::Receive(a) => commands::live::receive(a),
+        Command::Devices(a) => commands::live::devices(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,12 +1,47 @@
 //! The realtime side of the codec: from microphone to bitstream to speaker.
 //!
-//! - [`jitter`]: the receiver's adaptive jitter buffer, which turns packets
-//!   arriving in any order into one frame (or a concealment request) per
-//!   frame period;
-//! - [`netsim`]: a deterministic lossy, jittery network for tests and demos.
+//! ```text
+//! capture callback -> ring -> [codec-send: resample, Encoder, packets] -> network
+//!   -> [codec-receive: jitter buffer, Decoder or concealment, resample] -> ring -> playback callback
+//! ```
+//!
+//! - [`callbacks`]: the device callbacks, which only copy samples and count;
+//! - [`sender`] and [`receiver`]: the two codec halves, each driven by one thread;
+//! - [`jitter`]: the receiver's adaptive jitter buffer;
+//! - [`netsim`]: a deterministic lossy, jittery network for tests and demos;
+//! - [`device`] (cpal) and [`filedev`] (files at a steady pace): the audio ends;
+//! - [`session`]: whole calls: [`run_loopback`], [`run_send`], [`run_receive`];
+//! - [`stats`]: the shared counters and the status line.
 
+pub mod callbacks;
+pub mod device;
+pub mod filedev;
 pub mod jitter;
 pub mod netsim;
+pub mod receiver;
+pub mod sender;
+pub mod session;
+pub mod stats;
 
+pub use device::{list_devices, DeviceInfo};
 pub use jitter::{JitterBuffer, JitterConfig, JitterStats, Playout, PushOutcome};
 pub use netsim::{NetSim, NetSimConfig, NetSimStats};
+pub use session::{run_loopback, run_receive, run_send, CallOptions, Input, Output, Summary};
+pub use stats::{Counters, Snapshot};
+
+/// What stops a call.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error(transparent)]
+    Codec(#[from] codec_core::CodecError),
+    #[error("{0}")]
+    Device(String),
+    #[error("{0}")]
+    Network(String),
+    #[error("input: {0}")]
+    Input(String),
+    #[error("output: {0}")]
+    Output(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}

@@ -19,6 +19,7 @@ import numpy as np
 import onnxruntime as ort
 import soundfile as sf
 import torch
+from safetensors import safe_open
 from safetensors.numpy import save_file as save_np
 from safetensors.torch import load_file, save_file as save_torch
 
@@ -135,7 +136,11 @@ def main() -> int:
     args = ap.parse_args()
 
     codec = Codec(args.quantizer, args.config)
-    missing, unexpected = codec.load_state_dict(load_file(str(args.weights)), strict=False)
+    weights = load_file(str(args.weights))
+    with safe_open(str(args.weights), "pt") as f:
+        meta = f.metadata() or {}
+    disc = {k: v for k, v in weights.items() if k.startswith("disc.")}
+    missing, unexpected = codec.load_state_dict({k: v for k, v in weights.items() if k not in disc}, strict=False)
     # A compact warm start lacks only the EMA sums, which inference does not use.
     missing = [k for k in missing if not k.endswith(("embed_avg", "initted"))]
     if missing or unexpected:
@@ -232,7 +237,8 @@ def main() -> int:
     if args.warmstart:
         ws = Path(__file__).resolve().parent / "warmstart" / f"{args.name}.safetensors"
         ws.parent.mkdir(exist_ok=True)
-        save_torch(compact_weights(codec.state_dict()), str(ws))
+        compact = compact_weights(codec.state_dict()) | {k: v.half().contiguous() for k, v in disc.items()}
+        save_torch(compact, str(ws), metadata=meta)
         print(f"wrote {ws} ({ws.stat().st_size / 1e6:.1f} MB)")
     sizes = sum((out / f).stat().st_size for f in files)
     print(f"wrote {out} ({sizes / 1e6:.1f} MB) and {golden_dir / (args.name + '.safetensors')}")

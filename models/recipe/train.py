@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from codec_model import dsp
@@ -43,6 +44,8 @@ def parse_args():
     ap.add_argument("--data", type=Path, default=default_out())
     ap.add_argument("--runs", type=Path, default=default_runs())
     ap.add_argument("--init-from", type=Path, help="warm-start weights (safetensors); ignored when resuming")
+    ap.add_argument("--init-step", type=int, help="step and hours to count from, for a warm start that does not record them")
+    ap.add_argument("--init-hours", type=float)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--lr", type=float, default=8e-4)
@@ -64,10 +67,10 @@ def parse_args():
     return ap.parse_args()
 
 
-def save_atomic(obj, path: Path, weights_only: bool = False):
+def save_atomic(obj, path: Path, weights_only: bool = False, metadata=None):
     tmp = path.with_suffix(path.suffix + ".tmp")
     if weights_only:
-        save_file({k: v.contiguous() for k, v in obj.items()}, str(tmp))
+        save_file({k: v.contiguous() for k, v in obj.items()}, str(tmp), metadata=metadata)
     else:
         torch.save(obj, tmp)
     os.replace(tmp, path)
@@ -131,6 +134,19 @@ def main() -> int:
         emit({"event": "resume", "step": step})
     elif args.init_from:
         weights = load_file(str(args.init_from))
+        with safe_open(str(args.init_from), "pt") as f:
+            meta = f.metadata() or {}
+        # A warm start carries the step and hours it had reached, so a run's
+        # count goes on across machines, and its discriminators, so the
+        # adversarial phase does not start against untrained critics.
+        step = args.init_step if args.init_step is not None else int(meta.get("step", 0))
+        trained_seconds = 3600 * args.init_hours if args.init_hours is not None else float(meta.get("trained_seconds", 0))
+        if disc is not None:
+            d = {k[len("disc."):]: v.float() for k, v in weights.items() if k.startswith("disc.")}
+            if d:
+                disc.load_state_dict(d)
+            emit({"event": "init-disc", "tensors": len(d)})
+        weights = {k: v for k, v in weights.items() if not k.startswith("disc.")}
         own = model.state_dict()
         taken = {k: v.to(own[k].dtype) for k, v in weights.items() if k in own and own[k].shape == v.shape}
         # A compact warm start leaves out the EMA sums: rebuild them from the codebooks and counts.
@@ -141,7 +157,7 @@ def main() -> int:
             if k.endswith("initted") and k[: -len("initted")] + "embed" in taken:
                 taken[k] = torch.tensor(True)
         model.load_state_dict(taken, strict=False)
-        emit({"event": "init", "from": args.init_from.name, "tensors": len(taken), "of": len(own)})
+        emit({"event": "init", "from": args.init_from.name, "tensors": len(taken), "of": len(own), "step": step})
 
     params = sum(p.numel() for p in model.parameters())
     sampler = CropSampler(args.data, "train", int(args.seconds * 16000) // dsp.HOP * dsp.HOP, args.seed + step)
@@ -161,9 +177,15 @@ def main() -> int:
         if disc is not None:
             state["disc"], state["opt_d"] = disc.state_dict(), opt_d.state_dict()
         save_atomic(state, ckpt_path)
-        save_atomic(model.state_dict(), run / "warmstart.safetensors", weights_only=True)
+        weights = dict(model.state_dict())
+        if disc is not None:
+            weights |= {"disc." + k: v for k, v in disc.state_dict().items()}
+        meta = {"step": str(step), "trained_seconds": str(round(trained_seconds, 1)),
+                "quantizer": args.quantizer, "config": args.config}
+        save_atomic(weights, run / "warmstart.safetensors", weights_only=True, metadata=meta)
         emit({"event": "checkpoint", "step": step, "hours": round(trained_seconds / 3600, 3)})
 
+    first_step = step
     started = time.time()
     last_ckpt = tick = window = time.time()
     sums, count = {}, 0
@@ -171,7 +193,8 @@ def main() -> int:
     while step < args.max_steps and not stop["now"]:
         if (time.time() - started) / 60 > args.max_minutes:
             break
-        lr = args.lr * min(1.0, (step + 1) / args.warmup)
+        # Warm up from wherever this process started: its optimiser moments are new.
+        lr = args.lr * min(1.0, (step - first_step + 1) / args.warmup)
         for o in (opt, opt_d):
             for g in (o.param_groups if o else []):
                 g["lr"] = lr

@@ -1,5 +1,6 @@
 pub mod decode;
 pub mod encode;
 pub mod info;
+pub mod live;
 pub mod models;
 pub mod roundtrip;

@@ -31,6 +31,27 @@ pub struct Decoder {
     frame: Vec<f32>,
     hop_out: Vec<f32>,
     frames_in: u64,
+    /// The latent of the last frame received, what concealment repeats.
+    last_latent: Vec<f32>,
+    /// Frames concealed in a row, which sets the fade.
+    lost_run: u32,
+    concealed: u64,
+}
+
+/// Concealed frames played at full level before the fade starts.
+const CONCEAL_HOLD_FRAMES: u32 = 1;
+/// Level kept from one concealed frame to the next once fading.
+const CONCEAL_DECAY: f32 = 0.6;
+/// After this many lost frames in a row the output is silence.
+const CONCEAL_MAX_FRAMES: u32 = 8;
+
+/// The level of the `run`-th concealed frame in a row (1-based).
+fn conceal_gain(run: u32) -> f32 {
+    if run > CONCEAL_MAX_FRAMES {
+        0.0
+    } else {
+        CONCEAL_DECAY.powi(run.saturating_sub(CONCEAL_HOLD_FRAMES) as i32)
+    }
 }
 
 impl Decoder {
@@ -75,6 +96,9 @@ impl Decoder {
             frame: vec![0.0; channels],
             hop_out: vec![0.0; m.hop],
             frames_in: 0,
+            last_latent: vec![0.0; latent_dim],
+            lost_run: CONCEAL_MAX_FRAMES,
+            concealed: 0,
         })
     }
 
@@ -114,16 +138,52 @@ impl Decoder {
         Ok(pcm.len() - start)
     }
 
+    /// Stands in for one lost frame and appends its hop to `pcm` (nothing for
+    /// the very first frame, as [`Decoder::push`]). Returns the samples appended.
+    ///
+    /// The decoder runs on the last frame's latent again, so its state stays
+    /// continuous and the next real frame joins without a click; the output
+    /// fades after the first concealed frame and is silent after
+    /// `CONCEAL_MAX_FRAMES` (160 ms at 50 frames a second), so a long gap is
+    /// quiet rather than a held buzz. Before any frame was received it gives
+    /// silence.
+    ///
+    /// # Errors
+    /// A network that fails to run.
+    pub fn conceal(&mut self, pcm: &mut Vec<f32>) -> Result<usize, CodecError> {
+        let d = self.latent_dim;
+        self.lost_run = self.lost_run.saturating_add(1);
+        self.latent_fm[..d].copy_from_slice(&self.last_latent);
+        let start = pcm.len();
+        self.synthesize(1, conceal_gain(self.lost_run), pcm)?;
+        self.concealed += 1;
+        Ok(pcm.len() - start)
+    }
+
+    /// Frames concealed since the start or the last reset.
+    pub fn frames_concealed(&self) -> u64 {
+        self.concealed
+    }
+
     fn run_block(&mut self, codes: &[u16], n: usize, pcm: &mut Vec<f32>) -> Result<(), CodecError> {
-        let (c, d) = (self.channels, self.latent_dim);
+        let d = self.latent_dim;
         let latent = ArrayViewMut2::from_shape((n, d), &mut self.latent_fm[..n * d])
             .map_err(|e| CodecError::Internal(e.to_string()))?;
         self.quantizer.decode(codes, self.stages, latent)?;
+        self.last_latent.copy_from_slice(&self.latent_fm[(n - 1) * d..n * d]);
+        self.lost_run = 0;
+        self.synthesize(n, 1.0, pcm)
+    }
+
+    /// Runs the network on the first `n` latent frames and overlap-adds its
+    /// spectra, scaled by `gain`.
+    fn synthesize(&mut self, n: usize, gain: f32, pcm: &mut Vec<f32>) -> Result<(), CodecError> {
+        let (c, d) = (self.channels, self.latent_dim);
         to_channel_first(&self.latent_fm[..n * d], n, d, &mut self.latent_cf[..n * d]);
         self.network.run(&self.latent_cf[..n * d], n, &mut self.spec_cf[..n * c])?;
         for t in 0..n {
             for ch in 0..c {
-                self.frame[ch] = self.spec_cf[ch * n + t];
+                self.frame[ch] = gain * self.spec_cf[ch * n + t];
             }
             self.synth.push(&self.frame, &mut self.hop_out)?;
             // Frame 0 completes the hop before the signal starts: padding, not output.
@@ -140,6 +200,9 @@ impl Decoder {
         self.network.reset();
         self.synth.reset();
         self.frames_in = 0;
+        self.last_latent.fill(0.0);
+        self.lost_run = CONCEAL_MAX_FRAMES;
+        self.concealed = 0;
     }
 
     /// Samples per frame.

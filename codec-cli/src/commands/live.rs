@@ -1,0 +1,300 @@
+//! `codec loopback`, `codec send`, `codec receive` and `codec devices`: the
+//! realtime pipeline of codec-stream from the command line.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::Args as ClapArgs;
+use codec_stream::{CallOptions, Input, NetSimConfig, Output, Summary};
+
+use crate::model_args::{ModelArgs, RateArgs};
+
+#[derive(ClapArgs, Debug)]
+pub struct CommonArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub rate: RateArgs,
+    /// Device buffer to ask for, in milliseconds (smaller: less delay, more risk of xruns)
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=500))]
+    pub buffer_ms: u32,
+    /// Stop after this many seconds (default: run until Ctrl-C, or to the end of --input)
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// No status line (one a second on stderr otherwise)
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Speed of the --input/--output file clocks relative to real time (loopback only: tests and quick demos)
+    #[arg(long, default_value_t = 1.0, hide = true)]
+    pub pace: f64,
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct NetArgs {
+    /// Simulated packet loss, percent (in bursts with --burst)
+    #[arg(long, default_value_t = 0.0)]
+    pub loss: f64,
+    /// Mean length of a loss burst, in packets
+    #[arg(long, default_value_t = 1.0)]
+    pub burst: f64,
+    /// Simulated network jitter: standard deviation of the delay, milliseconds
+    #[arg(long, default_value_t = 0.0)]
+    pub jitter: f64,
+    /// Simulated reordering: percent of packets held back 2-3 frames
+    #[arg(long, default_value_t = 0.0)]
+    pub reorder: f64,
+    /// Seed of the simulated network (the same seed loses the same packets)
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+impl NetArgs {
+    fn config(&self) -> Result<NetSimConfig> {
+        for (name, v) in [("--loss", self.loss), ("--reorder", self.reorder)] {
+            if !(0.0..=100.0).contains(&v) {
+                bail!("{name} must be a percentage from 0 to 100, not {v}");
+            }
+        }
+        if !(self.jitter.is_finite() && (0.0..=1000.0).contains(&self.jitter)) {
+            bail!("--jitter must be 0 to 1000 ms, not {}", self.jitter);
+        }
+        if !(self.burst.is_finite() && self.burst >= 1.0) {
+            bail!("--burst must be at least 1 packet, not {}", self.burst);
+        }
+        Ok(NetSimConfig {
+            loss_pct: self.loss,
+            burst_len: self.burst,
+            jitter_ms: self.jitter,
+            reorder_pct: self.reorder,
+            reorder_delay_ms: if self.reorder > 0.0 { 50.0 } else { 0.0 },
+            seed: self.seed,
+            ..NetSimConfig::default()
+        })
+    }
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct LoopbackArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub net: NetArgs,
+    /// Capture device (id or name from `codec devices`; default: the system's)
+    #[arg(long, conflicts_with = "input")]
+    pub input_device: Option<String>,
+    /// Playback device (id or name from `codec devices`; default: the system's)
+    #[arg(long, conflicts_with = "output")]
+    pub output_device: Option<String>,
+    /// Read the microphone side from this audio file, at real-time pace, instead of a device
+    #[arg(long, short)]
+    pub input: Option<PathBuf>,
+    /// Write the speaker side to this WAV file instead of a device
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct SendArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub net: NetArgs,
+    /// Where the receiver listens: HOST:PORT
+    #[arg(long)]
+    pub to: String,
+    /// Capture device (id or name from `codec devices`; default: the system's)
+    #[arg(long, conflicts_with = "input")]
+    pub input_device: Option<String>,
+    /// Send this audio file, at real-time pace, instead of the microphone
+    #[arg(long, short)]
+    pub input: Option<PathBuf>,
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct ReceiveArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// UDP port to listen on (all interfaces), or ADDRESS:PORT
+    #[arg(long)]
+    pub listen: String,
+    /// Playback device (id or name from `codec devices`; default: the system's)
+    #[arg(long, conflicts_with = "output")]
+    pub output_device: Option<String>,
+    /// Write what is received to this WAV file instead of a device
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Stop once no packet has come for this many seconds (default: 3 with --output, never otherwise)
+    #[arg(long)]
+    pub idle_stop: Option<f64>,
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct DevicesArgs {}
+
+fn seconds(what: &str, v: Option<f64>) -> Result<Option<Duration>> {
+    match v {
+        None => Ok(None),
+        Some(s) if s.is_finite() && s > 0.0 && s < 1e7 => Ok(Some(Duration::from_secs_f64(s))),
+        Some(s) => bail!("{what} must be a positive number of seconds, not {s}"),
+    }
+}
+
+fn options(common: &CommonArgs, package: &codec_core::ModelPackage, net: NetSimConfig) -> Result<CallOptions> {
+    if !(common.pace.is_finite() && (0.1..=100.0).contains(&common.pace)) {
+        bail!("--pace must be between 0.1 and 100");
+    }
+    Ok(CallOptions {
+        stages: common.rate.stages(package)?,
+        runtime: common.model.runtime(),
+        buffer_ms: common.buffer_ms,
+        net,
+        report_every: (!common.quiet).then(|| Duration::from_secs(1)),
+        duration: seconds("--duration", common.duration)?,
+        idle_stop: None,
+    })
+}
+
+/// Ctrl-C asks the call to stop; the summary is still printed.
+fn stop_on_ctrl_c() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    // Without a handler (one is already set) Ctrl-C still ends the process, just without a summary.
+    let _ = ctrlc::set_handler(move || s.store(true, Ordering::Relaxed));
+    stop
+}
+
+fn print_header(what: &str, package: &codec_core::ModelPackage, options: &CallOptions) {
+    eprintln!(
+        "{what}: model {} at {} stages ({:.2} kbps of codes), algorithmic latency {:.0} ms",
+        package.name(),
+        options.stages,
+        package.bitrate(options.stages) / 1000.0,
+        package.manifest().streaming.algorithmic_latency_samples as f64 * 1000.0 / f64::from(package.sample_rate())
+    );
+}
+
+fn print_summary(s: &Summary) {
+    let t = &s.stats;
+    eprintln!(
+        "{} after {:.1} s: {} -> {}\n  packets sent {} received {}, frames decoded {}, concealed {} (stretched {}), \
+         late {}, duplicates {}, dropped for delay {}, foreign {}, other model {}\n  xruns {} (capture {}, playback {}, device {}), \
+         codec delay {:.0} ms now, {:.0} ms at most (model {:.0} ms)",
+        s.ended,
+        s.seconds,
+        s.input,
+        s.output,
+        t.packets_sent,
+        t.packets_received,
+        t.frames_decoded,
+        t.concealed,
+        t.stretched,
+        t.late,
+        t.duplicates,
+        t.dropped_for_delay,
+        t.foreign,
+        t.wrong_model,
+        t.xruns(),
+        t.capture_overruns,
+        t.playback_underruns,
+        t.device_xruns,
+        t.codec_delay_ms,
+        s.max_delay_ms,
+        s.algorithmic_ms
+    );
+}
+
+fn report(line: &str) {
+    eprintln!("{line}");
+}
+
+pub fn loopback(a: LoopbackArgs) -> Result<()> {
+    let package = a.common.model.open()?;
+    let options = options(&a.common, &package, a.net.config()?)?;
+    let input = match a.input {
+        Some(path) => Input::File { path, pace: a.common.pace },
+        None => Input::Device(a.input_device),
+    };
+    let output = match a.output {
+        Some(path) => Output::File { path, pace: a.common.pace },
+        None => Output::Device(a.output_device),
+    };
+    print_header("loopback", &package, &options);
+    let stop = stop_on_ctrl_c();
+    let summary = codec_stream::run_loopback(&package, &input, &output, &options, &stop, &mut report)
+        .context("loopback failed")?;
+    print_summary(&summary);
+    Ok(())
+}
+
+fn resolve(addr: &str) -> Result<SocketAddr> {
+    addr.to_socket_addrs()
+        .with_context(|| format!("`{addr}` is not HOST:PORT"))?
+        .next()
+        .with_context(|| format!("`{addr}` resolves to no address"))
+}
+
+pub fn send(a: SendArgs) -> Result<()> {
+    let package = a.common.model.open()?;
+    let options = options(&a.common, &package, a.net.config()?)?;
+    let to = resolve(&a.to)?;
+    let input = match a.input {
+        Some(path) => Input::File { path, pace: 1.0 },
+        None => Input::Device(a.input_device),
+    };
+    print_header(&format!("sending to {to}"), &package, &options);
+    let stop = stop_on_ctrl_c();
+    let summary =
+        codec_stream::run_send(&package, &input, to, &options, &stop, &mut report).context("sending failed")?;
+    print_summary(&summary);
+    Ok(())
+}
+
+pub fn receive(a: ReceiveArgs) -> Result<()> {
+    let package = a.common.model.open()?;
+    let mut options = options(&a.common, &package, NetSimConfig::default())?;
+    let listen: SocketAddr = match a.listen.parse::<u16>() {
+        Ok(port) => ([0, 0, 0, 0], port).into(),
+        Err(_) => resolve(&a.listen)?,
+    };
+    options.idle_stop = seconds("--idle-stop", a.idle_stop.or(a.output.as_ref().map(|_| 3.0)))?;
+    let output = match a.output {
+        Some(path) => Output::File { path, pace: 1.0 },
+        None => Output::Device(a.output_device),
+    };
+    print_header(&format!("listening on {listen}"), &package, &options);
+    let stop = stop_on_ctrl_c();
+    let summary = codec_stream::run_receive(&package, listen, &output, &options, &stop, &mut report)
+        .context("receiving failed")?;
+    print_summary(&summary);
+    Ok(())
+}
+
+pub fn devices(_: DevicesArgs) -> Result<()> {
+    let devices = codec_stream::list_devices()?;
+    if devices.is_empty() {
+        println!("no audio devices (no sound card or sound server); --input FILE / --output FILE work without one");
+        return Ok(());
+    }
+    for d in devices {
+        let mut marks = Vec::new();
+        if d.default_input {
+            marks.push("default input");
+        }
+        if d.default_output {
+            marks.push("default output");
+        }
+        let marks = if marks.is_empty() { String::new() } else { format!(" [{}]", marks.join(", ")) };
+        println!("{}{marks}: {}", d.id, d.description);
+        if let Some(i) = d.input {
+            println!("    input:  {i}");
+        }
+        if let Some(o) = d.output {
+            println!("    output: {o}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,297 @@
+//! Sound cards through cpal: listing them and opening capture and playback
+//! streams whose callbacks feed the pipeline's rings.
+
+use std::sync::{Arc, Mutex};
+
+use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use cpal::{BufferSize, Device, SampleFormat, Stream, StreamConfig, SupportedBufferSize, SupportedStreamConfig};
+use ringbuf::traits::Split;
+use ringbuf::{HeapCons, HeapProd, HeapRb};
+
+use crate::callbacks::{CaptureCallback, PlaybackCallback};
+use crate::stats::Counters;
+use crate::StreamError;
+
+/// One line of `codec devices`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceInfo {
+    /// What `--input-device` / `--output-device` take.
+    pub id: String,
+    pub description: String,
+    pub input: Option<String>,
+    pub output: Option<String>,
+    pub default_input: bool,
+    pub default_output: bool,
+}
+
+/// The first error a stream reported from its backend (a device unplugged,
+/// the sound server gone), for the control thread to act on.
+pub type DeviceFault = Arc<Mutex<Option<String>>>;
+
+/// While alive, the C libraries under cpal (ALSA and the plugins it probes,
+/// JACK among them) cannot print to stderr: probing devices makes them print
+/// pages of harmless complaints. Errors still come back through cpal.
+struct QuietStderr {
+    #[cfg(unix)]
+    saved: libc::c_int,
+}
+
+impl QuietStderr {
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            // SAFETY: plain descriptor calls; failure of any leaves stderr as it was.
+            unsafe {
+                let saved = libc::dup(2);
+                let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY);
+                if saved >= 0 && null >= 0 {
+                    libc::dup2(null, 2);
+                }
+                if null >= 0 {
+                    libc::close(null);
+                }
+                Self { saved }
+            }
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+}
+
+impl Drop for QuietStderr {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if self.saved >= 0 {
+            // SAFETY: restores the descriptor saved in `new`.
+            unsafe {
+                libc::dup2(self.saved, 2);
+                libc::close(self.saved);
+            }
+        }
+    }
+}
+
+fn describe(config: &SupportedStreamConfig) -> String {
+    format!("{} Hz, {} ch, {}", config.sample_rate(), config.channels(), config.sample_format())
+}
+
+/// Every device of the default host, with its default configurations.
+///
+/// # Errors
+/// The host cannot list its devices.
+pub fn list_devices() -> Result<Vec<DeviceInfo>, StreamError> {
+    let _quiet = QuietStderr::new();
+    let host = cpal::default_host();
+    let id_of = |d: Option<Device>| d.and_then(|d| d.id().ok()).map(|id| id.to_string());
+    let default_in = id_of(host.default_input_device());
+    let default_out = id_of(host.default_output_device());
+    let devices = host.devices().map_err(|e| StreamError::Device(format!("cannot list audio devices: {e}")))?;
+    let mut out = Vec::new();
+    for device in devices {
+        let Ok(id) = device.id().map(|id| id.to_string()) else { continue };
+        let input = device.default_input_config().ok().map(|c| describe(&c));
+        let output = device.default_output_config().ok().map(|c| describe(&c));
+        if input.is_none() && output.is_none() {
+            continue;
+        }
+        out.push(DeviceInfo {
+            description: device.description().map(|d| d.to_string()).unwrap_or_default(),
+            default_input: default_in.as_deref() == Some(id.as_str()),
+            default_output: default_out.as_deref() == Some(id.as_str()),
+            id,
+            input,
+            output,
+        });
+    }
+    Ok(out)
+}
+
+fn find_device(name: Option<&str>, input: bool) -> Result<Device, StreamError> {
+    let _quiet = QuietStderr::new();
+    let host = cpal::default_host();
+    let what = if input { "input" } else { "output" };
+    let Some(name) = name else {
+        let device = if input { host.default_input_device() } else { host.default_output_device() };
+        return device.ok_or_else(|| {
+            StreamError::Device(format!(
+                "no default {what} device (is a sound server running? `codec devices` lists what there is; \
+                 --input FILE / --output FILE run without a sound card)"
+            ))
+        });
+    };
+    let devices = host.devices().map_err(|e| StreamError::Device(format!("cannot list audio devices: {e}")))?;
+    for device in devices {
+        let id = device.id().map(|id| id.to_string()).unwrap_or_default();
+        let description = device.description().map(|d| d.to_string()).unwrap_or_default();
+        if id == name || description == name {
+            return Ok(device);
+        }
+    }
+    Err(StreamError::Device(format!("no {what} device named {name:?} (`codec devices` lists them)")))
+}
+
+/// The device's default configuration with a buffer of about `buffer_ms`
+/// where the device allows one.
+fn stream_config(config: &SupportedStreamConfig, buffer_ms: u32) -> StreamConfig {
+    let rate = config.sample_rate();
+    let mut stream: StreamConfig = config.config();
+    let want = (rate as u64 * u64::from(buffer_ms) / 1000).max(1) as u32;
+    stream.buffer_size = match config.buffer_size() {
+        SupportedBufferSize::Range { min, max } => BufferSize::Fixed(want.clamp(*min, *max)),
+        SupportedBufferSize::Unknown => BufferSize::Fixed(want),
+    };
+    stream
+}
+
+fn note_fault(
+    fault: &DeviceFault,
+    counters: &Arc<Counters>,
+    what: &'static str,
+) -> impl FnMut(cpal::Error) + Send + 'static {
+    let fault = fault.clone();
+    let counters = counters.clone();
+    move |e: cpal::Error| {
+        match e.kind() {
+            // The backend recovers from these by itself: count, go on.
+            cpal::ErrorKind::Xrun => {
+                counters.device_xruns.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return;
+            }
+            cpal::ErrorKind::DeviceChanged | cpal::ErrorKind::RealtimeDenied => return,
+            _ => {}
+        }
+        if let Ok(mut slot) = fault.lock() {
+            if slot.is_none() {
+                *slot = Some(format!("{what} device: {e}"));
+            }
+        }
+    }
+}
+
+/// An open, running capture stream and the ring it fills.
+pub struct OpenCapture {
+    pub stream: Stream,
+    pub rate: u32,
+    pub ring: HeapCons<f32>,
+    pub description: String,
+}
+
+/// Opens the named (or default) input device to capture into a ring of
+/// `ring_ms` of audio. The stream is not started: `stream.play()` when the
+/// codec is ready, so no backlog builds up while models load.
+///
+/// # Errors
+/// No such device, a configuration it refuses, or a stream that will not start.
+pub fn open_capture(
+    name: Option<&str>,
+    buffer_ms: u32,
+    ring_ms: u32,
+    counters: Arc<Counters>,
+    fault: &DeviceFault,
+) -> Result<OpenCapture, StreamError> {
+    let _quiet = QuietStderr::new();
+    let device = find_device(name, true)?;
+    let supported = device
+        .default_input_config()
+        .map_err(|e| StreamError::Device(format!("the input device has no usable configuration: {e}")))?;
+    let rate = supported.sample_rate();
+    let channels = usize::from(supported.channels());
+    let format = supported.sample_format();
+    let try_build = |config: StreamConfig| -> Result<(Stream, HeapCons<f32>), cpal::Error> {
+        let (prod, cons) = HeapRb::<f32>::new(ring_len(rate, ring_ms)).split();
+        let mut callback = CaptureCallback::new(prod, counters.clone());
+        let err = note_fault(fault, &counters, "input");
+        macro_rules! build {
+            ($t:ty) => {
+                device.build_input_stream(
+                    config,
+                    move |data: &[$t], _: &cpal::InputCallbackInfo| callback.process(data, channels),
+                    err,
+                    None,
+                )
+            };
+        }
+        let stream = match format {
+            SampleFormat::I16 => build!(i16),
+            SampleFormat::I32 => build!(i32),
+            SampleFormat::U8 => build!(u8),
+            SampleFormat::U16 => build!(u16),
+            SampleFormat::F64 => build!(f64),
+            _ => build!(f32),
+        }?;
+        Ok((stream, cons))
+    };
+    let config = stream_config(&supported, buffer_ms);
+    let fallback = StreamConfig { buffer_size: BufferSize::Default, ..config };
+    // A device that refuses the buffer size may still take its own default.
+    let (stream, ring) = try_build(config).or_else(|_| try_build(fallback)).map_err(|e| {
+        StreamError::Device(format!("cannot open the input device ({}): {e}", describe(&supported)))
+    })?;
+    Ok(OpenCapture { stream, rate, ring, description: describe(&supported) })
+}
+
+/// An open, running playback stream and the ring it drains.
+pub struct OpenPlayback {
+    pub stream: Stream,
+    pub rate: u32,
+    pub ring: HeapProd<f32>,
+    pub description: String,
+}
+
+/// Opens the named (or default) output device and starts playing from a ring
+/// of `ring_ms` of audio.
+///
+/// # Errors
+/// No such device, a configuration it refuses, or a stream that will not start.
+pub fn open_playback(
+    name: Option<&str>,
+    buffer_ms: u32,
+    ring_ms: u32,
+    counters: Arc<Counters>,
+    fault: &DeviceFault,
+) -> Result<OpenPlayback, StreamError> {
+    let _quiet = QuietStderr::new();
+    let device = find_device(name, false)?;
+    let supported = device
+        .default_output_config()
+        .map_err(|e| StreamError::Device(format!("the output device has no usable configuration: {e}")))?;
+    let rate = supported.sample_rate();
+    let channels = usize::from(supported.channels());
+    let format = supported.sample_format();
+    let try_build = |config: StreamConfig| -> Result<(Stream, HeapProd<f32>), cpal::Error> {
+        let (prod, cons) = HeapRb::<f32>::new(ring_len(rate, ring_ms)).split();
+        let mut callback = PlaybackCallback::new(cons, counters.clone());
+        let err = note_fault(fault, &counters, "output");
+        macro_rules! build {
+            ($t:ty) => {
+                device.build_output_stream(
+                    config,
+                    move |data: &mut [$t], _: &cpal::OutputCallbackInfo| callback.process(data, channels),
+                    err,
+                    None,
+                )
+            };
+        }
+        let stream = match format {
+            SampleFormat::I16 => build!(i16),
+            SampleFormat::I32 => build!(i32),
+            SampleFormat::U8 => build!(u8),
+            SampleFormat::U16 => build!(u16),
+            SampleFormat::F64 => build!(f64),
+            _ => build!(f32),
+        }?;
+        Ok((stream, prod))
+    };
+    let config = stream_config(&supported, buffer_ms);
+    let fallback = StreamConfig { buffer_size: BufferSize::Default, ..config };
+    let (stream, ring) = try_build(config).or_else(|_| try_build(fallback)).map_err(|e| {
+        StreamError::Device(format!("cannot open the output device ({}): {e}", describe(&supported)))
+    })?;
+    stream.play().map_err(|e| StreamError::Device(format!("cannot start playing: {e}")))?;
+    Ok(OpenPlayback { stream, rate, ring, description: describe(&supported) })
+}
+
+/// Samples in a ring of `ms` milliseconds at `rate`.
+pub fn ring_len(rate: u32, ms: u32) -> usize {
+    (u64::from(rate) * u64::from(ms) / 1000).max(64) as usize
+}

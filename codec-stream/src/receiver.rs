@@ -1,0 +1,225 @@
+//! The receiving half of a call: datagrams to the playback ring.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use codec_core::bitstream::Packet;
+use codec_core::{Decoder, ModelPackage, RuntimeOptions};
+use ringbuf::traits::{Observer, Producer};
+use ringbuf::HeapProd;
+use rubato::{
+    Resampler, SincFixedIn, SincInterpolationParameters, SincInterpolationType, WindowFunction,
+};
+
+use crate::jitter::{JitterBuffer, JitterConfig, Playout};
+use crate::stats::Counters;
+use crate::StreamError;
+
+/// Largest correction of the playback rate for clock drift (0.5 %: far above
+/// real crystals, far below an audible pitch change).
+const MAX_DRIFT: f64 = 0.005;
+/// Correction per frame of jitter-buffer depth above its target.
+const DRIFT_GAIN: f64 = 0.002;
+/// Depth error the drift control acts on, in frames: larger excursions are
+/// jitter or a start-up transient, which the jitter buffer itself handles by
+/// stretching or dropping frames; drift builds up slowly.
+const DRIFT_ERROR_LIMIT: f64 = 1.0;
+/// Smoothing of the depth the drift control sees (about 2 s at 50 frames/s).
+const DEPTH_SMOOTHING: f64 = 0.01;
+
+/// What became of one datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// A packet of this stream, handed to the jitter buffer.
+    Accepted,
+    /// Not a packet of this format.
+    Foreign,
+    /// A packet of another model (its tag) or layout.
+    OtherModel(u32),
+}
+
+/// Sorts packets through the jitter buffer, decodes or conceals one frame per
+/// playback frame period, resamples to the device rate (correcting for clock
+/// drift) and keeps the playback ring filled to its target.
+pub struct FrameReceiver {
+    jitter: JitterBuffer,
+    decoder: Decoder,
+    packet: Packet,
+    frame_codes: Vec<u16>,
+    pcm: Vec<f32>,
+    resampler: SincFixedIn<f32>,
+    resampled: Vec<f32>,
+    ring: HeapProd<f32>,
+    target_fill: usize,
+    model_tag: u32,
+    bits: u8,
+    hop: usize,
+    device_rate: u32,
+    model_rate: u32,
+    depth_ema: f64,
+    counters: Arc<Counters>,
+}
+
+impl FrameReceiver {
+    /// A receiver playing at `device_rate`, keeping `target_fill` samples in
+    /// the playback ring (the device's buffer and a little margin).
+    ///
+    /// # Errors
+    /// A stage count the model does not have, a decoder graph that does not
+    /// load, or a rate that cannot be resampled.
+    pub fn new(
+        package: &ModelPackage,
+        options: RuntimeOptions,
+        stages: usize,
+        device_rate: u32,
+        ring: HeapProd<f32>,
+        target_fill: usize,
+        counters: Arc<Counters>,
+    ) -> Result<Self, StreamError> {
+        let mut decoder = Decoder::with_block(package, options, stages, 1)?;
+        // The first runs of a network are slow: done now, they do not delay the call's start.
+        let mut scratch = Vec::new();
+        for _ in 0..4 {
+            decoder.conceal(&mut scratch)?;
+        }
+        decoder.reset();
+        let per_frame = decoder.codes_per_frame();
+        let hop = decoder.hop();
+        let model_rate = package.sample_rate();
+        let params = SincInterpolationParameters {
+            sinc_len: 64,
+            f_cutoff: 0.95,
+            oversampling_factor: 128,
+            interpolation: SincInterpolationType::Linear,
+            window: WindowFunction::BlackmanHarris2,
+        };
+        let ratio = f64::from(device_rate) / f64::from(model_rate);
+        let resampler = SincFixedIn::<f32>::new(ratio, 1.0 + 2.0 * MAX_DRIFT, params, hop, 1)
+            .map_err(|e| StreamError::Device(format!("cannot convert {model_rate} Hz to {device_rate} Hz: {e}")))?;
+        let resampled = vec![0.0; resampler.output_frames_max()];
+        Ok(Self {
+            jitter: JitterBuffer::new(JitterConfig::new(per_frame)),
+            decoder,
+            packet: Packet { codes: Vec::with_capacity(per_frame * 50), ..Packet::default() },
+            frame_codes: vec![0; per_frame],
+            pcm: Vec::with_capacity(hop * 2),
+            resampler,
+            resampled,
+            ring,
+            target_fill,
+            model_tag: package.tag(),
+            bits: package.quantizer().bits_per_code(),
+            hop,
+            device_rate,
+            model_rate,
+            depth_ema: 0.0,
+            counters,
+        })
+    }
+
+    /// Takes one datagram that arrived at `now_ms` (any monotonic clock).
+    pub fn accept(&mut self, datagram: &[u8], now_ms: f64) -> Arrival {
+        self.counters.bytes_received.fetch_add(datagram.len() as u64, Relaxed);
+        if Packet::decode_into(datagram, &mut self.packet).is_err() {
+            self.counters.foreign.fetch_add(1, Relaxed);
+            return Arrival::Foreign;
+        }
+        if self.packet.model_tag != self.model_tag
+            || self.packet.bits != self.bits
+            || usize::from(self.packet.codebooks) != self.frame_codes.len()
+        {
+            self.counters.wrong_model.fetch_add(1, Relaxed);
+            return Arrival::OtherModel(self.packet.model_tag);
+        }
+        self.counters.packets_received.fetch_add(1, Relaxed);
+        self.jitter.push(&self.packet, now_ms);
+        Arrival::Accepted
+    }
+
+    /// Plays frames out of the jitter buffer until the playback ring holds its
+    /// target. Returns the frames produced.
+    ///
+    /// # Errors
+    /// A decoder network that fails to run.
+    pub fn fill(&mut self) -> Result<usize, StreamError> {
+        let mut frames = 0;
+        // A frame's worth of room is needed, or the ring would overflow.
+        while self.ring.occupied_len() < self.target_fill && self.ring.vacant_len() >= self.resampled.len() {
+            self.play_one()?;
+            frames += 1;
+        }
+        self.counters.recv_delay_us.store(self.delay_us(), Relaxed);
+        Ok(frames)
+    }
+
+    fn play_one(&mut self) -> Result<(), StreamError> {
+        self.pcm.clear();
+        match self.jitter.pop(&mut self.frame_codes) {
+            Playout::Frame { .. } => {
+                self.decoder.push(&self.frame_codes, &mut self.pcm)?;
+                self.counters.frames_decoded.fetch_add(1, Relaxed);
+            }
+            Playout::Missing { .. } | Playout::Stretch => {
+                self.decoder.conceal(&mut self.pcm)?;
+            }
+            Playout::Buffering => self.pcm.resize(self.hop, 0.0),
+        }
+        self.steer_drift();
+        if self.pcm.len() == self.hop {
+            let peak = self.pcm.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            self.counters.note_output_peak(peak);
+            let (_, out) = self
+                .resampler
+                .process_into_buffer(&[&self.pcm], &mut [&mut self.resampled], None)
+                .map_err(|e| StreamError::Internal(e.to_string()))?;
+            self.ring.push_slice(&self.resampled[..out]);
+        }
+        Ok(())
+    }
+
+    /// Nudges the playback rate so the jitter buffer stays at its target
+    /// depth: a sender whose clock runs fast fills the buffer, and playing a
+    /// little faster drains it again, with no frame dropped or inserted.
+    fn steer_drift(&mut self) {
+        let s = self.jitter.stats();
+        self.counters.concealed.store(s.missing, Relaxed);
+        self.counters.stretched.store(s.stretched, Relaxed);
+        self.counters.late.store(s.late, Relaxed);
+        self.counters.duplicates.store(s.duplicate, Relaxed);
+        self.counters.dropped_for_delay.store(s.dropped_for_delay, Relaxed);
+        self.counters.jitter_depth_frames.store(s.depth_frames as u64, Relaxed);
+        self.counters.jitter_target_frames.store(s.target_delay_frames as u64, Relaxed);
+        self.counters.jitter_us.store((s.jitter_ms * 1000.0) as u64, Relaxed);
+        if !self.jitter.is_playing() {
+            return;
+        }
+        // Just after a pop the frame that played no longer counts; the target counts it.
+        let error = (s.depth_frames as f64 + 1.0 - s.target_delay_frames as f64).clamp(-DRIFT_ERROR_LIMIT, DRIFT_ERROR_LIMIT);
+        self.depth_ema += DEPTH_SMOOTHING * (error - self.depth_ema);
+        // Deeper than wanted: play faster, that is fewer output samples per frame.
+        let correction = (-DRIFT_GAIN * self.depth_ema).clamp(-MAX_DRIFT, MAX_DRIFT);
+        if self.resampler.set_resample_ratio_relative(1.0 + correction, true).is_ok() {
+            self.counters.set_drift_ppm((correction * 1e6) as i64);
+        }
+    }
+
+    /// Audio between a packet's arrival and the playback device: the jitter
+    /// buffer, the decoder's overlap (one hop), the resampler and the ring.
+    fn delay_us(&self) -> u64 {
+        let frame_s = self.hop as f64 / f64::from(self.model_rate);
+        let jitter = self.jitter.stats().depth_frames as f64 * frame_s;
+        let filter = self.resampler.output_delay() as f64 / f64::from(self.device_rate);
+        let ring = self.ring.occupied_len() as f64 / f64::from(self.device_rate);
+        ((jitter + filter + ring) * 1e6) as u64
+    }
+
+    /// The jitter buffer's counters.
+    pub fn jitter_stats(&self) -> crate::jitter::JitterStats {
+        self.jitter.stats()
+    }
+
+    /// Frames concealed by the decoder so far.
+    pub fn frames_concealed(&self) -> u64 {
+        self.decoder.frames_concealed()
+    }
+}

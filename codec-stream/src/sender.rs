@@ -1,0 +1,137 @@
+//! The sending half of a call: capture ring to datagrams.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use codec_core::audio::StreamResampler;
+use codec_core::bitstream::Packet;
+use codec_core::{Encoder, ModelPackage, RuntimeOptions};
+use ringbuf::traits::{Consumer, Observer};
+use ringbuf::HeapCons;
+
+use crate::stats::Counters;
+use crate::StreamError;
+
+/// Drains the capture ring, resamples to the model's rate, encodes frame by
+/// frame and hands out one datagram per 20 ms frame.
+pub struct FrameSender {
+    ring: HeapCons<f32>,
+    resampler: StreamResampler,
+    input: Vec<f32>,
+    resampled: Vec<f32>,
+    encoder: Encoder,
+    codes: Vec<u16>,
+    packet: Packet,
+    datagram: Vec<u8>,
+    next_frame: u32,
+    device_rate: u32,
+    model_rate: u32,
+    counters: Arc<Counters>,
+}
+
+impl FrameSender {
+    /// A sender for audio captured at `device_rate`.
+    ///
+    /// # Errors
+    /// A stage count the model does not have, a rate that cannot be
+    /// resampled, or an encoder graph that does not load.
+    pub fn new(
+        package: &ModelPackage,
+        options: RuntimeOptions,
+        stages: usize,
+        device_rate: u32,
+        ring: HeapCons<f32>,
+        counters: Arc<Counters>,
+    ) -> Result<Self, StreamError> {
+        // One network call per frame: a frame leaves as soon as its last sample is in.
+        let encoder = Encoder::with_block(package, options, stages, 1)?;
+        let model_rate = package.sample_rate();
+        // About 5 ms a chunk at the device rate: small against the 20 ms frame.
+        let resampler = StreamResampler::new(device_rate, model_rate, (device_rate / 200) as usize)
+            .map_err(|e| StreamError::Device(format!("cannot convert {device_rate} Hz to {model_rate} Hz: {e}")))?;
+        let per_frame = encoder.codes_per_frame();
+        let packet = Packet {
+            model_tag: package.tag(),
+            bits: package.quantizer().bits_per_code(),
+            codebooks: u8::try_from(per_frame).map_err(|_| StreamError::Internal("too many codebooks".into()))?,
+            frames: 1,
+            codes: Vec::with_capacity(per_frame),
+            ..Packet::default()
+        };
+        let mut encoder = encoder;
+        warm_up_encoder(&mut encoder, package.hop())?;
+        Ok(Self {
+            ring,
+            input: vec![0.0; resampler.input_chunk()],
+            resampled: vec![0.0; resampler.output_chunk()],
+            resampler,
+            encoder,
+            codes: Vec::with_capacity(per_frame * 64),
+            packet,
+            datagram: Vec::with_capacity(codec_core::bitstream::MAX_DATAGRAM_LEN),
+            next_frame: 0,
+            device_rate,
+            model_rate,
+            counters,
+        })
+    }
+
+    /// Encodes everything whole waiting in the capture ring and calls `send`
+    /// with each frame's datagram. Returns the frames sent.
+    ///
+    /// # Errors
+    /// An encoder network that fails to run.
+    pub fn poll(&mut self, send: &mut dyn FnMut(&[u8])) -> Result<usize, StreamError> {
+        let mut frames = 0;
+        while self.ring.occupied_len() >= self.input.len() {
+            let got = self.ring.pop_slice(&mut self.input);
+            debug_assert_eq!(got, self.input.len());
+            self.resampler.process(&self.input, &mut self.resampled).map_err(|e| StreamError::Internal(e.to_string()))?;
+            self.encoder.push(&self.resampled, &mut self.codes)?;
+            frames += self.send_codes(send)?;
+        }
+        self.counters.send_delay_us.store(self.delay_us(), Relaxed);
+        Ok(frames)
+    }
+
+    fn send_codes(&mut self, send: &mut dyn FnMut(&[u8])) -> Result<usize, StreamError> {
+        let per_frame = self.encoder.codes_per_frame();
+        let mut frames = 0;
+        for frame in self.codes.chunks_exact(per_frame) {
+            self.packet.seq = self.next_frame;
+            self.packet.frame_index = self.next_frame;
+            self.packet.codes.clear();
+            self.packet.codes.extend_from_slice(frame);
+            self.packet.encode_into(&mut self.datagram).map_err(|e| StreamError::Internal(e.to_string()))?;
+            send(&self.datagram);
+            self.counters.packets_sent.fetch_add(1, Relaxed);
+            self.counters.bytes_sent.fetch_add(self.datagram.len() as u64, Relaxed);
+            self.next_frame = self.next_frame.wrapping_add(1);
+            frames += 1;
+        }
+        self.codes.clear();
+        Ok(frames)
+    }
+
+    /// Audio captured but not yet in a packet: the ring, the resampler's
+    /// filter and the encoder's partial frame.
+    fn delay_us(&self) -> u64 {
+        let ring = self.ring.occupied_len() as f64 / f64::from(self.device_rate);
+        let filter = self.resampler.delay() as f64 / f64::from(self.model_rate);
+        ((ring + filter) * 1e6) as u64
+    }
+
+    /// Frames sent so far.
+    pub fn frames_sent(&self) -> u32 {
+        self.next_frame
+    }
+}
+
+/// The first runs of a network are slow (ONNX Runtime sets up its kernels):
+/// done before the call, they do not pile up frames at its start.
+fn warm_up_encoder(encoder: &mut Encoder, hop: usize) -> Result<(), StreamError> {
+    let mut codes = Vec::new();
+    encoder.push(&vec![0.0; hop * 4], &mut codes)?;
+    encoder.reset();
+    Ok(())
+}

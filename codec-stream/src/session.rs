@@ -1,0 +1,547 @@
+//! Whole calls: loopback in one process, or the sending and receiving ends
+//! over UDP. Each wires the audio ends, the codec threads and the network,
+//! reports once an interval, and stops on request, at the end of an input
+//! file, after a set duration, or on a device fault.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use codec_core::audio::{read_audio, write_wav};
+use codec_core::{ModelPackage, RuntimeOptions};
+use crossbeam_channel::{Receiver, Sender};
+use ringbuf::{HeapCons, HeapProd};
+
+use crate::device::{open_capture, open_playback, DeviceFault};
+use crate::filedev::{FileCapture, FilePlayback, FILE_BUFFER_MS};
+use crate::netsim::{NetSim, NetSimConfig};
+use crate::receiver::{Arrival, FrameReceiver};
+use crate::sender::FrameSender;
+use crate::stats::{Counters, Snapshot, StatusLine};
+use crate::StreamError;
+
+/// Audio the rings can hold: far more than the pipeline keeps in them, so
+/// only a stalled codec thread fills them.
+const RING_MS: u32 = 500;
+/// How often the codec threads look at their rings and sockets.
+const POLL: Duration = Duration::from_millis(1);
+
+/// Where the call's audio comes from.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// A capture device by id or description; `None` for the default.
+    Device(Option<String>),
+    /// A file played in at `pace` times real time (1.0 for a live call).
+    File { path: PathBuf, pace: f64 },
+}
+
+/// Where the call's audio goes.
+#[derive(Debug, Clone)]
+pub enum Output {
+    Device(Option<String>),
+    /// A WAV file written at the end, filled at `pace` times real time.
+    File { path: PathBuf, pace: f64 },
+}
+
+/// Settings shared by every kind of call.
+#[derive(Debug, Clone)]
+pub struct CallOptions {
+    /// Quantizer stages (sets the bitrate).
+    pub stages: usize,
+    pub runtime: RuntimeOptions,
+    /// Device buffer asked for, in milliseconds.
+    pub buffer_ms: u32,
+    /// The simulated network between sender and receiver.
+    pub net: NetSimConfig,
+    /// Status line interval; `None` for none.
+    pub report_every: Option<Duration>,
+    /// Stop after this long; `None` to run until stopped.
+    pub duration: Option<Duration>,
+    /// Receiving: stop once no packet came for this long (after the first).
+    pub idle_stop: Option<Duration>,
+}
+
+impl Default for CallOptions {
+    fn default() -> Self {
+        Self {
+            stages: 0,
+            runtime: RuntimeOptions::default(),
+            buffer_ms: 10,
+            net: NetSimConfig::default(),
+            report_every: Some(Duration::from_secs(1)),
+            duration: None,
+            idle_stop: None,
+        }
+    }
+}
+
+/// How a call went.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// The counters at the end.
+    pub stats: Snapshot,
+    /// Wall time of the call.
+    pub seconds: f64,
+    /// The model's algorithmic latency.
+    pub algorithmic_ms: f64,
+    /// Largest codec delay (buffers included) seen while running.
+    pub max_delay_ms: f64,
+    /// Codec delay at each report (for stability checks).
+    pub delays_ms: Vec<f64>,
+    pub input: String,
+    pub output: String,
+    /// Why the call stopped.
+    pub ended: &'static str,
+}
+
+/// What the control loop prints: status lines and notices.
+pub type Report<'a> = &'a mut dyn FnMut(&str);
+
+enum CaptureEnd {
+    Device(cpal::Stream),
+    File(FileCapture),
+}
+
+impl CaptureEnd {
+    fn begin(&self) -> Result<(), StreamError> {
+        match self {
+            CaptureEnd::Device(stream) => {
+                use cpal::traits::StreamTrait;
+                stream.play().map_err(|e| StreamError::Device(format!("cannot start capturing: {e}")))
+            }
+            CaptureEnd::File(feeder) => {
+                feeder.begin();
+                Ok(())
+            }
+        }
+    }
+}
+
+enum PlaybackEnd {
+    Device(#[allow(dead_code)] cpal::Stream),
+    File(FilePlayback, PathBuf),
+}
+
+fn open_input(
+    input: &Input,
+    options: &CallOptions,
+    tail: Duration,
+    counters: &Arc<Counters>,
+    fault: &DeviceFault,
+) -> Result<(CaptureEnd, HeapCons<f32>, u32, String), StreamError> {
+    match input {
+        Input::Device(name) => {
+            let c = open_capture(name.as_deref(), options.buffer_ms, RING_MS, counters.clone(), fault)?;
+            let what = format!("{} ({})", name.as_deref().unwrap_or("default input"), c.description);
+            Ok((CaptureEnd::Device(c.stream), c.ring, c.rate, what))
+        }
+        Input::File { path, pace } => {
+            let audio = read_audio(path).map_err(|e| StreamError::Input(format!("{}: {e}", path.display())))?;
+            let what = format!("{} ({} Hz, {:.1} s)", path.display(), audio.sample_rate, audio.duration_secs());
+            let (feeder, ring) =
+                FileCapture::start(audio.samples, audio.sample_rate, *pace, tail, RING_MS, counters.clone())?;
+            Ok((CaptureEnd::File(feeder), ring, audio.sample_rate, what))
+        }
+    }
+}
+
+fn open_output(
+    output: &Output,
+    file_rate: u32,
+    options: &CallOptions,
+    counters: &Arc<Counters>,
+    fault: &DeviceFault,
+) -> Result<(PlaybackEnd, HeapProd<f32>, u32, u32, String), StreamError> {
+    match output {
+        Output::Device(name) => {
+            let p = open_playback(name.as_deref(), options.buffer_ms, RING_MS, counters.clone(), fault)?;
+            let what = format!("{} ({})", name.as_deref().unwrap_or("default output"), p.description);
+            Ok((PlaybackEnd::Device(p.stream), p.ring, p.rate, options.buffer_ms, what))
+        }
+        Output::File { path, pace } => {
+            check_writable(path)?;
+            let (puller, ring) = FilePlayback::start(file_rate, *pace, RING_MS, counters.clone())?;
+            Ok((PlaybackEnd::File(puller, path.clone()), ring, file_rate, FILE_BUFFER_MS, path.display().to_string()))
+        }
+    }
+}
+
+/// Fails before the call rather than after it if the output cannot be written.
+fn check_writable(path: &std::path::Path) -> Result<(), StreamError> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    if !dir.is_dir() {
+        return Err(StreamError::Output(format!("{}: no such folder", dir.display())));
+    }
+    Ok(())
+}
+
+/// Samples the receiver keeps in the playback ring: one device buffer and
+/// half a frame of margin, so a callback never finds it short.
+fn target_fill(rate: u32, buffer_ms: u32) -> usize {
+    (u64::from(rate) * (u64::from(buffer_ms) + 10) / 1000) as usize
+}
+
+fn tail_for(net: &NetSimConfig) -> Duration {
+    // Enough silence after a file for its last frames to cross the network and the jitter buffer.
+    Duration::from_secs_f64(0.4 + (net.base_latency_ms + 4.0 * net.jitter_ms + net.reorder_delay_ms) / 1000.0)
+}
+
+fn algorithmic_ms(package: &ModelPackage) -> f64 {
+    let m = package.manifest();
+    m.streaming.algorithmic_latency_samples as f64 * 1000.0 / f64::from(package.sample_rate())
+}
+
+fn spawn<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> Result<T, StreamError> + Send + 'static,
+) -> Result<JoinHandle<Result<T, StreamError>>, StreamError> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .map_err(|e| StreamError::Internal(format!("cannot start the {name} thread: {e}")))
+}
+
+/// The sending loop: capture ring to encoder to the simulated network to `deliver`.
+fn send_loop(
+    mut sender: FrameSender,
+    net: NetSimConfig,
+    stop: Arc<AtomicBool>,
+    mut deliver: impl FnMut(&[u8]),
+) -> Result<(), StreamError> {
+    let epoch = Instant::now();
+    let mut sim = NetSim::new(net);
+    let mut arrived = Vec::new();
+    while !stop.load(Relaxed) {
+        let now_ms = epoch.elapsed().as_secs_f64() * 1000.0;
+        sender.poll(&mut |datagram| {
+            sim.send(datagram.to_vec(), now_ms);
+        })?;
+        sim.deliver_into(now_ms, &mut arrived);
+        for (datagram, _) in arrived.drain(..) {
+            deliver(&datagram);
+        }
+        std::thread::sleep(POLL);
+    }
+    Ok(())
+}
+
+/// Everything a running call holds, and the control loop over it.
+struct Call {
+    counters: Arc<Counters>,
+    fault: DeviceFault,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<Result<(), StreamError>>>,
+    capture: Option<CaptureEnd>,
+    playback: Option<PlaybackEnd>,
+    notices: Receiver<String>,
+    input: String,
+    output: String,
+    algorithmic_ms: f64,
+}
+
+impl Call {
+    fn run(mut self, options: &CallOptions, user_stop: &AtomicBool, report: Report) -> Result<Summary, StreamError> {
+        if let Some(PlaybackEnd::File(puller, _)) = &self.playback {
+            puller.begin();
+        }
+        if let Some(capture) = &self.capture {
+            if let Err(e) = capture.begin() {
+                self.stop.store(true, Relaxed);
+                return Err(e);
+            }
+        }
+        let started = Instant::now();
+        let mut last_report = started;
+        let mut before = self.counters.snapshot();
+        let mut last_packets = (0u64, started);
+        let mut max_delay_ms = 0.0f64;
+        let mut delays_ms = Vec::new();
+        let result = loop {
+            std::thread::sleep(Duration::from_millis(20));
+            while let Ok(notice) = self.notices.try_recv() {
+                report(&format!("notice: {notice}"));
+            }
+            let fault = self.fault.lock().ok().and_then(|f| f.clone());
+            if let Some(fault) = fault {
+                break Err(StreamError::Device(format!("{fault} (the device stopped or went away)")));
+            }
+            if let Some(i) = self.threads.iter().position(|t| t.is_finished()) {
+                let t = self.threads.swap_remove(i);
+                match t.join() {
+                    Ok(Err(e)) => break Err(e),
+                    Err(_) => break Err(StreamError::Internal("a codec thread panicked".into())),
+                    Ok(Ok(())) => break Ok("stopped"),
+                }
+            }
+            if user_stop.load(Relaxed) {
+                break Ok("stopped");
+            }
+            if matches!(&self.capture, Some(CaptureEnd::File(f)) if f.is_done()) {
+                break Ok("end of input");
+            }
+            let now = self.counters.snapshot();
+            if options.duration.is_some_and(|d| started.elapsed() >= d) {
+                break Ok("duration reached");
+            }
+            if now.packets_received != last_packets.0 {
+                last_packets = (now.packets_received, Instant::now());
+            } else if now.packets_received > 0 && options.idle_stop.is_some_and(|d| last_packets.1.elapsed() >= d) {
+                break Ok("no more packets");
+            }
+            if now.frames_decoded > 0 {
+                max_delay_ms = max_delay_ms.max(now.codec_delay_ms);
+            }
+            if let Some(every) = options.report_every {
+                let elapsed = last_report.elapsed();
+                if elapsed >= every {
+                    report(&StatusLine { now: &now, before: &before, seconds: elapsed.as_secs_f64() }.to_string());
+                    if now.frames_decoded > 0 {
+                        delays_ms.push(now.codec_delay_ms);
+                    }
+                    before = now;
+                    last_report = Instant::now();
+                }
+            }
+        };
+        self.stop.store(true, Relaxed);
+        let mut result = result;
+        for t in self.threads.drain(..) {
+            if let Ok(Err(e)) = t.join() {
+                result = result.and(Err(e));
+            }
+        }
+        drop(self.capture.take());
+        if let Some(PlaybackEnd::File(puller, path)) = self.playback.take() {
+            let rate = puller.rate;
+            let samples = puller.finish();
+            if result.is_ok() {
+                write_wav(&path, &samples, rate).map_err(|e| StreamError::Output(format!("{}: {e}", path.display())))?;
+            }
+        }
+        let ended = result?;
+        Ok(Summary {
+            stats: self.counters.snapshot(),
+            seconds: started.elapsed().as_secs_f64(),
+            algorithmic_ms: self.algorithmic_ms,
+            max_delay_ms,
+            delays_ms,
+            input: self.input,
+            output: self.output,
+            ended,
+        })
+    }
+}
+
+fn new_counters(package: &ModelPackage) -> Arc<Counters> {
+    let counters = Arc::new(Counters::default());
+    counters.model_delay_us.store((algorithmic_ms(package) * 1000.0) as u64, Relaxed);
+    counters.set_drift_ppm(0);
+    counters
+}
+
+/// Microphone (or file) through encoder, simulated network and decoder to
+/// speaker (or file), in one process.
+///
+/// # Errors
+/// Devices, files or the model that cannot be opened, and faults while running.
+pub fn run_loopback(
+    package: &ModelPackage,
+    input: &Input,
+    output: &Output,
+    options: &CallOptions,
+    user_stop: &AtomicBool,
+    report: Report,
+) -> Result<Summary, StreamError> {
+    let counters = new_counters(package);
+    let fault = DeviceFault::default();
+    let (capture, capture_ring, in_rate, input_name) =
+        open_input(input, options, tail_for(&options.net), &counters, &fault)?;
+    let (playback, playback_ring, out_rate, out_buffer_ms, output_name) =
+        open_output(output, in_rate, options, &counters, &fault)?;
+    let sender =
+        FrameSender::new(package, options.runtime, options.stages, in_rate, capture_ring, counters.clone())?;
+    let mut receiver = FrameReceiver::new(
+        package,
+        options.runtime,
+        options.stages,
+        out_rate,
+        playback_ring,
+        target_fill(out_rate, out_buffer_ms),
+        counters.clone(),
+    )?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, rx): (Sender<Vec<u8>>, Receiver<Vec<u8>>) = crossbeam_channel::bounded(4096);
+    let (_notice_tx, notices) = crossbeam_channel::unbounded();
+    let s = stop.clone();
+    let net = options.net;
+    let send = spawn("codec-send", move || {
+        send_loop(sender, net, s, |d| {
+            let _ = tx.try_send(d.to_vec());
+        })
+    })?;
+    let s = stop.clone();
+    let recv = spawn("codec-receive", move || {
+        let epoch = Instant::now();
+        while !s.load(Relaxed) {
+            let now_ms = epoch.elapsed().as_secs_f64() * 1000.0;
+            while let Ok(datagram) = rx.try_recv() {
+                receiver.accept(&datagram, now_ms);
+            }
+            receiver.fill()?;
+            std::thread::sleep(POLL);
+        }
+        Ok(())
+    })?;
+    Call {
+        counters,
+        fault,
+        stop,
+        threads: vec![send, recv],
+        capture: Some(capture),
+        playback: Some(playback),
+        notices,
+        input: input_name,
+        output: output_name,
+        algorithmic_ms: algorithmic_ms(package),
+    }
+    .run(options, user_stop, report)
+}
+
+/// Microphone (or file) to datagrams sent to `to`.
+///
+/// # Errors
+/// As [`run_loopback`], and a socket that cannot be opened.
+pub fn run_send(
+    package: &ModelPackage,
+    input: &Input,
+    to: SocketAddr,
+    options: &CallOptions,
+    user_stop: &AtomicBool,
+    report: Report,
+) -> Result<Summary, StreamError> {
+    let counters = new_counters(package);
+    let fault = DeviceFault::default();
+    let bind: SocketAddr = if to.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() };
+    let socket = UdpSocket::bind(bind).map_err(|e| StreamError::Network(format!("cannot open a UDP socket: {e}")))?;
+    let (capture, capture_ring, in_rate, input_name) =
+        open_input(input, options, tail_for(&options.net), &counters, &fault)?;
+    let sender =
+        FrameSender::new(package, options.runtime, options.stages, in_rate, capture_ring, counters.clone())?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (notice_tx, notices) = crossbeam_channel::unbounded();
+    let s = stop.clone();
+    let net = options.net;
+    let c = counters.clone();
+    let send = spawn("codec-send", move || {
+        let mut warned = false;
+        send_loop(sender, net, s, |d| {
+            if let Err(e) = socket.send_to(d, to) {
+                c.send_errors.fetch_add(1, Relaxed);
+                if !warned {
+                    let _ = notice_tx.send(format!("cannot send to {to}: {e} (counted, going on)"));
+                    warned = true;
+                }
+            }
+        })
+    })?;
+    Call {
+        counters,
+        fault,
+        stop,
+        threads: vec![send],
+        capture: Some(capture),
+        playback: None,
+        notices,
+        input: input_name,
+        output: format!("udp://{to}"),
+        algorithmic_ms: algorithmic_ms(package),
+    }
+    .run(options, user_stop, report)
+}
+
+/// Datagrams arriving at `listen` to the speaker (or a file).
+///
+/// # Errors
+/// As [`run_loopback`], and a port that cannot be bound (in use, privileged).
+pub fn run_receive(
+    package: &ModelPackage,
+    listen: SocketAddr,
+    output: &Output,
+    options: &CallOptions,
+    user_stop: &AtomicBool,
+    report: Report,
+) -> Result<Summary, StreamError> {
+    let counters = new_counters(package);
+    let fault = DeviceFault::default();
+    let socket = UdpSocket::bind(listen).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            StreamError::Network(format!("port {} is already in use (another `codec receive`?)", listen.port()))
+        } else {
+            StreamError::Network(format!("cannot listen on {listen}: {e}"))
+        }
+    })?;
+    socket.set_read_timeout(Some(POLL)).map_err(|e| StreamError::Network(format!("socket: {e}")))?;
+    let (playback, playback_ring, out_rate, out_buffer_ms, output_name) =
+        open_output(output, package.sample_rate(), options, &counters, &fault)?;
+    let mut receiver = FrameReceiver::new(
+        package,
+        options.runtime,
+        options.stages,
+        out_rate,
+        playback_ring,
+        target_fill(out_rate, out_buffer_ms),
+        counters.clone(),
+    )?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (notice_tx, notices) = crossbeam_channel::unbounded();
+    let s = stop.clone();
+    let recv = spawn("codec-receive", move || {
+        let epoch = Instant::now();
+        let mut buf = vec![0u8; 65536];
+        let (mut warned_foreign, mut warned_model) = (false, false);
+        while !s.load(Relaxed) {
+            match socket.recv_from(&mut buf) {
+                Ok((n, from)) => {
+                    let now_ms = epoch.elapsed().as_secs_f64() * 1000.0;
+                    match receiver.accept(&buf[..n], now_ms) {
+                        Arrival::Accepted => {}
+                        Arrival::Foreign if !warned_foreign => {
+                            warned_foreign = true;
+                            let _ = notice_tx.send(format!("dropping datagrams from {from} that are not codec packets"));
+                        }
+                        Arrival::OtherModel(tag) if !warned_model => {
+                            warned_model = true;
+                            let _ = notice_tx.send(format!(
+                                "dropping packets from {from}: they are for model tag {tag:08x} or another bitrate, \
+                                 not this receiver's (check --model and --stages on both ends)"
+                            ));
+                        }
+                        _ => {}
+                    }
+                }
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(StreamError::Network(format!("receiving: {e}"))),
+            }
+            receiver.fill()?;
+        }
+        Ok(())
+    })?;
+    Call {
+        counters,
+        fault,
+        stop,
+        threads: vec![recv],
+        capture: None,
+        playback: Some(playback),
+        notices,
+        input: format!("udp://{listen}"),
+        output: output_name,
+        algorithmic_ms: algorithmic_ms(package),
+    }
+    .run(options, user_stop, report)
+}
