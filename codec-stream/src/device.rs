@@ -24,9 +24,16 @@ pub struct DeviceInfo {
     pub default_output: bool,
 }
 
-/// The first error a stream reported from its backend (a device unplugged,
-/// the sound server gone), for the control thread to act on.
-pub type DeviceFault = Arc<Mutex<Option<String>>>;
+/// What the streams reported from their backends, for the control thread:
+/// the first error that ends the call (a device unplugged, the sound server
+/// gone), and the latest one the backend recovers from.
+#[derive(Debug, Default)]
+pub struct DeviceFaults {
+    pub fatal: Mutex<Option<String>>,
+    pub warning: Mutex<Option<String>>,
+}
+
+pub type DeviceFault = Arc<DeviceFaults>;
 
 /// While alive, the C libraries under cpal (ALSA and the plugins it probes,
 /// JACK among them) cannot print to stderr: probing devices makes them print
@@ -151,18 +158,25 @@ fn note_fault(
     let fault = fault.clone();
     let counters = counters.clone();
     move |e: cpal::Error| {
+        use std::sync::atomic::Ordering::Relaxed;
         match e.kind() {
-            // The backend recovers from these by itself: count, go on.
             cpal::ErrorKind::Xrun => {
-                counters.device_xruns.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                return;
+                counters.device_xruns.fetch_add(1, Relaxed);
             }
-            cpal::ErrorKind::DeviceChanged | cpal::ErrorKind::RealtimeDenied => return,
-            _ => {}
-        }
-        if let Ok(mut slot) = fault.lock() {
-            if slot.is_none() {
-                *slot = Some(format!("{what} device: {e}"));
+            cpal::ErrorKind::DeviceChanged | cpal::ErrorKind::RealtimeDenied => {}
+            cpal::ErrorKind::DeviceNotAvailable
+            | cpal::ErrorKind::StreamInvalidated
+            | cpal::ErrorKind::HostUnavailable => {
+                if let Ok(mut slot) = fault.fatal.lock() {
+                    slot.get_or_insert_with(|| format!("{what} device: {e}"));
+                }
+            }
+            // The stream goes on after anything else: count it and say so.
+            _ => {
+                counters.device_errors.fetch_add(1, Relaxed);
+                if let Ok(mut slot) = fault.warning.lock() {
+                    *slot = Some(format!("{what} device: {e} (going on)"));
+                }
             }
         }
     }
@@ -224,9 +238,9 @@ pub fn open_capture(
     let config = stream_config(&supported, buffer_ms);
     let fallback = StreamConfig { buffer_size: BufferSize::Default, ..config };
     // A device that refuses the buffer size may still take its own default.
-    let (stream, ring) = try_build(config).or_else(|_| try_build(fallback)).map_err(|e| {
-        StreamError::Device(format!("cannot open the input device ({}): {e}", describe(&supported)))
-    })?;
+    let (stream, ring) = try_build(config)
+        .or_else(|_| try_build(fallback))
+        .map_err(|e| StreamError::Device(format!("cannot open the input device ({}): {e}", describe(&supported))))?;
     Ok(OpenCapture { stream, rate, ring, description: describe(&supported) })
 }
 
@@ -284,9 +298,9 @@ pub fn open_playback(
     };
     let config = stream_config(&supported, buffer_ms);
     let fallback = StreamConfig { buffer_size: BufferSize::Default, ..config };
-    let (stream, ring) = try_build(config).or_else(|_| try_build(fallback)).map_err(|e| {
-        StreamError::Device(format!("cannot open the output device ({}): {e}", describe(&supported)))
-    })?;
+    let (stream, ring) = try_build(config)
+        .or_else(|_| try_build(fallback))
+        .map_err(|e| StreamError::Device(format!("cannot open the output device ({}): {e}", describe(&supported))))?;
     stream.play().map_err(|e| StreamError::Device(format!("cannot start playing: {e}")))?;
     Ok(OpenPlayback { stream, rate, ring, description: describe(&supported) })
 }

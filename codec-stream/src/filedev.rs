@@ -118,7 +118,12 @@ impl FilePlayback {
     ///
     /// # Errors
     /// The thread cannot be started.
-    pub fn start(rate: u32, pace: f64, ring_ms: u32, counters: Arc<Counters>) -> Result<(Self, HeapProd<f32>), StreamError> {
+    pub fn start(
+        rate: u32,
+        pace: f64,
+        ring_ms: u32,
+        counters: Arc<Counters>,
+    ) -> Result<(Self, HeapProd<f32>), StreamError> {
         let (prod, cons) = HeapRb::<f32>::new(ring_len(rate, ring_ms)).split();
         let mut callback = PlaybackCallback::new(cons, counters);
         let stop = Arc::new(AtomicBool::new(false));

@@ -11,9 +11,11 @@
 //! - [`netsim`]: a deterministic lossy, jittery network for tests and demos;
 //! - [`device`] (cpal) and [`filedev`] (files at a steady pace): the audio ends;
 //! - [`session`]: whole calls: [`run_loopback`], [`run_send`], [`run_receive`];
-//! - [`stats`]: the shared counters and the status line.
+//! - [`stats`]: the shared counters and the status line;
+//! - [`delay`]: measuring the delay between two recordings.
 
 pub mod callbacks;
+pub mod delay;
 pub mod device;
 pub mod filedev;
 pub mod jitter;

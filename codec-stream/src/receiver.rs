@@ -7,9 +7,7 @@ use codec_core::bitstream::Packet;
 use codec_core::{Decoder, ModelPackage, RuntimeOptions};
 use ringbuf::traits::{Observer, Producer};
 use ringbuf::HeapProd;
-use rubato::{
-    Resampler, SincFixedIn, SincInterpolationParameters, SincInterpolationType, WindowFunction,
-};
+use rubato::{Resampler, SincFixedIn, SincInterpolationParameters, SincInterpolationType, WindowFunction};
 
 use crate::jitter::{JitterBuffer, JitterConfig, Playout};
 use crate::stats::Counters;
@@ -18,14 +16,16 @@ use crate::StreamError;
 /// Largest correction of the playback rate for clock drift (0.5 %: far above
 /// real crystals, far below an audible pitch change).
 const MAX_DRIFT: f64 = 0.005;
-/// Correction per frame of jitter-buffer depth above its target.
-const DRIFT_GAIN: f64 = 0.002;
-/// Depth error the drift control acts on, in frames: larger excursions are
-/// jitter or a start-up transient, which the jitter buffer itself handles by
-/// stretching or dropping frames; drift builds up slowly.
-const DRIFT_ERROR_LIMIT: f64 = 1.0;
-/// Smoothing of the depth the drift control sees (about 2 s at 50 frames/s).
-const DEPTH_SMOOTHING: f64 = 0.01;
+/// Proportional gain: rate correction per frame of waiting-time error.
+const DRIFT_KP: f64 = 0.004;
+/// Integral gain per frame: removes the remaining error over some seconds.
+const DRIFT_KI: f64 = 1e-5;
+/// Smoothing of the waiting time the drift control sees (about 2 s at 50 frames/s).
+const WAIT_SMOOTHING: f64 = 0.01;
+/// Frames whose waiting time is averaged into the reference.
+const WAIT_REFERENCE_FRAMES: u32 = 25;
+/// Arrival times remembered, by frame index modulo this.
+const ARRIVALS: usize = 128;
 
 /// What became of one datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +56,9 @@ pub struct FrameReceiver {
     hop: usize,
     device_rate: u32,
     model_rate: u32,
-    depth_ema: f64,
+    /// When each recent frame arrived: (frame index, ms).
+    arrivals: Vec<(u32, f64)>,
+    drift: DriftControl,
     counters: Arc<Counters>,
 }
 
@@ -112,7 +114,8 @@ impl FrameReceiver {
             hop,
             device_rate,
             model_rate,
-            depth_ema: 0.0,
+            arrivals: vec![(u32::MAX, f64::NAN); ARRIVALS],
+            drift: DriftControl::default(),
             counters,
         })
     }
@@ -132,39 +135,55 @@ impl FrameReceiver {
             return Arrival::OtherModel(self.packet.model_tag);
         }
         self.counters.packets_received.fetch_add(1, Relaxed);
+        for i in 0..u32::from(self.packet.frames) {
+            let index = self.packet.frame_index.wrapping_add(i);
+            if let Some(slot) = self.arrivals.get_mut(index as usize % ARRIVALS) {
+                *slot = (index, now_ms);
+            }
+        }
         self.jitter.push(&self.packet, now_ms);
         Arrival::Accepted
     }
 
     /// Plays frames out of the jitter buffer until the playback ring holds its
-    /// target. Returns the frames produced.
+    /// target; `now_ms` is on the clock of [`FrameReceiver::accept`]. Returns
+    /// the frames produced.
     ///
     /// # Errors
     /// A decoder network that fails to run.
-    pub fn fill(&mut self) -> Result<usize, StreamError> {
+    pub fn fill(&mut self, now_ms: f64) -> Result<usize, StreamError> {
         let mut frames = 0;
         // A frame's worth of room is needed, or the ring would overflow.
         while self.ring.occupied_len() < self.target_fill && self.ring.vacant_len() >= self.resampled.len() {
-            self.play_one()?;
+            self.play_one(now_ms)?;
             frames += 1;
         }
         self.counters.recv_delay_us.store(self.delay_us(), Relaxed);
         Ok(frames)
     }
 
-    fn play_one(&mut self) -> Result<(), StreamError> {
+    fn play_one(&mut self, now_ms: f64) -> Result<(), StreamError> {
         self.pcm.clear();
+        let mut waited = None;
         match self.jitter.pop(&mut self.frame_codes) {
-            Playout::Frame { .. } => {
+            Playout::Frame { index } => {
                 self.decoder.push(&self.frame_codes, &mut self.pcm)?;
                 self.counters.frames_decoded.fetch_add(1, Relaxed);
+                waited = self
+                    .arrivals
+                    .get(index as usize % ARRIVALS)
+                    .filter(|(i, _)| *i == index)
+                    .map(|(_, at)| now_ms - at);
             }
             Playout::Missing { .. } | Playout::Stretch => {
                 self.decoder.conceal(&mut self.pcm)?;
             }
-            Playout::Buffering => self.pcm.resize(self.hop, 0.0),
+            Playout::Buffering => {}
         }
-        self.steer_drift();
+        // The decoder's first frame completes only the padding hop before the
+        // signal: silence, so that every frame period plays one hop.
+        self.pcm.resize(self.hop, 0.0);
+        self.steer_drift(waited);
         if self.pcm.len() == self.hop {
             let peak = self.pcm.iter().fold(0.0f32, |m, v| m.max(v.abs()));
             self.counters.note_output_peak(peak);
@@ -177,10 +196,18 @@ impl FrameReceiver {
         Ok(())
     }
 
-    /// Nudges the playback rate so the jitter buffer stays at its target
-    /// depth: a sender whose clock runs fast fills the buffer, and playing a
-    /// little faster drains it again, with no frame dropped or inserted.
-    fn steer_drift(&mut self) {
+    /// Nudges the playback rate so that the sender's clock and this
+    /// device's clock, which never tick at exactly the same rate, do not make
+    /// the jitter buffer fill up (a fast sender) or run dry (a slow one).
+    ///
+    /// The measure is how long each frame waited between its arrival and its
+    /// turn, less a frame period for every frame the jitter buffer inserted
+    /// to grow (and plus one for every frame it dropped to shrink), so that
+    /// its adaptation to jitter does not count. Drift moves that wait
+    /// steadily; a PI controller holds it where playout started by
+    /// resampling the output up to 0.5 % faster or slower, with no frame
+    /// dropped or inserted.
+    fn steer_drift(&mut self, waited_ms: Option<f64>) {
         let s = self.jitter.stats();
         self.counters.concealed.store(s.missing, Relaxed);
         self.counters.stretched.store(s.stretched, Relaxed);
@@ -190,16 +217,13 @@ impl FrameReceiver {
         self.counters.jitter_depth_frames.store(s.depth_frames as u64, Relaxed);
         self.counters.jitter_target_frames.store(s.target_delay_frames as u64, Relaxed);
         self.counters.jitter_us.store((s.jitter_ms * 1000.0) as u64, Relaxed);
-        if !self.jitter.is_playing() {
-            return;
-        }
-        // Just after a pop the frame that played no longer counts; the target counts it.
-        let error = (s.depth_frames as f64 + 1.0 - s.target_delay_frames as f64).clamp(-DRIFT_ERROR_LIMIT, DRIFT_ERROR_LIMIT);
-        self.depth_ema += DEPTH_SMOOTHING * (error - self.depth_ema);
-        // Deeper than wanted: play faster, that is fewer output samples per frame.
-        let correction = (-DRIFT_GAIN * self.depth_ema).clamp(-MAX_DRIFT, MAX_DRIFT);
-        if self.resampler.set_resample_ratio_relative(1.0 + correction, true).is_ok() {
-            self.counters.set_drift_ppm((correction * 1e6) as i64);
+        let Some(waited) = waited_ms else { return };
+        let frame_ms = self.jitter.config().frame_ms;
+        let shift = (s.stretched as f64 - s.dropped_for_delay as f64) * frame_ms;
+        if let Some(correction) = self.drift.update((waited - shift) / frame_ms, s.resyncs) {
+            if self.resampler.set_resample_ratio_relative(1.0 + correction, true).is_ok() {
+                self.counters.set_drift_ppm((correction * 1e6).round() as i64);
+            }
         }
     }
 
@@ -221,5 +245,44 @@ impl FrameReceiver {
     /// Frames concealed by the decoder so far.
     pub fn frames_concealed(&self) -> u64 {
         self.decoder.frames_concealed()
+    }
+}
+
+/// The PI controller of [`FrameReceiver`]'s drift correction, on the
+/// waiting time of frames (in frame periods).
+#[derive(Debug, Default)]
+struct DriftControl {
+    /// Resync count the reference belongs to.
+    resyncs: u64,
+    /// Waits collected for the reference, and their sum.
+    collected: u32,
+    sum: f64,
+    reference: Option<f64>,
+    smoothed: f64,
+    integral: f64,
+}
+
+impl DriftControl {
+    /// Takes one frame's wait; returns the relative rate correction once the
+    /// reference is set (negative: play faster).
+    fn update(&mut self, wait: f64, resyncs: u64) -> Option<f64> {
+        if resyncs != self.resyncs {
+            *self = Self { resyncs, ..Self::default() };
+        }
+        let Some(reference) = self.reference else {
+            self.collected += 1;
+            self.sum += wait;
+            if self.collected >= WAIT_REFERENCE_FRAMES {
+                let r = self.sum / f64::from(self.collected);
+                self.reference = Some(r);
+                self.smoothed = r;
+            }
+            return None;
+        };
+        self.smoothed += WAIT_SMOOTHING * (wait - self.smoothed);
+        let error = self.smoothed - reference;
+        self.integral = (self.integral + DRIFT_KI * error).clamp(-MAX_DRIFT, MAX_DRIFT);
+        // Frames waiting longer and longer: play faster, fewer output samples per frame.
+        Some(-(DRIFT_KP * error + self.integral).clamp(-MAX_DRIFT, MAX_DRIFT))
     }
 }

@@ -26,6 +26,8 @@ pub struct FrameSender {
     next_frame: u32,
     device_rate: u32,
     model_rate: u32,
+    /// Most samples left waiting in the capture ring before the oldest are skipped.
+    max_backlog: Option<usize>,
     counters: Arc<Counters>,
 }
 
@@ -72,8 +74,17 @@ impl FrameSender {
             next_frame: 0,
             device_rate,
             model_rate,
+            max_backlog: None,
             counters,
         })
+    }
+
+    /// Skips the oldest captured audio whenever more than `ms` of it waits,
+    /// so a device that delivers in bursts (a sound server starting up, a
+    /// stalled machine) cannot add its backlog to the call's delay. Off by
+    /// default: a file is never skipped.
+    pub fn set_max_backlog_ms(&mut self, ms: Option<u32>) {
+        self.max_backlog = ms.map(|ms| (u64::from(self.device_rate) * u64::from(ms) / 1000) as usize);
     }
 
     /// Encodes everything whole waiting in the capture ring and calls `send`
@@ -83,10 +94,19 @@ impl FrameSender {
     /// An encoder network that fails to run.
     pub fn poll(&mut self, send: &mut dyn FnMut(&[u8])) -> Result<usize, StreamError> {
         let mut frames = 0;
+        if let Some(max) = self.max_backlog {
+            let excess = self.ring.occupied_len().saturating_sub(max.max(self.input.len()));
+            if excess > 0 {
+                self.ring.skip(excess);
+                self.counters.capture_skipped.fetch_add(excess as u64, Relaxed);
+            }
+        }
         while self.ring.occupied_len() >= self.input.len() {
             let got = self.ring.pop_slice(&mut self.input);
             debug_assert_eq!(got, self.input.len());
-            self.resampler.process(&self.input, &mut self.resampled).map_err(|e| StreamError::Internal(e.to_string()))?;
+            self.resampler
+                .process(&self.input, &mut self.resampled)
+                .map_err(|e| StreamError::Internal(e.to_string()))?;
             self.encoder.push(&self.resampled, &mut self.codes)?;
             frames += self.send_codes(send)?;
         }

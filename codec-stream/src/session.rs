@@ -27,6 +27,9 @@ use crate::StreamError;
 /// Audio the rings can hold: far more than the pipeline keeps in them, so
 /// only a stalled codec thread fills them.
 const RING_MS: u32 = 500;
+/// Captured audio allowed to wait for the encoder; a device burst beyond it
+/// is skipped rather than added to the delay.
+const MAX_CAPTURE_BACKLOG_MS: u32 = 60;
 /// How often the codec threads look at their rings and sockets.
 const POLL: Duration = Duration::from_millis(1);
 
@@ -44,7 +47,10 @@ pub enum Input {
 pub enum Output {
     Device(Option<String>),
     /// A WAV file written at the end, filled at `pace` times real time.
-    File { path: PathBuf, pace: f64 },
+    File {
+        path: PathBuf,
+        pace: f64,
+    },
 }
 
 /// Settings shared by every kind of call.
@@ -140,7 +146,7 @@ fn open_input(
             Ok((CaptureEnd::Device(c.stream), c.ring, c.rate, what))
         }
         Input::File { path, pace } => {
-            let audio = read_audio(path).map_err(|e| StreamError::Input(format!("{}: {e}", path.display())))?;
+            let audio = read_audio(path).map_err(|e| StreamError::Input(e.to_string()))?;
             let what = format!("{} ({} Hz, {:.1} s)", path.display(), audio.sample_rate, audio.duration_secs());
             let (feeder, ring) =
                 FileCapture::start(audio.samples, audio.sample_rate, *pace, tail, RING_MS, counters.clone())?;
@@ -243,7 +249,50 @@ struct Call {
     algorithmic_ms: f64,
 }
 
+/// Notices a device that stopped moving samples without saying why.
+struct Watchdog {
+    captured: (u64, Instant),
+    played: (u64, Instant),
+}
+
+/// A device silent this long has stopped (the longest buffers are far shorter).
+const STALL: Duration = Duration::from_secs(3);
+
+impl Watchdog {
+    fn new(counters: &Counters) -> Self {
+        let now = Instant::now();
+        let s = counters.snapshot();
+        Self { captured: (s.captured, now), played: (s.played, now) }
+    }
+
+    fn check(&mut self, counters: &Counters, capture: bool, playback: bool) -> Option<String> {
+        let s = counters.snapshot();
+        let now = Instant::now();
+        for (value, last, watched, what) in
+            [(s.captured, &mut self.captured, capture, "input"), (s.played, &mut self.played, playback, "output")]
+        {
+            if value != last.0 {
+                *last = (value, now);
+            } else if watched && now - last.1 > STALL {
+                return Some(format!(
+                    "the {what} device stopped moving audio for {} s (unplugged, or taken by another program?)",
+                    STALL.as_secs()
+                ));
+            }
+        }
+        None
+    }
+}
+
 impl Call {
+    fn capture_is_device(&self) -> bool {
+        matches!(self.capture, Some(CaptureEnd::Device(_)))
+    }
+
+    fn playback_is_device(&self) -> bool {
+        matches!(self.playback, Some(PlaybackEnd::Device(_)))
+    }
+
     fn run(mut self, options: &CallOptions, user_stop: &AtomicBool, report: Report) -> Result<Summary, StreamError> {
         if let Some(PlaybackEnd::File(puller, _)) = &self.playback {
             puller.begin();
@@ -260,14 +309,21 @@ impl Call {
         let mut last_packets = (0u64, started);
         let mut max_delay_ms = 0.0f64;
         let mut delays_ms = Vec::new();
+        let mut watchdog = Watchdog::new(&self.counters);
         let result = loop {
             std::thread::sleep(Duration::from_millis(20));
             while let Ok(notice) = self.notices.try_recv() {
                 report(&format!("notice: {notice}"));
             }
-            let fault = self.fault.lock().ok().and_then(|f| f.clone());
+            let fault = self.fault.fatal.lock().ok().and_then(|f| f.clone());
             if let Some(fault) = fault {
                 break Err(StreamError::Device(format!("{fault} (the device stopped or went away)")));
+            }
+            if let Some(warning) = self.fault.warning.lock().ok().and_then(|mut w| w.take()) {
+                report(&format!("notice: {warning}"));
+            }
+            if let Some(stalled) = watchdog.check(&self.counters, self.capture_is_device(), self.playback_is_device()) {
+                break Err(StreamError::Device(stalled));
             }
             if let Some(i) = self.threads.iter().position(|t| t.is_finished()) {
                 let t = self.threads.swap_remove(i);
@@ -319,7 +375,8 @@ impl Call {
             let rate = puller.rate;
             let samples = puller.finish();
             if result.is_ok() {
-                write_wav(&path, &samples, rate).map_err(|e| StreamError::Output(format!("{}: {e}", path.display())))?;
+                write_wav(&path, &samples, rate)
+                    .map_err(|e| StreamError::Output(format!("{}: {e}", path.display())))?;
             }
         }
         let ended = result?;
@@ -362,8 +419,11 @@ pub fn run_loopback(
         open_input(input, options, tail_for(&options.net), &counters, &fault)?;
     let (playback, playback_ring, out_rate, out_buffer_ms, output_name) =
         open_output(output, in_rate, options, &counters, &fault)?;
-    let sender =
+    let mut sender =
         FrameSender::new(package, options.runtime, options.stages, in_rate, capture_ring, counters.clone())?;
+    if matches!(input, Input::Device(_)) {
+        sender.set_max_backlog_ms(Some(MAX_CAPTURE_BACKLOG_MS));
+    }
     let mut receiver = FrameReceiver::new(
         package,
         options.runtime,
@@ -391,7 +451,7 @@ pub fn run_loopback(
             while let Ok(datagram) = rx.try_recv() {
                 receiver.accept(&datagram, now_ms);
             }
-            receiver.fill()?;
+            receiver.fill(now_ms)?;
             std::thread::sleep(POLL);
         }
         Ok(())
@@ -425,12 +485,16 @@ pub fn run_send(
 ) -> Result<Summary, StreamError> {
     let counters = new_counters(package);
     let fault = DeviceFault::default();
-    let bind: SocketAddr = if to.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() };
+    let bind: SocketAddr =
+        if to.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() };
     let socket = UdpSocket::bind(bind).map_err(|e| StreamError::Network(format!("cannot open a UDP socket: {e}")))?;
     let (capture, capture_ring, in_rate, input_name) =
         open_input(input, options, tail_for(&options.net), &counters, &fault)?;
-    let sender =
+    let mut sender =
         FrameSender::new(package, options.runtime, options.stages, in_rate, capture_ring, counters.clone())?;
+    if matches!(input, Input::Device(_)) {
+        sender.set_max_backlog_ms(Some(MAX_CAPTURE_BACKLOG_MS));
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let (notice_tx, notices) = crossbeam_channel::unbounded();
     let s = stop.clone();
@@ -511,7 +575,8 @@ pub fn run_receive(
                         Arrival::Accepted => {}
                         Arrival::Foreign if !warned_foreign => {
                             warned_foreign = true;
-                            let _ = notice_tx.send(format!("dropping datagrams from {from} that are not codec packets"));
+                            let _ =
+                                notice_tx.send(format!("dropping datagrams from {from} that are not codec packets"));
                         }
                         Arrival::OtherModel(tag) if !warned_model => {
                             warned_model = true;
@@ -527,7 +592,7 @@ pub fn run_receive(
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(StreamError::Network(format!("receiving: {e}"))),
             }
-            receiver.fill()?;
+            receiver.fill(epoch.elapsed().as_secs_f64() * 1000.0)?;
         }
         Ok(())
     })?;

@@ -13,6 +13,8 @@ pub struct Counters {
     /// Capture callbacks that found the ring full (the codec thread fell behind).
     pub capture_overruns: AtomicU64,
     pub capture_dropped: AtomicU64,
+    /// Captured samples skipped because too much was waiting (a burst from the device).
+    pub capture_skipped: AtomicU64,
     /// Samples (per channel, device rate) the playback callback consumed.
     pub played: AtomicU64,
     /// Playback callbacks that found the ring short after it had started.
@@ -20,6 +22,8 @@ pub struct Counters {
     pub underrun_samples: AtomicU64,
     /// Xruns the device backend itself reported.
     pub device_xruns: AtomicU64,
+    /// Other errors the backend reported and went on after.
+    pub device_errors: AtomicU64,
     pub packets_sent: AtomicU64,
     pub bytes_sent: AtomicU64,
     pub send_errors: AtomicU64,
@@ -65,6 +69,7 @@ pub struct Snapshot {
     pub playback_underruns: u64,
     pub underrun_samples: u64,
     pub device_xruns: u64,
+    pub device_errors: u64,
     pub packets_sent: u64,
     pub bytes_sent: u64,
     pub send_errors: u64,
@@ -94,6 +99,7 @@ impl Counters {
             playback_underruns: self.playback_underruns.load(Relaxed),
             underrun_samples: self.underrun_samples.load(Relaxed),
             device_xruns: self.device_xruns.load(Relaxed),
+            device_errors: self.device_errors.load(Relaxed),
             packets_sent: self.packets_sent.load(Relaxed),
             bytes_sent: self.bytes_sent.load(Relaxed),
             send_errors: self.send_errors.load(Relaxed),
@@ -163,6 +169,9 @@ impl fmt::Display for StatusLine<'_> {
             write!(f, " foreign {} other-model {}", n.foreign, n.wrong_model)?;
         }
         write!(f, " | xruns {}", n.xruns())?;
+        if n.device_errors > 0 {
+            write!(f, " device errors {}", n.device_errors)?;
+        }
         if n.drift_ppm != 0 {
             write!(f, " | drift {:+} ppm", n.drift_ppm)?;
         }

@@ -181,7 +181,7 @@ fn print_summary(s: &Summary) {
     let t = &s.stats;
     eprintln!(
         "{} after {:.1} s: {} -> {}\n  packets sent {} received {}, frames decoded {}, concealed {} (stretched {}), \
-         late {}, duplicates {}, dropped for delay {}, foreign {}, other model {}\n  xruns {} (capture {}, playback {}, device {}), \
+         late {}, duplicates {}, dropped for delay {}, foreign {}, other model {}\n  xruns {} (capture {}, playback {}, device {}), device errors {}, \
          codec delay {:.0} ms now, {:.0} ms at most (model {:.0} ms)",
         s.ended,
         s.seconds,
@@ -201,6 +201,7 @@ fn print_summary(s: &Summary) {
         t.capture_overruns,
         t.playback_underruns,
         t.device_xruns,
+        t.device_errors,
         t.codec_delay_ms,
         s.max_delay_ms,
         s.algorithmic_ms

@@ -1,0 +1,197 @@
+//! `codec loopback`, `send` and `receive` end to end, through files at real
+//! time (no sound card needed) and UDP on this machine; and the bad
+//! conditions: a port in use, garbage and foreign datagrams, no sound server.
+
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use codec_core::bitstream::Packet;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn sample() -> PathBuf {
+    repo().join("testdata").join("sample.wav")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+fn codec() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_codec"))
+}
+
+/// Waits for `child` at most `limit`, killing it past that (a hang is a failure).
+fn wait(mut child: Child, limit: Duration) -> Output {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Ok(Some(_)) = child.try_wait() {
+            return child.wait_with_output().expect("output");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().expect("output");
+    panic!("still running after {limit:?}; stderr: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The number after `name ` in the summary.
+fn count(text: &str, name: &str) -> u64 {
+    let at = text.rfind(&format!("{name} ")).unwrap_or_else(|| panic!("no `{name}` in: {text}"));
+    text[at + name.len() + 1..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no number after `{name}` in: {text}"))
+}
+
+fn wav_samples(path: &Path) -> (Vec<f32>, u32) {
+    let mut r = hound::WavReader::open(path).expect("wav");
+    let rate = r.spec().sample_rate;
+    (r.samples::<i16>().map(|x| f32::from(x.expect("sample")) / 32768.0).collect(), rate)
+}
+
+/// The offline decode of the sample (the whole file encoded and decoded at once).
+fn offline_decode() -> Vec<f32> {
+    let package = codec_core::ModelPackage::open("default").expect("model");
+    let options = codec_core::RuntimeOptions::default();
+    let input = codec_core::audio::read_audio(&sample()).expect("sample").samples;
+    let tokens =
+        codec_core::offline::encode_pcm(&package, options, package.default_stages(), &input, |_| {}).expect("encode");
+    codec_core::offline::decode_tokens(&package, options, &tokens, |_| {}).expect("decode")
+}
+
+fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+#[test]
+fn file_loopback_plays_the_codec_speech_with_its_delay() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("out.wav");
+    let child = codec()
+        .args(["loopback", "-i", s(&sample()), "-o", s(&out), "-q"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let result = wait(child, Duration::from_secs(60));
+    let err = String::from_utf8_lossy(&result.stderr);
+    assert!(result.status.success(), "{err}");
+    assert!(err.contains("end of input"), "{err}");
+    assert_eq!(count(&err, "xruns"), 0, "{err}");
+    let (input, _) = wav_samples(&sample());
+    let (output, rate) = wav_samples(&out);
+    assert_eq!(rate, 16_000);
+    assert!(output.len() >= input.len(), "{} < {}", output.len(), input.len());
+    // The offline decode is aligned with the input: its lag is the pipeline's delay.
+    let (delay_ms, corr) = codec_stream::delay::envelope_delay(&offline_decode(), &output, rate, 500.0);
+    println!("file loopback: delay {delay_ms} ms (envelope correlation with the offline decode {corr:.3})\n{err}");
+    assert!(corr > 0.9, "the output is not the codec's decode of the input: {corr}");
+    assert!((40.0..150.0).contains(&delay_ms), "delay {delay_ms} ms");
+}
+
+/// A datagram that is a well-formed packet of some other model.
+fn foreign_model_packet() -> Vec<u8> {
+    let packet =
+        Packet { seq: 0, frame_index: 0, model_tag: 0xdead_beef, bits: 10, codebooks: 4, frames: 1, codes: vec![1; 4] };
+    let mut d = Vec::new();
+    packet.encode_into(&mut d).expect("encode");
+    d
+}
+
+#[test]
+fn send_and_receive_work_across_processes_under_20_percent_loss() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("received.wav");
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let receiver = codec()
+        .args(["receive", "--listen", &addr, "-o", s(&out), "--idle-stop", "1.5", "-q"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn receive");
+    // Garbage and another model's packet on the port: counted, dropped, no harm.
+    let junk = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    std::thread::sleep(Duration::from_millis(1500));
+    junk.send_to(b"definitely not a codec packet", &addr).expect("send junk");
+    junk.send_to(&foreign_model_packet(), &addr).expect("send foreign");
+    let sent = codec()
+        .args(["send", "--to", &addr, "-i", s(&sample()), "--loss", "20", "--seed", "7", "-q"])
+        .output()
+        .expect("run send");
+    let send_err = String::from_utf8_lossy(&sent.stderr);
+    assert!(sent.status.success(), "{send_err}");
+    let received = wait(receiver, Duration::from_secs(30));
+    let err = String::from_utf8_lossy(&received.stderr);
+    assert!(received.status.success(), "{err}");
+    println!("send:\n{send_err}\nreceive:\n{err}");
+    let packets_sent = count(&send_err, "packets sent");
+    assert!(packets_sent >= 250, "{send_err}");
+    let got = count(&err, "received");
+    let concealed = count(&err, "concealed");
+    // 20 % of ~270 packets lost on the way, and each stood in for.
+    assert!((150..=240).contains(&got), "received {got} of {packets_sent}");
+    assert!(concealed + got + 5 >= packets_sent, "concealed {concealed}, received {got}, sent {packets_sent}");
+    assert_eq!(count(&err, "foreign"), 1, "{err}");
+    assert_eq!(count(&err, "other model"), 1, "{err}");
+    assert!(err.contains("notice: dropping"), "{err}");
+    let (audio, rate) = wav_samples(&out);
+    assert_eq!(rate, 16_000);
+    let (delay_ms, corr) = codec_stream::delay::envelope_delay(&offline_decode(), &audio, rate, 3000.0);
+    println!("received audio: envelope correlation with the offline decode {corr:.3} at {delay_ms} ms");
+    // A fifth of the frames are concealed, the rest are the codec's decode.
+    assert!(corr > 0.6, "the received audio is not the sent speech: {corr}");
+}
+
+#[test]
+fn receive_on_a_port_in_use_says_so() {
+    let taken = UdpSocket::bind("0.0.0.0:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    let out = codec().args(["receive", "--listen", &port, "-o", "/dev/null"]).output().expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("already in use"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn bad_call_options_are_refused_with_a_message() {
+    for (args, needle) in [
+        (vec!["loopback", "--loss", "150", "-i", "x.wav", "-o", "y.wav"], "--loss"),
+        (vec!["loopback", "--jitter", "5000", "-i", "x.wav", "-o", "y.wav"], "--jitter"),
+        (vec!["loopback", "-i", "/nonexistent/in.wav", "-o", "/tmp/codec-never.wav"], "nonexistent"),
+        (vec!["loopback", "-i", "testdata/sample.wav", "-o", "/nonexistent/dir/out.wav"], "no such folder"),
+        (vec!["send", "--to", "not-an-address", "-i", "testdata/sample.wav"], "not-an-address"),
+    ] {
+        let out = codec().current_dir(repo()).args(&args).output().expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        let last = err.trim_end().lines().last().unwrap_or_default();
+        assert!(last.starts_with("error: ") && last.contains(needle), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+#[test]
+fn loopback_without_a_sound_server_fails_cleanly() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let child = codec()
+        .args(["loopback", "--duration", "2"])
+        .env("XDG_RUNTIME_DIR", dir.path())
+        .env("PULSE_SERVER", "unix:/nonexistent/pulse/native")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let out = wait(child, Duration::from_secs(30));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    // Either ALSA has a device that plays nowhere (a null device), or there is none: never a hang or a crash.
+    if !out.status.success() {
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.lines().last().is_some_and(|l| l.starts_with("error: ")), "{err}");
+    }
+}

@@ -1,0 +1,196 @@
+//! The sending and receiving halves driven by a simulated clock: capture and
+//! playback devices as sample counters, the network as `NetSim`. No real
+//! time passes, so loss, bursts and clock drift over a minute of call run in
+//! seconds and give the same result on every machine.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use codec_core::audio::read_audio;
+use codec_core::offline::{decode_tokens, encode_pcm};
+use codec_core::{ModelPackage, RuntimeOptions};
+use codec_stream::receiver::FrameReceiver;
+use codec_stream::sender::FrameSender;
+use codec_stream::{Counters, NetSim, NetSimConfig, Snapshot};
+use ringbuf::traits::{Consumer, Observer, Producer, Split};
+use ringbuf::HeapRb;
+
+const RATE: u32 = 16_000;
+/// Playback device buffer: 10 ms.
+const TICK: usize = 160;
+
+struct Run {
+    output: Vec<f32>,
+    stats: Snapshot,
+    lost: u64,
+    /// Jitter-buffer depth after each tick, frames.
+    depths: Vec<u64>,
+    drift_ppm: Vec<i64>,
+}
+
+fn speech() -> Vec<f32> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/sample.wav");
+    read_audio(&root).expect("sample").samples
+}
+
+/// Runs `seconds` of call. The capture clock runs `capture_speed` times as
+/// fast as the playback clock (1.003: the sender's sound card is 0.3 % fast).
+fn simulate(net: NetSimConfig, capture_speed: f64, seconds: f64, input: &[f32]) -> Run {
+    let package = ModelPackage::open("default").expect("default model");
+    let counters = Arc::new(Counters::default());
+    let (mut mic, mic_ring) = HeapRb::<f32>::new(RATE as usize).split();
+    let (spk_ring, mut spk) = HeapRb::<f32>::new(RATE as usize).split();
+    let stages = package.default_stages();
+    let options = RuntimeOptions::default();
+    let mut sender = FrameSender::new(&package, options, stages, RATE, mic_ring, counters.clone()).expect("sender");
+    let mut receiver =
+        FrameReceiver::new(&package, options, stages, RATE, spk_ring, 2 * TICK, counters.clone()).expect("receiver");
+    let mut sim = NetSim::new(net);
+    let mut arrived = Vec::new();
+    let (mut captured, mut played_started) = (0usize, false);
+    let mut run =
+        Run { output: Vec::new(), stats: Snapshot::default(), lost: 0, depths: Vec::new(), drift_ppm: Vec::new() };
+    // One step a millisecond, as the codec threads poll; each device moves a
+    // 10 ms buffer when its own clock says one is due.
+    let steps = (seconds * 1000.0) as usize;
+    let mut buffer = [0.0f32; TICK];
+    for ms in 0..steps {
+        let now_ms = ms as f64;
+        let due = (((ms + 1) as f64 * capture_speed / 10.0).floor() as usize) * TICK;
+        while captured < due {
+            let sample = input.get(captured).copied().unwrap_or(0.0);
+            assert!(mic.try_push(sample).is_ok(), "capture ring overflow");
+            captured += 1;
+        }
+        sender
+            .poll(&mut |d| {
+                sim.send(d.to_vec(), now_ms);
+            })
+            .expect("encode");
+        sim.deliver_into(now_ms, &mut arrived);
+        for (d, _) in arrived.drain(..) {
+            receiver.accept(&d, now_ms);
+        }
+        receiver.fill(now_ms).expect("decode");
+        if ms % 10 != 9 {
+            continue;
+        }
+        let got = spk.pop_slice(&mut buffer);
+        played_started |= got > 0;
+        assert!(!played_started || got == TICK, "playback underrun at {ms} ms: {got} of {TICK}");
+        run.output.extend_from_slice(&buffer[..got]);
+        run.depths.push(counters.jitter_depth_frames.load(Relaxed));
+        run.drift_ppm.push(counters.snapshot().drift_ppm);
+        assert!(spk.occupied_len() <= 4 * TICK, "playback ring grew to {}", spk.occupied_len());
+    }
+    run.stats = counters.snapshot();
+    run.lost = sim.stats().lost;
+    run
+}
+
+/// Normalised cross-correlation of `b` against `a` at the best lag in `0..max_lag`.
+fn best_correlation(a: &[f32], b: &[f32], max_lag: usize) -> (usize, f64) {
+    let n = b.len().min(a.len().saturating_sub(max_lag));
+    let b = &b[..n];
+    let bb: f64 = b.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
+    (0..max_lag)
+        .map(|lag| {
+            let a = &a[lag..lag + n];
+            let ab: f64 = a.iter().zip(b).map(|(&x, &y)| f64::from(x) * f64::from(y)).sum();
+            let aa: f64 = a.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
+            (lag, ab / (aa * bb).sqrt().max(1e-12))
+        })
+        .fold((0, f64::MIN), |best, c| if c.1 > best.1 { c } else { best })
+}
+
+#[test]
+fn a_perfect_link_plays_the_offline_decode_after_a_short_delay() {
+    let input = speech();
+    let run = simulate(NetSimConfig::default(), 1.0, 6.0, &input);
+    assert_eq!((run.stats.concealed, run.stats.dropped_for_delay), (0, 0), "{:?}", run.stats);
+    let package = ModelPackage::open("default").expect("model");
+    let tokens =
+        encode_pcm(&package, RuntimeOptions::default(), package.default_stages(), &input, |_| {}).expect("encode");
+    let offline = decode_tokens(&package, RuntimeOptions::default(), &tokens, |_| {}).expect("decode");
+    let (lag, corr) = best_correlation(&run.output, &offline, 4000);
+    let delay_ms = lag as f64 / 16.0;
+    println!("streamed vs offline decode: correlation {corr:.4} at {delay_ms:.1} ms");
+    // Only the playback resampler (ratio 1 +- drift steering) separates the two.
+    assert!(corr > 0.97, "correlation {corr}");
+    // Frame and overlap (40 ms) plus the jitter buffer and a 20 ms playback ring.
+    assert!((40.0..=100.0).contains(&delay_ms), "delay {delay_ms} ms");
+}
+
+fn check_lossy(net: NetSimConfig, label: &str) {
+    let input: Vec<f32> = speech().repeat(4);
+    let run = simulate(net, 1.0, 20.0, &input);
+    let s = &run.stats;
+    println!(
+        "{label}: lost {} of {} packets, concealed {}, late {}, dropped for delay {}, max depth {}",
+        run.lost,
+        s.packets_sent,
+        s.concealed,
+        s.late,
+        s.dropped_for_delay,
+        run.depths.iter().max().unwrap_or(&0)
+    );
+    assert!(run.lost > 0, "the simulated network lost nothing");
+    // Every lost frame is concealed once (the last few may still be in flight).
+    assert!(s.concealed + 2 >= run.lost && s.concealed <= run.lost + 5, "concealed {} lost {}", s.concealed, run.lost);
+    // Loss is not lateness: the delay does not grow.
+    let second_half = &run.depths[run.depths.len() / 2..];
+    assert!(second_half.iter().all(|&d| d <= 3), "depth grew: {:?}", second_half.iter().max());
+    // Continuous audio: the output is exactly as long as the time played (no underrun, checked per tick).
+    assert!(run.output.len() >= (run.depths.len() - 10) * TICK);
+}
+
+#[test]
+fn five_percent_loss_is_concealed_without_growing_the_delay() {
+    check_lossy(NetSimConfig { loss_pct: 5.0, seed: 11, ..NetSimConfig::default() }, "5% loss");
+}
+
+#[test]
+fn twenty_percent_loss_is_concealed_without_growing_the_delay() {
+    check_lossy(NetSimConfig { loss_pct: 20.0, seed: 12, ..NetSimConfig::default() }, "20% loss");
+}
+
+#[test]
+fn bursts_of_five_packets_are_concealed_without_growing_the_delay() {
+    check_lossy(NetSimConfig { loss_pct: 10.0, burst_len: 5.0, seed: 13, ..NetSimConfig::default() }, "bursts of 5");
+}
+
+fn check_drift(speed: f64) {
+    let input: Vec<f32> = speech().repeat(13);
+    let seconds = 60.0;
+    let run = simulate(NetSimConfig::default(), speed, seconds, &input);
+    let s = &run.stats;
+    let late_depths = &run.depths[run.depths.len() * 3 / 4..];
+    let final_ppm = run.drift_ppm.last().copied().unwrap_or(0);
+    println!(
+        "capture clock x{speed}: playback corrected by {final_ppm:+} ppm, depth at the end {:?}, \
+         dropped {} stretched {} concealed {}",
+        late_depths.iter().max(),
+        s.dropped_for_delay,
+        s.stretched,
+        s.concealed
+    );
+    // Uncorrected, 0.3 % over a minute is 9 frames of delay gained or lost.
+    assert!(late_depths.iter().all(|&d| d <= 3), "delay grew: {:?}", late_depths.iter().max());
+    assert!(
+        s.dropped_for_delay + s.stretched + s.concealed <= 6,
+        "the drift was fixed by skipping or inserting frames"
+    );
+    let want = (speed - 1.0) * 1e6;
+    // The correction matches the drift (sign: a fast sender means playing faster).
+    assert!((-(final_ppm as f64) - want).abs() < 1500.0, "correction {final_ppm} ppm for a drift of {want} ppm");
+}
+
+#[test]
+fn a_fast_sender_clock_is_followed_without_growing_the_delay() {
+    check_drift(1.003);
+}
+
+#[test]
+fn a_slow_sender_clock_is_followed_without_underruns() {
+    check_drift(0.997);
+}
