@@ -23,14 +23,12 @@ sleep 3
 parec -d duplex.monitor --raw --format=s16le --rate=48000 --channels=2 > "$work/duplex.raw" &
 rec_pid=$!
 sleep 0.5
-end=$((SECONDS + seconds))
-while [ "$SECONDS" -lt "$end" ]; do
-    paplay -d mic testdata/sample.wav
-    sleep 0.5
-done
+target/release/examples/measure_delay make "$seconds" "$work/input.wav"
+paplay -d mic "$work/input.wav"
 # The recorder stays until the call ends: one leaving the sink makes
 # PulseAudio reconfigure it, which the call would count as xruns.
 wait "$loop_pid" || { cat "$work/loopback.log"; exit 1; }
 kill "$rec_pid"
+echo "notices during the call: $(grep -c '^notice' "$work/loopback.log" || true)"
 tail -n 3 "$work/loopback.log"
 target/release/examples/measure_delay "$work/duplex.raw" | tail -n 1

@@ -36,6 +36,12 @@ enum Command {
     Receive(commands::live::ReceiveArgs),
     /// List audio input and output devices
     Devices(commands::live::DevicesArgs),
+    /// Turn a corpus (folder or manifest) into token parts, on every core; resumable, splittable with --shard
+    Tokenize(commands::tokenize::Args),
+    /// Decode the entries of a token part back into WAV files
+    Detokenize(commands::tokenize::DetokenizeArgs),
+    /// Codebook use, entropy and perplexity of token parts
+    Stats(commands::tokenize::StatsArgs),
 }
 
 // Debug builds abort on any allocation inside the audio callbacks (they run
@@ -56,6 +62,9 @@ fn main() -> ExitCode {
         Command::Send(a) => commands::live::send(a),
         Command::Receive(a) => commands::live::receive(a),
         Command::Devices(a) => commands::live::devices(a),
+        Command::Tokenize(a) => commands::tokenize::run(a),
+        Command::Detokenize(a) => commands::tokenize::detokenize(a),
+        Command::Stats(a) => commands::tokenize::stats(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -68,7 +77,7 @@ fn main() -> ExitCode {
 
 /// The error and its causes on one line. Some library errors already quote
 /// their cause in their message; it is not repeated.
-fn one_line(e: &anyhow::Error) -> String {
+pub(crate) fn one_line(e: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in e.chain() {
         let text = cause.to_string();

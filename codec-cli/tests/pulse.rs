@@ -77,11 +77,44 @@ fn read_raw_stereo(path: &Path) -> (Vec<f32>, Vec<f32>) {
     samples.chunks_exact(2).map(|f| (f[0], f[1])).unzip()
 }
 
+/// False (and the test is skipped) where PulseAudio is not installed and CI did not ask for it.
+fn pulse_installed() -> bool {
+    if have("pulseaudio") && have("pactl") && have("parec") {
+        return true;
+    }
+    assert!(std::env::var_os("CODEC_REQUIRE_PULSE").is_none(), "PulseAudio is required here but not installed");
+    eprintln!("skipped: PulseAudio is not installed");
+    false
+}
+
+#[test]
+fn a_sound_server_that_goes_away_mid_call_ends_it_with_a_message() {
+    if !pulse_installed() {
+        return;
+    }
+    let pulse = Pulse::start();
+    let codec = pulse
+        .command(env!("CARGO_BIN_EXE_codec"))
+        .args(["loopback", "--duration", "60", "-q"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn codec loopback");
+    std::thread::sleep(Duration::from_secs(4));
+    drop(pulse);
+    let started = Instant::now();
+    let out = wait(codec, Duration::from_secs(30));
+    let err = String::from_utf8_lossy(&out.stderr);
+    println!("{err}");
+    assert!(started.elapsed() < Duration::from_secs(20), "took {:?} to notice", started.elapsed());
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let last = err.trim_end().lines().last().unwrap_or_default();
+    assert!(last.starts_with("error: ") && last.contains("device"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
 #[test]
 fn loopback_on_pulseaudio_plays_the_codec_speech_without_xruns() {
-    if !(have("pulseaudio") && have("pactl") && have("parec")) {
-        assert!(std::env::var_os("CODEC_REQUIRE_PULSE").is_none(), "PulseAudio is required here but not installed");
-        eprintln!("skipped: PulseAudio is not installed");
+    if !pulse_installed() {
         return;
     }
     let pulse = Pulse::start();

@@ -10,6 +10,7 @@
 
 pub mod audio;
 pub mod bitstream;
+pub mod corpus;
 mod codec;
 pub mod dsp;
 mod error;

@@ -31,7 +31,9 @@
 //!   `max_delay_frames`;
 //! - if all but `late_fraction` of recent packets had at least one frame of
 //!   spare time, the buffer **shrinks** by one frame, at most once every
-//!   [`shrink_interval_frames`](JitterConfig::shrink_interval_frames) pops:
+//!   [`shrink_interval_frames`](JitterConfig::shrink_interval_frames) pops
+//!   (every other pop while more than four frames are spare, as after a
+//!   stall upstream):
 //!   it discards the next frame (counted in
 //!   [`dropped_for_delay`](JitterStats::dropped_for_delay)) and plays the one
 //!   after it.
@@ -74,6 +76,11 @@ use codec_core::bitstream::Packet;
 /// How many recently played frames are remembered to tell a duplicate from a
 /// late frame (bits of [`JitterBuffer`]'s history mask).
 const HISTORY: i64 = 64;
+
+/// Spare frames above which the buffer shrinks every
+/// [`FAST_SHRINK_INTERVAL`] pops instead of every `shrink_interval_frames`.
+const FAST_SHRINK_EXCESS: i64 = 4;
+const FAST_SHRINK_INTERVAL: usize = 2;
 
 /// After this many consecutive packets of which no frame could be stored
 /// (all late or all too far ahead), the sender is assumed to have restarted
@@ -497,8 +504,12 @@ impl JitterBuffer {
                 return Playout::Stretch;
             }
             let shrink = (low > margin && delay > self.config.min_delay_frames as i64) || delay > max_delay;
+            // Far too deep (a stall upstream let frames pile up): shed the excess
+            // quickly; a frame or two over is trimmed at the gentle pace.
+            let interval =
+                if low - margin > FAST_SHRINK_EXCESS { FAST_SHRINK_INTERVAL } else { self.config.shrink_interval_frames };
             if shrink
-                && self.pops_since_adjust >= self.config.shrink_interval_frames
+                && self.pops_since_adjust >= interval
                 && self.holds(self.next_ext)
                 && self.depth() > self.config.min_delay_frames
             {

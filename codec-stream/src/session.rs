@@ -76,7 +76,7 @@ impl Default for CallOptions {
         Self {
             stages: 0,
             runtime: RuntimeOptions::default(),
-            buffer_ms: 10,
+            buffer_ms: 20,
             net: NetSimConfig::default(),
             report_every: Some(Duration::from_secs(1)),
             duration: None,

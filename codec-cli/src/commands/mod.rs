@@ -4,3 +4,4 @@ pub mod info;
 pub mod live;
 pub mod models;
 pub mod roundtrip;
+pub mod tokenize;

@@ -1,0 +1,155 @@
+//! `codec tokenize`, `detokenize` and `stats` end to end: codes equal to
+//! `codec encode`, bad files listed and skipped, shards that partition the
+//! corpus, and a run killed midway that resumes without redoing a part.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use codec_core::bitstream::TokenFile;
+use codec_core::corpus::part::{list_parts, read_part};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn codec(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_codec")).args(args).output().expect("run codec")
+}
+
+fn ok(args: &[&str]) -> Output {
+    let out = codec(args);
+    assert!(out.status.success(), "codec {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8")
+}
+
+/// A small corpus: every shipped test file in nested folders, and two bad files.
+fn corpus(dir: &Path) -> Vec<PathBuf> {
+    let formats = repo().join("testdata/formats");
+    std::fs::create_dir_all(dir.join("sub/deeper")).expect("mkdir");
+    let mut good = Vec::new();
+    for (i, entry) in std::fs::read_dir(&formats).expect("formats").filter_map(Result::ok).enumerate() {
+        let p = entry.path();
+        let ext = p.extension().and_then(|e| e.to_str()).unwrap_or_default().to_owned();
+        if !["wav", "flac", "mp3", "ogg"].contains(&ext.as_str()) {
+            continue;
+        }
+        let to = if i % 2 == 0 { dir.join(format!("sub/f{i}.{ext}")) } else { dir.join(format!("sub/deeper/f{i}.{ext}")) };
+        std::fs::copy(&p, &to).expect("copy");
+        good.push(to);
+    }
+    std::fs::copy(repo().join("testdata/sample.wav"), dir.join("sample.wav")).expect("copy");
+    good.push(dir.join("sample.wav"));
+    std::fs::write(dir.join("broken.wav"), b"this is not audio").expect("write");
+    std::fs::write(dir.join("sub/empty.flac"), b"").expect("write");
+    good
+}
+
+#[test]
+fn tokenize_gives_the_codes_of_codec_encode_and_lists_bad_files() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let input = tmp.path().join("in");
+    let out = tmp.path().join("tokens");
+    let good = corpus(&input);
+    let run = ok(&["tokenize", s(&input), s(&out), "--part-files", "3", "--jobs", "2"]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(err.contains("2 files failed"), "{err}");
+    let log = std::fs::read_to_string(out.join("errors.log")).expect("errors.log");
+    assert!(log.contains("broken.wav") && log.contains("empty.flac"), "{log}");
+
+    let parts = list_parts(&out).expect("parts");
+    let total = good.len() + 2;
+    assert_eq!(parts.len(), total.div_ceil(3));
+    let mut seen = 0;
+    for part_path in &parts {
+        let part = read_part(part_path).expect("part");
+        for line in &part.index {
+            seen += 1;
+            let Some(codes) = part.entry_codes(line) else {
+                assert!(line.error.is_some(), "{line:?}");
+                continue;
+            };
+            let tok = tmp.path().join("one.tok");
+            ok(&["encode", &line.path, s(&tok)]);
+            let expected = TokenFile::from_bytes(&std::fs::read(&tok).expect("tok")).expect("parse");
+            assert_eq!(codes, &expected.codes[..], "codes of {} differ from codec encode", line.id);
+        }
+    }
+    assert_eq!(seen, total);
+
+    let stats = ok(&["stats", s(&out)]);
+    let text = String::from_utf8_lossy(&stats.stdout);
+    assert!(text.contains("| 0 |") && text.contains("perplexity"), "{text}");
+
+    let wavs = tmp.path().join("wavs");
+    ok(&["detokenize", s(&parts[0]), s(&wavs), "--limit", "2"]);
+    assert_eq!(std::fs::read_dir(&wavs).expect("wavs").count(), 2);
+}
+
+#[test]
+fn shards_split_the_corpus_without_overlap() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let input = tmp.path().join("in");
+    let out = tmp.path().join("tokens");
+    let good = corpus(&input);
+    for k in 0..3 {
+        ok(&["tokenize", s(&input), s(&out), "--shard", &format!("{k}/3"), "-q", "--jobs", "1"]);
+    }
+    let mut ids = Vec::new();
+    for p in list_parts(&out).expect("parts") {
+        ids.extend(read_part(&p).expect("part").index.into_iter().map(|l| l.id));
+    }
+    let n = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!((ids.len(), n), (good.len() + 2, good.len() + 2));
+    let bad = codec(&["tokenize", s(&input), s(&out), "--shard", "3/3"]);
+    assert_eq!(bad.status.code(), Some(1));
+}
+
+#[test]
+fn a_killed_run_resumes_without_redoing_finished_parts() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let input = tmp.path().join("in");
+    std::fs::create_dir_all(&input).expect("mkdir");
+    for i in 0..60 {
+        std::fs::copy(repo().join("testdata/sample.wav"), input.join(format!("utt{i:03}.wav"))).expect("copy");
+    }
+    let out = tmp.path().join("tokens");
+    let args = ["tokenize", s(&input), s(&out), "--part-files", "4", "--jobs", "1", "-q"];
+    let mut child =
+        Command::new(env!("CARGO_BIN_EXE_codec")).args(args).stderr(Stdio::null()).spawn().expect("spawn");
+    // Kill it once the first parts are on disk and before it could finish.
+    let start = Instant::now();
+    while list_parts(&out).map_or(0, |p| p.len()) < 2 {
+        assert!(start.elapsed() < Duration::from_secs(120), "no part written");
+        assert!(child.try_wait().expect("wait").is_none(), "finished before it could be killed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    let first = list_parts(&out).expect("parts");
+    assert!(first.len() < 15, "it had finished: {}", first.len());
+    // No partial file is mistaken for a part.
+    for p in &first {
+        read_part(p).expect("a complete part");
+    }
+    let stamps: Vec<_> = first.iter().map(|p| std::fs::metadata(p).and_then(|m| m.modified()).expect("mtime")).collect();
+
+    let resumed = ok(&args[..args.len() - 1]);
+    let err = String::from_utf8_lossy(&resumed.stderr);
+    assert!(err.contains(&format!("{} of 15 parts already done", first.len())), "{err}");
+    let all = list_parts(&out).expect("parts");
+    assert_eq!(all.len(), 15);
+    for (p, stamp) in first.iter().zip(&stamps) {
+        assert_eq!(std::fs::metadata(p).and_then(|m| m.modified()).expect("mtime"), *stamp, "{} was redone", p.display());
+    }
+    let mut ids: Vec<String> = all.iter().flat_map(|p| read_part(p).expect("part").index).map(|l| l.id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 60);
+}

@@ -1,0 +1,236 @@
+//! Token part files: what `codec tokenize` writes, readable without this
+//! project.
+//!
+//! A part is two files with the same stem:
+//!
+//! - `STEM.safetensors`: one tensor `codes`, `U16`, shape `[frames, codes_per_frame]`:
+//!   the frames of every entry of the part one after the other, each frame's
+//!   codes in the order of a `.tok` file; its metadata holds `model`,
+//!   `model_id` (hex), `stages`, `codes_per_frame`, `codebook_size`,
+//!   `sample_rate` and `hop`;
+//! - `STEM.jsonl`: one JSON object a line per input file, in order: `id`,
+//!   `path`, and either `offset` and `frames` (its rows in `codes`),
+//!   `seconds`, `model` and `stages`, or `error` for a file that could not be
+//!   tokenized.
+//!
+//! The `.jsonl` is written last, and both are written to a temporary name and
+//! renamed: a part whose `.jsonl` exists is complete. In Python:
+//!
+//! ```python
+//! import json
+//! from safetensors.numpy import load_file
+//! codes = load_file("part-00000.safetensors")["codes"]
+//! for line in open("part-00000.jsonl"):
+//!     e = json.loads(line)
+//!     if "error" not in e:
+//!         tokens = codes[e["offset"] : e["offset"] + e["frames"]]   # [frames, codebooks]
+//! ```
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use safetensors::{Dtype, SafeTensors};
+use serde::{Deserialize, Serialize};
+
+/// Facts about the codes of a part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartMeta {
+    pub model: String,
+    pub model_id: String,
+    pub stages: u8,
+    pub codes_per_frame: usize,
+    pub codebook_size: usize,
+    pub sample_rate: u32,
+    pub hop: usize,
+}
+
+/// One line of a part's index.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexLine {
+    pub id: String,
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frames: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stages: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A part read back.
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub meta: PartMeta,
+    pub index: Vec<IndexLine>,
+    /// `frames * codes_per_frame` codes, frame-major.
+    pub codes: Vec<u16>,
+}
+
+impl Part {
+    /// The codes of one entry (frame-major), if it has any.
+    pub fn entry_codes(&self, line: &IndexLine) -> Option<&[u16]> {
+        let (offset, frames) = (line.offset? as usize, line.frames? as usize);
+        let c = self.meta.codes_per_frame;
+        self.codes.get(offset * c..(offset + frames) * c)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PartError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {reason}")]
+    Format { path: PathBuf, reason: String },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PartError + '_ {
+    move |source| PartError::Io { path: path.to_path_buf(), source }
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PartError> {
+    let tmp = path.with_extension(format!("{}.partial", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
+    std::fs::write(&tmp, bytes).map_err(io_err(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io_err(path))
+}
+
+/// Whether the part `stem` in `dir` was completely written.
+pub fn part_done(dir: &Path, stem: &str) -> bool {
+    dir.join(format!("{stem}.jsonl")).is_file() && dir.join(format!("{stem}.safetensors")).is_file()
+}
+
+/// Writes the part `stem` into `dir`: the codes, then the index.
+///
+/// # Errors
+/// Codes that are not whole frames, or a file that cannot be written.
+pub fn write_part(dir: &Path, stem: &str, meta: &PartMeta, index: &[IndexLine], codes: &[u16]) -> Result<(), PartError> {
+    let st_path = dir.join(format!("{stem}.safetensors"));
+    let c = meta.codes_per_frame.max(1);
+    if !codes.len().is_multiple_of(c) {
+        return Err(PartError::Format { path: st_path, reason: "codes are not whole frames".into() });
+    }
+    let bytes: Vec<u8> = codes.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let view = safetensors::tensor::TensorView::new(Dtype::U16, vec![codes.len() / c, c], &bytes)
+        .map_err(|e| PartError::Format { path: st_path.clone(), reason: e.to_string() })?;
+    let info: HashMap<String, String> = [
+        ("model", meta.model.clone()),
+        ("model_id", meta.model_id.clone()),
+        ("stages", meta.stages.to_string()),
+        ("codes_per_frame", c.to_string()),
+        ("codebook_size", meta.codebook_size.to_string()),
+        ("sample_rate", meta.sample_rate.to_string()),
+        ("hop", meta.hop.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let st = safetensors::serialize([("codes", view)], Some(info))
+        .map_err(|e| PartError::Format { path: st_path.clone(), reason: e.to_string() })?;
+    write_atomic(&st_path, &st)?;
+    let mut lines = String::new();
+    for line in index {
+        let json = serde_json::to_string(line).map_err(|e| PartError::Format { path: st_path.clone(), reason: e.to_string() })?;
+        lines.push_str(&json);
+        lines.push('\n');
+    }
+    write_atomic(&dir.join(format!("{stem}.jsonl")), lines.as_bytes())
+}
+
+/// Reads a part from its `.jsonl` or `.safetensors` path (or its stem).
+///
+/// # Errors
+/// Missing or malformed files.
+pub fn read_part(path: &Path) -> Result<Part, PartError> {
+    let index_path = path.with_extension("jsonl");
+    let st_path = path.with_extension("safetensors");
+    let bad = |p: &Path, reason: String| PartError::Format { path: p.to_path_buf(), reason };
+    let text = std::fs::read_to_string(&index_path).map_err(io_err(&index_path))?;
+    let index = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str::<IndexLine>(l).map_err(|e| bad(&index_path, e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let bytes = std::fs::read(&st_path).map_err(io_err(&st_path))?;
+    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(&st_path, e.to_string()))?;
+    let info = header.metadata().clone().unwrap_or_default();
+    let get = |k: &str| info.get(k).cloned().ok_or_else(|| bad(&st_path, format!("metadata lacks `{k}`")));
+    let num = |k: &str| -> Result<usize, PartError> {
+        get(k)?.parse().map_err(|_| bad(&st_path, format!("metadata `{k}` is not a number")))
+    };
+    let meta = PartMeta {
+        model: get("model")?,
+        model_id: get("model_id")?,
+        stages: u8::try_from(num("stages")?).map_err(|_| bad(&st_path, "stages out of range".into()))?,
+        codes_per_frame: num("codes_per_frame")?,
+        codebook_size: num("codebook_size")?,
+        sample_rate: u32::try_from(num("sample_rate")?).map_err(|_| bad(&st_path, "rate out of range".into()))?,
+        hop: num("hop")?,
+    };
+    let tensors = SafeTensors::deserialize(&bytes).map_err(|e| bad(&st_path, e.to_string()))?;
+    let codes = tensors.tensor("codes").map_err(|e| bad(&st_path, e.to_string()))?;
+    if codes.dtype() != Dtype::U16 || codes.shape().len() != 2 || codes.shape()[1] != meta.codes_per_frame {
+        return Err(bad(&st_path, format!("`codes` is {:?} {:?}, not U16 [frames, {}]", codes.dtype(), codes.shape(), meta.codes_per_frame)));
+    }
+    let codes: Vec<u16> = codes.data().chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect();
+    let frames = (codes.len() / meta.codes_per_frame.max(1)) as u64;
+    for line in &index {
+        if let (Some(o), Some(f)) = (line.offset, line.frames) {
+            if o.checked_add(f).is_none_or(|end| end > frames) {
+                return Err(bad(&index_path, format!("entry `{}` points past the codes", line.id)));
+            }
+        }
+    }
+    Ok(Part { meta, index, codes })
+}
+
+/// The complete parts in `dir` (their `.jsonl` paths), sorted.
+///
+/// # Errors
+/// An unreadable folder.
+pub fn list_parts(dir: &Path) -> Result<Vec<PathBuf>, PartError> {
+    let mut parts: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io_err(dir))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl") && p.with_extension("safetensors").is_file())
+        .collect();
+    parts.sort();
+    Ok(parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_part_reads_back_as_written() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let meta = PartMeta {
+            model: "m".into(),
+            model_id: "ab".into(),
+            stages: 2,
+            codes_per_frame: 2,
+            codebook_size: 1024,
+            sample_rate: 16000,
+            hop: 320,
+        };
+        let index = vec![
+            IndexLine { id: "a".into(), path: "a.wav".into(), offset: Some(0), frames: Some(2), seconds: Some(0.04), model: Some("m".into()), stages: Some(2), error: None },
+            IndexLine { id: "b".into(), path: "b.wav".into(), offset: None, frames: None, seconds: None, model: None, stages: None, error: Some("empty".into()) },
+        ];
+        assert!(!part_done(dir.path(), "p"));
+        write_part(dir.path(), "p", &meta, &index, &[1, 2, 3, 1023]).expect("write");
+        assert!(part_done(dir.path(), "p"));
+        let part = read_part(&dir.path().join("p.jsonl")).expect("read");
+        assert_eq!(part.meta, meta);
+        assert_eq!(part.index, index);
+        assert_eq!(part.entry_codes(&part.index[0]), Some(&[1u16, 2, 3, 1023][..]));
+        assert_eq!(list_parts(dir.path()).expect("list"), vec![dir.path().join("p.jsonl")]);
+        assert!(write_part(dir.path(), "q", &meta, &index, &[1, 2, 3]).is_err(), "not whole frames");
+    }
+}
