@@ -38,7 +38,8 @@ fn corpus(dir: &Path) -> Vec<PathBuf> {
         if !["wav", "flac", "mp3", "ogg"].contains(&ext.as_str()) {
             continue;
         }
-        let to = if i % 2 == 0 { dir.join(format!("sub/f{i}.{ext}")) } else { dir.join(format!("sub/deeper/f{i}.{ext}")) };
+        let to =
+            if i % 2 == 0 { dir.join(format!("sub/f{i}.{ext}")) } else { dir.join(format!("sub/deeper/f{i}.{ext}")) };
         std::fs::copy(&p, &to).expect("copy");
         good.push(to);
     }
@@ -121,8 +122,7 @@ fn a_killed_run_resumes_without_redoing_finished_parts() {
     }
     let out = tmp.path().join("tokens");
     let args = ["tokenize", s(&input), s(&out), "--part-files", "4", "--jobs", "1", "-q"];
-    let mut child =
-        Command::new(env!("CARGO_BIN_EXE_codec")).args(args).stderr(Stdio::null()).spawn().expect("spawn");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_codec")).args(args).stderr(Stdio::null()).spawn().expect("spawn");
     // Kill it once the first parts are on disk and before it could finish.
     let start = Instant::now();
     while list_parts(&out).map_or(0, |p| p.len()) < 2 {
@@ -138,7 +138,8 @@ fn a_killed_run_resumes_without_redoing_finished_parts() {
     for p in &first {
         read_part(p).expect("a complete part");
     }
-    let stamps: Vec<_> = first.iter().map(|p| std::fs::metadata(p).and_then(|m| m.modified()).expect("mtime")).collect();
+    let stamps: Vec<_> =
+        first.iter().map(|p| std::fs::metadata(p).and_then(|m| m.modified()).expect("mtime")).collect();
 
     let resumed = ok(&args[..args.len() - 1]);
     let err = String::from_utf8_lossy(&resumed.stderr);
@@ -146,7 +147,12 @@ fn a_killed_run_resumes_without_redoing_finished_parts() {
     let all = list_parts(&out).expect("parts");
     assert_eq!(all.len(), 15);
     for (p, stamp) in first.iter().zip(&stamps) {
-        assert_eq!(std::fs::metadata(p).and_then(|m| m.modified()).expect("mtime"), *stamp, "{} was redone", p.display());
+        assert_eq!(
+            std::fs::metadata(p).and_then(|m| m.modified()).expect("mtime"),
+            *stamp,
+            "{} was redone",
+            p.display()
+        );
     }
     let mut ids: Vec<String> = all.iter().flat_map(|p| read_part(p).expect("part").index).map(|l| l.id).collect();
     ids.sort();

@@ -10,8 +10,8 @@
 
 pub mod audio;
 pub mod bitstream;
-pub mod corpus;
 mod codec;
+pub mod corpus;
 pub mod dsp;
 mod error;
 pub mod offline;

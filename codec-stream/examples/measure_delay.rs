@@ -35,7 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return make(seconds, args.get(2).ok_or("usage: measure_delay make SECONDS OUT.wav")?);
     }
     let path = args.first().ok_or("usage: measure_delay RECORDING.raw | make SECONDS OUT.wav")?;
-    let bytes = std::fs::read(&path)?;
+    let bytes = std::fs::read(path)?;
     let samples: Vec<f32> =
         bytes.chunks_exact(2).map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0).collect();
     let (left, right): (Vec<f32>, Vec<f32>) = samples.chunks_exact(2).map(|f| (f[0], f[1])).unzip();

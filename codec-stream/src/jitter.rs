@@ -506,8 +506,11 @@ impl JitterBuffer {
             let shrink = (low > margin && delay > self.config.min_delay_frames as i64) || delay > max_delay;
             // Far too deep (a stall upstream let frames pile up): shed the excess
             // quickly; a frame or two over is trimmed at the gentle pace.
-            let interval =
-                if low - margin > FAST_SHRINK_EXCESS { FAST_SHRINK_INTERVAL } else { self.config.shrink_interval_frames };
+            let interval = if low - margin > FAST_SHRINK_EXCESS {
+                FAST_SHRINK_INTERVAL
+            } else {
+                self.config.shrink_interval_frames
+            };
             if shrink
                 && self.pops_since_adjust >= interval
                 && self.holds(self.next_ext)

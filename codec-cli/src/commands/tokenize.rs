@@ -68,9 +68,9 @@ fn progress(total_files: u64, quiet: bool) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(total_files);
-    if let Ok(style) = ProgressStyle::with_template(
-        "tokenizing [{bar:30}] {pos}/{len} files, {msg} elapsed {elapsed} eta {eta}",
-    ) {
+    if let Ok(style) =
+        ProgressStyle::with_template("tokenizing [{bar:30}] {pos}/{len} files, {msg} elapsed {elapsed} eta {eta}")
+    {
         bar.set_style(style.progress_chars("=> "));
     }
     bar
@@ -93,7 +93,8 @@ pub fn run(args: Args) -> Result<()> {
     let part_files = args.part_files as usize;
     let parts: Vec<(String, &[CorpusEntry])> =
         entries.chunks(part_files).enumerate().map(|(i, chunk)| (format!("{prefix}part-{i:05}"), chunk)).collect();
-    let todo: Vec<&(String, &[CorpusEntry])> = parts.iter().filter(|(stem, _)| !part_done(&args.output, stem)).collect();
+    let todo: Vec<&(String, &[CorpusEntry])> =
+        parts.iter().filter(|(stem, _)| !part_done(&args.output, stem)).collect();
     let skipped_parts = parts.len() - todo.len();
     let meta = PartMeta {
         model: package.name().to_owned(),
@@ -180,7 +181,11 @@ pub fn run(args: Args) -> Result<()> {
             audio_seconds / wall.max(1e-3),
             audio_seconds / wall.max(1e-3),
             failed.len(),
-            if failed.is_empty() { String::new() } else { format!(" (listed in {})", args.output.join("errors.log").display()) }
+            if failed.is_empty() {
+                String::new()
+            } else {
+                format!(" (listed in {})", args.output.join("errors.log").display())
+            }
         );
     }
     Ok(())
@@ -321,7 +326,10 @@ pub fn stats(args: StatsArgs) -> Result<()> {
         }
     }
     if paths.is_empty() {
-        bail!("no token parts in {}", args.inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+        bail!(
+            "no token parts in {}",
+            args.inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        );
     }
     let mut counts: Vec<Vec<u64>> = Vec::new();
     let (mut frames, mut meta) = (0u64, None::<PartMeta>);
@@ -345,7 +353,13 @@ pub fn stats(args: StatsArgs) -> Result<()> {
         }
     }
     let meta = meta.context("no parts")?;
-    println!("{} parts, {frames} frames ({:.2} h), model {} at {} stages", paths.len(), frames as f64 * meta.hop as f64 / f64::from(meta.sample_rate) / 3600.0, meta.model, meta.stages);
+    println!(
+        "{} parts, {frames} frames ({:.2} h), model {} at {} stages",
+        paths.len(),
+        frames as f64 * meta.hop as f64 / f64::from(meta.sample_rate) / 3600.0,
+        meta.model,
+        meta.stages
+    );
     println!("| codebook | entries used | entropy (bits) | perplexity |");
     println!("|---|---|---|---|");
     let mut total_bits = 0.0;

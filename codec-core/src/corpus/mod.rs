@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 /// Extensions read when the input is a folder (what symphonia decodes).
-pub const AUDIO_EXTENSIONS: &[&str] = &["wav", "flac", "mp3", "ogg", "oga", "m4a", "aac", "aiff", "aif", "caf", "mka", "webm"];
+pub const AUDIO_EXTENSIONS: &[&str] =
+    &["wav", "flac", "mp3", "ogg", "oga", "m4a", "aac", "aiff", "aif", "caf", "mka", "webm"];
 
 /// One file of a corpus.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

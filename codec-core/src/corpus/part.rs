@@ -108,7 +108,13 @@ pub fn part_done(dir: &Path, stem: &str) -> bool {
 ///
 /// # Errors
 /// Codes that are not whole frames, or a file that cannot be written.
-pub fn write_part(dir: &Path, stem: &str, meta: &PartMeta, index: &[IndexLine], codes: &[u16]) -> Result<(), PartError> {
+pub fn write_part(
+    dir: &Path,
+    stem: &str,
+    meta: &PartMeta,
+    index: &[IndexLine],
+    codes: &[u16],
+) -> Result<(), PartError> {
     let st_path = dir.join(format!("{stem}.safetensors"));
     let c = meta.codes_per_frame.max(1);
     if !codes.len().is_multiple_of(c) {
@@ -134,7 +140,8 @@ pub fn write_part(dir: &Path, stem: &str, meta: &PartMeta, index: &[IndexLine], 
     write_atomic(&st_path, &st)?;
     let mut lines = String::new();
     for line in index {
-        let json = serde_json::to_string(line).map_err(|e| PartError::Format { path: st_path.clone(), reason: e.to_string() })?;
+        let json = serde_json::to_string(line)
+            .map_err(|e| PartError::Format { path: st_path.clone(), reason: e.to_string() })?;
         lines.push_str(&json);
         lines.push('\n');
     }
@@ -174,7 +181,10 @@ pub fn read_part(path: &Path) -> Result<Part, PartError> {
     let tensors = SafeTensors::deserialize(&bytes).map_err(|e| bad(&st_path, e.to_string()))?;
     let codes = tensors.tensor("codes").map_err(|e| bad(&st_path, e.to_string()))?;
     if codes.dtype() != Dtype::U16 || codes.shape().len() != 2 || codes.shape()[1] != meta.codes_per_frame {
-        return Err(bad(&st_path, format!("`codes` is {:?} {:?}, not U16 [frames, {}]", codes.dtype(), codes.shape(), meta.codes_per_frame)));
+        return Err(bad(
+            &st_path,
+            format!("`codes` is {:?} {:?}, not U16 [frames, {}]", codes.dtype(), codes.shape(), meta.codes_per_frame),
+        ));
     }
     let codes: Vec<u16> = codes.data().chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect();
     let frames = (codes.len() / meta.codes_per_frame.max(1)) as u64;
@@ -220,8 +230,26 @@ mod tests {
             hop: 320,
         };
         let index = vec![
-            IndexLine { id: "a".into(), path: "a.wav".into(), offset: Some(0), frames: Some(2), seconds: Some(0.04), model: Some("m".into()), stages: Some(2), error: None },
-            IndexLine { id: "b".into(), path: "b.wav".into(), offset: None, frames: None, seconds: None, model: None, stages: None, error: Some("empty".into()) },
+            IndexLine {
+                id: "a".into(),
+                path: "a.wav".into(),
+                offset: Some(0),
+                frames: Some(2),
+                seconds: Some(0.04),
+                model: Some("m".into()),
+                stages: Some(2),
+                error: None,
+            },
+            IndexLine {
+                id: "b".into(),
+                path: "b.wav".into(),
+                offset: None,
+                frames: None,
+                seconds: None,
+                model: None,
+                stages: None,
+                error: Some("empty".into()),
+            },
         ];
         assert!(!part_done(dir.path(), "p"));
         write_part(dir.path(), "p", &meta, &index, &[1, 2, 3, 1023]).expect("write");
