@@ -9,6 +9,14 @@ use std::time::{Duration, Instant};
 
 use codec_core::bitstream::Packet;
 
+/// The tests that run the pipeline against real-time clocks take turns: on a
+/// 2-core machine, two calls at once starve each other into xruns.
+static REALTIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn realtime() -> std::sync::MutexGuard<'static, ()> {
+    REALTIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -71,6 +79,7 @@ fn free_port() -> u16 {
 
 #[test]
 fn file_loopback_plays_the_codec_speech_with_its_delay() {
+    let _turn = realtime();
     let dir = tempfile::tempdir().expect("tmp");
     let out = dir.path().join("out.wav");
     let child = codec()
@@ -105,6 +114,7 @@ fn foreign_model_packet() -> Vec<u8> {
 
 #[test]
 fn send_and_receive_work_across_processes_under_20_percent_loss() {
+    let _turn = realtime();
     let dir = tempfile::tempdir().expect("tmp");
     let out = dir.path().join("received.wav");
     let port = free_port();
@@ -178,6 +188,7 @@ fn bad_call_options_are_refused_with_a_message() {
 
 #[test]
 fn loopback_without_a_sound_server_fails_cleanly() {
+    let _turn = realtime();
     let dir = tempfile::tempdir().expect("tmp");
     let child = codec()
         .args(["loopback", "--duration", "2"])
