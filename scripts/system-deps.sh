@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the system packages the build and the tests need, when missing:
+# ALSA's development files (cpal links libasound) and pkg-config; with
+# --audio-server also PulseAudio and its ALSA plugin, for the tests that run
+# calls on a headless sound server. Uses apt-get (through sudo when not root).
+set -euo pipefail
+
+packages=()
+pkg-config --exists alsa 2> /dev/null || packages+=(libasound2-dev pkg-config)
+if [ "${1:-}" = "--audio-server" ]; then
+    command -v pulseaudio > /dev/null || packages+=(pulseaudio)
+    command -v parec > /dev/null || packages+=(pulseaudio-utils)
+    dpkg -s libasound2-plugins > /dev/null 2>&1 || packages+=(libasound2-plugins)
+fi
+[ ${#packages[@]} -eq 0 ] && exit 0
+
+if ! command -v apt-get > /dev/null; then
+    echo "missing system packages: ${packages[*]} (no apt-get here: install them with your package manager)" >&2
+    exit 1
+fi
+sudo=()
+[ "$(id -u)" -eq 0 ] || sudo=(sudo)
+echo "installing ${packages[*]}" >&2
+"${sudo[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${packages[@]}" > /dev/null

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The whole test suite. Installs what the tests need first if it is missing:
+# ALSA's development files, and PulseAudio for the tests that run calls on a
+# headless sound server (they start their own; none is needed beforehand).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/system-deps.sh --audio-server
+cargo test --workspace "$@"
