@@ -120,7 +120,7 @@ def main() -> int:
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.8, 0.99), weight_decay=0.01)
     disc = Discriminators() if args.gan else None
     opt_d = torch.optim.AdamW(disc.parameters(), lr=args.lr, betas=(0.8, 0.99), weight_decay=0.01) if disc else None
-    step, trained_seconds = 0, 0.0
+    step, trained_seconds, resumed = 0, 0.0, False
     ckpt_path = run / "ckpt.pt"
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, weights_only=False)
@@ -131,6 +131,7 @@ def main() -> int:
             opt_d.load_state_dict(ckpt["opt_d"])
         step, trained_seconds = ckpt["step"], ckpt["trained_seconds"]
         torch.set_rng_state(ckpt["torch_rng"])
+        resumed = True
         emit({"event": "resume", "step": step})
     elif args.init_from:
         weights = load_file(str(args.init_from))
@@ -185,7 +186,8 @@ def main() -> int:
         save_atomic(weights, run / "warmstart.safetensors", weights_only=True, metadata=meta)
         emit({"event": "checkpoint", "step": step, "hours": round(trained_seconds / 3600, 3)})
 
-    first_step = step
+    # Warm up only a fresh optimiser (a new run or a warm start); a resumed one keeps its moments.
+    first_step = 0 if resumed else step
     started = time.time()
     last_ckpt = tick = window = time.time()
     sums, count = {}, 0
@@ -193,7 +195,6 @@ def main() -> int:
     while step < args.max_steps and not stop["now"]:
         if (time.time() - started) / 60 > args.max_minutes:
             break
-        # Warm up from wherever this process started: its optimiser moments are new.
         lr = args.lr * min(1.0, (step - first_step + 1) / args.warmup)
         for o in (opt, opt_d):
             for g in (o.param_groups if o else []):

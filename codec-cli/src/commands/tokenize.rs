@@ -40,6 +40,11 @@ pub struct Args {
     pub quiet: bool,
 }
 
+/// The package's weight hash in hex, as parts record it.
+fn model_id(package: &ModelPackage) -> String {
+    package.id().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// What one file became.
 enum Outcome {
     Codes { codes: Vec<u16>, frames: u64, seconds: f64 },
@@ -98,7 +103,7 @@ pub fn run(args: Args) -> Result<()> {
     let skipped_parts = parts.len() - todo.len();
     let meta = PartMeta {
         model: package.name().to_owned(),
-        model_id: package.id().iter().map(|b| format!("{b:02x}")).collect(),
+        model_id: model_id(&package),
         stages: u8::try_from(stages).context("stage count")?,
         codes_per_frame: package.quantizer().codes_per_frame(stages),
         codebook_size: package.quantizer().codebook_size(),
@@ -273,7 +278,7 @@ pub struct DetokenizeArgs {
 pub fn detokenize(args: DetokenizeArgs) -> Result<()> {
     let part = read_part(&args.part)?;
     let package = args.model.open()?;
-    let id: String = package.id().iter().map(|b| format!("{b:02x}")).collect();
+    let id = model_id(&package);
     if id != part.meta.model_id {
         bail!(
             "the part was made with model `{}` ({}…), not `{}` ({}…): pass --model {}",
