@@ -12,23 +12,26 @@ seconds="${1:-60}"
 shift || true
 work="$(mktemp -d)"
 export CODEC_PULSE_DIR="$work/pulse"
+# At debug level the server logs every underrun of the call's streams.
+export CODEC_PULSE_LOG_LEVEL=debug
 eval "$(scripts/pulse-null.sh start)"
 trap 'kill $(jobs -p) 2> /dev/null || true; scripts/pulse-null.sh stop; rm -rf "$work"' EXIT
 
 cargo build --release -q -p codec-cli -p codec-stream --examples
 codec=target/release/codec
-"$codec" loopback --duration "$((seconds + 6))" "$@" 2> "$work/loopback.log" &
-loop_pid=$!
-sleep 3
+# Every stream is in place before the call starts and stays until it ends: a
+# stream joining or leaving the sink makes PulseAudio rewind and reconfigure
+# it, which the call would suffer as an underrun that real use never sees.
+target/release/examples/measure_delay make "$((seconds + 15))" "$work/input.wav"
+paplay -d mic "$work/input.wav" &
+play_pid=$!
 parec -d duplex.monitor --raw --format=s16le --rate=48000 --channels=2 > "$work/duplex.raw" &
 rec_pid=$!
-sleep 0.5
-target/release/examples/measure_delay make "$seconds" "$work/input.wav"
-paplay -d mic "$work/input.wav"
-# The recorder stays until the call ends: one leaving the sink makes
-# PulseAudio reconfigure it, which the call would count as xruns.
-wait "$loop_pid" || { cat "$work/loopback.log"; exit 1; }
-kill "$rec_pid"
+sleep 2
+"$codec" loopback --duration "$seconds" "$@" 2> "$work/loopback.log" || { cat "$work/loopback.log"; exit 1; }
+kill "$rec_pid" "$play_pid"
 echo "notices during the call: $(grep -c '^notice' "$work/loopback.log" || true)"
-tail -n 3 "$work/loopback.log"
+tail -n "${CODEC_LOG_LINES:-3}" "$work/loopback.log"
+echo "sound server: $(grep -c "Implicit underrun" "$work/pulse/pulse.log" || true) playback underruns, $(grep -ci overrun "$work/pulse/pulse.log" || true) overrun lines"
+cp "$work/pulse/pulse.log" "${CODEC_PULSE_LOG_COPY:-/dev/null}"
 target/release/examples/measure_delay "$work/duplex.raw" | tail -n 1

@@ -33,7 +33,7 @@ PA
     export XDG_RUNTIME_DIR="$dir/runtime"
     if ! pactl info > /dev/null 2>&1; then
         pulseaudio --daemonize=yes --system=no --disable-shm=yes --realtime=no --exit-idle-time=-1 \
-            -n -F "$dir/default.pa" --log-target=file:"$dir/pulse.log"
+            -n -F "$dir/default.pa" --log-target=file:"$dir/pulse.log" --log-level="${CODEC_PULSE_LOG_LEVEL:-notice}" --log-time=yes
         for _ in $(seq 50); do
             pactl info > /dev/null 2>&1 && break
             sleep 0.1

@@ -88,7 +88,7 @@ fn describe(config: &SupportedStreamConfig) -> String {
 /// The host cannot list its devices.
 pub fn list_devices() -> Result<Vec<DeviceInfo>, StreamError> {
     let _quiet = QuietStderr::new();
-    let host = cpal::default_host();
+    let host = audio_host()?;
     let id_of = |d: Option<Device>| d.and_then(|d| d.id().ok()).map(|id| id.to_string());
     let default_in = id_of(host.default_input_device());
     let default_out = id_of(host.default_output_device());
@@ -113,9 +113,31 @@ pub fn list_devices() -> Result<Vec<DeviceInfo>, StreamError> {
     Ok(out)
 }
 
+/// The audio system to talk to: `CODEC_AUDIO_HOST` (`alsa`, `pulseaudio`,
+/// as `codec devices` names them) or cpal's default, which is PulseAudio's
+/// own protocol where a server runs (its buffers are the ones asked for;
+/// ALSA's PulseAudio plugin adds its own and fails delay queries under
+/// load) and ALSA otherwise.
+///
+/// # Errors
+/// A host name that is unknown or not available here.
+pub fn audio_host() -> Result<cpal::Host, StreamError> {
+    let Ok(name) = std::env::var("CODEC_AUDIO_HOST") else {
+        return Ok(cpal::default_host());
+    };
+    let known: Vec<String> = cpal::available_hosts().iter().map(|h| h.name().to_lowercase()).collect();
+    let id = cpal::available_hosts().into_iter().find(|h| h.name().eq_ignore_ascii_case(&name)).ok_or_else(|| {
+        StreamError::Device(format!(
+            "CODEC_AUDIO_HOST={name}: not an audio system here (available: {})",
+            known.join(", ")
+        ))
+    })?;
+    cpal::host_from_id(id).map_err(|e| StreamError::Device(format!("CODEC_AUDIO_HOST={name}: {e}")))
+}
+
 fn find_device(name: Option<&str>, input: bool) -> Result<Device, StreamError> {
     let _quiet = QuietStderr::new();
-    let host = cpal::default_host();
+    let host = audio_host()?;
     let what = if input { "input" } else { "output" };
     let Some(name) = name else {
         let device = if input { host.default_input_device() } else { host.default_output_device() };

@@ -166,7 +166,8 @@ fn open_output(
         Output::Device(name) => {
             let p = open_playback(name.as_deref(), options.buffer_ms, RING_MS, counters.clone(), fault)?;
             let what = format!("{} ({})", name.as_deref().unwrap_or("default output"), p.description);
-            Ok((PlaybackEnd::Device(p.stream), p.ring, p.rate, options.buffer_ms, what))
+            // A sound server double-buffers: after a hiccup it asks for two buffers at once.
+            Ok((PlaybackEnd::Device(p.stream), p.ring, p.rate, 2 * options.buffer_ms, what))
         }
         Output::File { path, pace } => {
             check_writable(path)?;
@@ -185,8 +186,8 @@ fn check_writable(path: &std::path::Path) -> Result<(), StreamError> {
     Ok(())
 }
 
-/// Samples the receiver keeps in the playback ring: one device buffer and
-/// half a frame of margin, so a callback never finds it short.
+/// Samples the receiver keeps in the playback ring: the most one callback
+/// takes and half a frame of margin, so a callback never finds it short.
 fn target_fill(rate: u32, buffer_ms: u32) -> usize {
     (u64::from(rate) * (u64::from(buffer_ms) + 10) / 1000) as usize
 }
