@@ -1,0 +1,201 @@
+"""Every coder on every file, in parallel, and the per-coder means: the part
+that benches/eval/run.py and models/recipe/evaluate.py share."""
+
+import concurrent.futures as cf
+import datetime
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import coders
+from repo import SR
+from inputs import load_reference
+from metrics import Dnsmos, measure
+from codec_model.metrics import codebook_stats
+from codec_model.tokfile import TokFileError, read_tok
+
+METRICS = ["pesq_wb", "stoi", "mel_distance", "dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak"]
+LAG_NOTE = 80  # samples (5 ms): a median lag this large means the sample-by-sample figures are off
+
+_DNSMOS = None  # one ONNX session per worker process
+
+
+def _worker_init(dnsmos_path):
+    global _DNSMOS
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    _DNSMOS = Dnsmos(Path(dnsmos_path)) if dnsmos_path else None
+
+
+def evaluate_file(item: dict, rates: list, codec: str) -> dict:
+    """Every rate on one file: metrics per rate, the codes of each codec rate, or errors."""
+    out = {"id": item["id"], "results": {}, "codes": {}, "errors": []}
+    with tempfile.TemporaryDirectory(prefix="codec-eval-") as tmpdir:
+        tmp = Path(tmpdir)
+        try:
+            ref, ref_wav = load_reference(item["path"], tmp)
+        except Exception as e:
+            out["errors"].append({"file": item["id"], "key": "*", "error": f"cannot read the input: {e}"})
+            return out
+        if len(ref) == 0:
+            out["errors"].append({"file": item["id"], "key": "*", "error": "the input is empty"})
+            return out
+        seconds = len(ref) / SR
+        out["seconds"] = seconds
+        if _DNSMOS is not None:
+            out["reference"] = {f"dnsmos_{k}": v for k, v in _DNSMOS(ref).items()}
+        for rate in rates:
+            key = rate["key"]
+            try:
+                ran = coders.run(rate, ref, ref_wav, tmp, codec)
+                res = {"encode_s": ran["encode_s"], "decode_s": ran["decode_s"], "bytes": ran["coded"].stat().st_size}
+                res["file_kbps"] = res["bytes"] * 8 / seconds / 1000.0
+                if rate["kind"] == "codec":
+                    tok = read_tok(ran["coded"])
+                    if tok.stages != rate["stages"] or tok.model_name != rate["model"]:
+                        raise RuntimeError(f"the .tok holds {tok.model_name} with {tok.stages} stages")
+                    res["code_kbps"] = tok.code_bitrate / 1000.0
+                    res["tok_seconds"] = tok.seconds
+                    out["codes"][key] = tok.by_codebook()
+                res.update(measure(ref, ran["out_wav"], _DNSMOS))
+            except coders.CoderError as e:
+                out["errors"].append({"file": item["id"], "key": key, "error": str(e)})
+                continue
+            except (TokFileError, RuntimeError, OSError, ValueError) as e:
+                out["errors"].append({"file": item["id"], "key": key, "error": f"{type(e).__name__}: {e}"})
+                continue
+            out["results"][key] = res
+    return out
+
+
+def evaluate_all(items: list, rates: list, codec: str, dnsmos_path, jobs: int) -> "tuple[list, float]":
+    """(per-file results in the order of `items`, wall seconds); progress on stderr."""
+    started = time.perf_counter()
+    results = []
+    init = str(dnsmos_path) if dnsmos_path else None
+    if jobs <= 1:
+        _worker_init(init)
+        for i, item in enumerate(items):
+            results.append(evaluate_file(item, rates, codec))
+            print(f"  {i + 1}/{len(items)} {item['id']}", file=sys.stderr, flush=True)
+    else:
+        with cf.ProcessPoolExecutor(jobs, initializer=_worker_init, initargs=(init,)) as pool:
+            futures = {pool.submit(evaluate_file, item, rates, codec): item for item in items}
+            for i, fut in enumerate(cf.as_completed(futures)):
+                item = futures[fut]
+                try:
+                    results.append(fut.result())
+                except Exception as e:  # a worker crash: report the file, keep going
+                    results.append({"id": item["id"], "results": {}, "codes": {},
+                                    "errors": [{"file": item["id"], "key": "*", "error": f"{type(e).__name__}: {e}"}]})
+                print(f"  {i + 1}/{len(items)} {item['id']}", file=sys.stderr, flush=True)
+    order = {item["id"]: i for i, item in enumerate(items)}
+    results.sort(key=lambda f: order[f["id"]])
+    return results, time.perf_counter() - started
+
+
+def nanmean(values) -> float:
+    v = np.asarray([x for x in values if x is not None and not math.isnan(x)], dtype=np.float64)
+    return float(v.mean()) if len(v) else float("nan")
+
+
+def summarise(rate: dict, files: list) -> dict:
+    """One row of means for a rate; file kbps is total bytes over total seconds, so short
+    files weigh by their length (the per-file mean is kept as file_kbps_mean)."""
+    got = [(f, f["results"][rate["key"]]) for f in files if rate["key"] in f["results"]]
+    row = {k: rate[k] for k in ("key", "kind", "model", "stages", "default", "mode", "kbps") if k in rate}
+    row["files"] = len(got)
+    row["failed"] = sum(1 for f in files for e in f["errors"] if e["key"] in (rate["key"], "*"))
+    if not got:
+        return row
+    total_s = sum(f["seconds"] for f, _ in got)
+    row["seconds"] = total_s
+    row["file_kbps"] = sum(r["bytes"] for _, r in got) * 8 / total_s / 1000.0
+    row["file_kbps_mean"] = nanmean(r["file_kbps"] for _, r in got)
+    if rate["kind"] == "codec":
+        row["code_kbps"] = got[0][1]["code_kbps"]
+    for m in METRICS:
+        if m in got[0][1]:
+            row[m] = nanmean(r[m] for _, r in got)
+    row["pesq_skipped"] = sum(1 for _, r in got if math.isnan(r["pesq_wb"]))
+    row["stoi_skipped"] = sum(1 for _, r in got if math.isnan(r["stoi"]))
+    lags = [r["lag"] for _, r in got]
+    row["lag_median"] = float(np.median(lags))
+    row["lag_off"] = sum(1 for x in lags if abs(x) >= LAG_NOTE)
+    row["len_mismatch"] = sum(1 for _, r in got if r["len_diff"] != 0)
+    row["encode_rtf"] = sum(r["encode_s"] for _, r in got) / total_s
+    row["decode_rtf"] = sum(r["decode_s"] for _, r in got) / total_s
+    return row
+
+
+def reference_row(files: list) -> dict:
+    """The inputs' own DNSMOS: the ceiling the decoded figures are read against."""
+    refs = [f["reference"] for f in files if "reference" in f]
+    if not refs:
+        return {}
+    row = {k: nanmean(x[k] for x in refs) for k in ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak")}
+    row["files"] = len(refs)
+    return row
+
+
+def codebook_table(rate: dict, files: list):
+    chunks = [f["codes"][rate["key"]] for f in files if rate["key"] in f["codes"]]
+    if not chunks:
+        return None
+    codes = np.concatenate(chunks, axis=1)
+    stats = codebook_stats(codes.astype(np.int64), rate["codebook_size"])
+    g = rate["groups"]
+    return [
+        {"codebook": j, "stage": j // g, "group": j % g, "used": used, "perplexity": ppl, "codes": int(codes.shape[1])}
+        for j, (used, ppl) in enumerate(stats)
+    ]
+
+
+def lag_notes(rows: list) -> list:
+    """The codec promises the input's length and no lag; Codec2 only whole frames, so its length is not checked."""
+    return [f"{r['key']}: decoded audio lags the input by {r['lag_median']:g} samples (median; {r['lag_off']} files "
+            f"off by {LAG_NOTE} or more), length differs on {r['len_mismatch']} files"
+            for r in rows
+            if abs(r.get("lag_median", 0)) >= LAG_NOTE or (r.get("len_mismatch") and r["kind"] != "codec2")]
+
+
+def utc_now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def rounded(x, digits=4):
+    if isinstance(x, float):
+        return None if math.isnan(x) else round(x, digits)
+    if isinstance(x, dict):
+        return {k: rounded(v, digits) for k, v in x.items()}
+    if isinstance(x, list):
+        return [rounded(v, digits) for v in x]
+    return x
+
+
+def json_report(*, date, source, codec, dnsmos_path, items, results, rows, reference, tables, wall, jobs) -> dict:
+    """Everything measured, per file too; training_report.py reads `rows`, `source`, `seconds`, `date`
+    and `codebooks`."""
+    evaluated = [f for f in results if "seconds" in f]
+    per_file = [{"id": f["id"], "seconds": f.get("seconds"),
+                 **({"reference": f["reference"]} if "reference" in f else {}), "results": f["results"]}
+                for f in results]
+    return rounded({
+        "date": date,
+        "source": source,
+        "codec": str(codec),
+        "dnsmos": str(dnsmos_path) if dnsmos_path else None,
+        "files": [item["id"] for item in items],
+        "seconds": sum(f["seconds"] for f in evaluated),
+        "wall_seconds": wall,
+        "jobs": jobs,
+        "rows": rows,
+        "reference": reference,
+        "codebooks": tables,
+        "failures": [e for f in results for e in f["errors"]],
+        "per_file": per_file,
+    })

@@ -1,0 +1,109 @@
+"""The whole quality evaluation in one command: every shipped model at every
+stage count it supports, decoded through the Rust `codec` binary, beside Opus
+(6, 8, 12 kbps, 20 ms frames) and Codec2 (3200, 1600) on the same files.
+Rewrites results.md and rate_quality.png (beside this file, or in --out-dir).
+
+  python benches/eval/run.py                       # 40 dev files: about 10 minutes on 2 cores
+  python benches/eval/run.py --files 4             # a quick check
+  python benches/eval/run.py --folder ~/speech --out-dir ~/speech-eval
+  python benches/eval/run.py --models mcrvq --stages 3 4 8 --baselines opus
+
+Exit status: 0 when every file went through every coder, 1 when some did not
+(each failure is listed), 2 on a usage error.
+"""
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+
+import repo  # first: it puts the recipe package on the import path
+import coders
+import evaluation
+import report
+from inputs import default_data, dev_files, folder_files
+from metrics import Dnsmos
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--files", type=int, default=40, help="files, evenly spaced over the sorted list; 0: all (default 40)")
+    ap.add_argument("--folder", type=Path, help="the audio files under this folder instead of the dev set")
+    ap.add_argument("--data", type=Path, help="folder holding dev.jsonl (default $CODEC_DATA or ~/.cache/codec-data)")
+    ap.add_argument("--codec", type=Path, default=repo.DEFAULT_CODEC, help="the codec binary (default target/release/codec)")
+    ap.add_argument("--models", nargs="+", help="package names (default: every models/*/manifest.json)")
+    ap.add_argument("--stages", nargs="+", type=int, help="only these stage counts (default: every one a package supports)")
+    ap.add_argument("--baselines", nargs="*", default=["opus", "codec2"], choices=["opus", "codec2"],
+                    help="baseline codecs (default: opus codec2; none with the option alone)")
+    ap.add_argument("--no-dnsmos", action="store_true", help="skip DNSMOS, most of the run time (a quick check)")
+    ap.add_argument("--jobs", type=int, default=2, help="files evaluated in parallel (default 2)")
+    ap.add_argument("--out-dir", type=Path, default=Path(__file__).resolve().parent,
+                    help="where results.md and rate_quality.png go (default: benches/eval)")
+    ap.add_argument("--json", type=Path, help="also write every figure, per file too, as JSON here")
+    return ap, ap.parse_args(argv)
+
+
+def default_first(names: list) -> list:
+    default = coders.default_model()
+    return sorted(names, key=lambda n: (n != default, n))
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    ap, args = parse_args(argv)
+    known = coders.all_packages()
+    models = default_first(args.models if args.models is not None else known)
+    unknown = [m for m in models if m not in known]
+    if unknown:
+        ap.error(f"unknown model(s) {', '.join(unknown)}; packages: {', '.join(known) or 'none'}")
+    codec = args.codec.expanduser().resolve()
+    if models and not os.access(codec, os.X_OK):
+        ap.error(f"{codec} is not an executable: build it with `cargo build --release -p codec-cli` or pass --codec")
+    missing = coders.missing_tools(args.baselines)
+    if missing:
+        ap.error("missing: " + ", ".join(missing))
+    dnsmos_path = None if args.no_dnsmos else Dnsmos.find()
+    if not args.no_dnsmos and dnsmos_path is None:
+        ap.error("DNSMOS needs the speechmos package: pip install -r benches/eval/requirements.txt (or --no-dnsmos)")
+
+    rates = [r for m in models for r in coders.package_rates(m, args.stages)] + coders.baseline_rates(args.baselines)
+    if not rates:
+        ap.error("nothing to evaluate")
+    if args.folder is not None:
+        items, source = folder_files(args.folder.expanduser(), args.files)
+    else:
+        items, source = dev_files((args.data or default_data()).expanduser(), args.files)
+
+    print(f"{source}\n{len(rates)} coders ({', '.join(r['key'] for r in rates)}), {args.jobs} jobs", flush=True)
+    results, wall = evaluation.evaluate_all(items, rates, str(codec), dnsmos_path, max(1, args.jobs))
+    rows = [evaluation.summarise(r, results) for r in rates]
+    reference = evaluation.reference_row(results)
+    errors = [e for f in results for e in f["errors"]]
+    seconds = sum(f["seconds"] for f in results if "seconds" in f)
+    date = evaluation.utc_now()
+    command = "python benches/eval/run.py" + ("" if not argv else " " + shlex.join(argv))
+    notes = evaluation.lag_notes(rows) + [f"failed: {e['file']} [{e['key']}]: {e['error']}" for e in errors]
+
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    table = report.markdown(rows, reference, source=source, seconds=seconds, date=date.replace("T", " "),
+                            command=command, wall=wall, jobs=args.jobs, notes=notes)
+    (args.out_dir / "results.md").write_text(table)
+    report.plot(rows, reference, args.out_dir / "rate_quality.png", f"{source.split(':')[0]}, {len(items)} files")
+    print("\n" + table)
+    print(f"wrote {args.out_dir / 'results.md'} and {args.out_dir / 'rate_quality.png'} ({wall:.0f} s)")
+    if args.json:
+        tables = {r["key"]: evaluation.codebook_table(r, results) for r in rates if r["kind"] == "codec"}
+        report_json = evaluation.json_report(date=date, source=source, codec=codec, dnsmos_path=dnsmos_path,
+                                             items=items, results=results, rows=rows, reference=reference,
+                                             tables=tables, wall=wall, jobs=args.jobs)
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report_json, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
