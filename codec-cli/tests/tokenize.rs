@@ -54,33 +54,43 @@ fn corpus(dir: &Path) -> Vec<PathBuf> {
 fn tokenize_gives_the_codes_of_codec_encode_and_lists_bad_files() {
     let tmp = tempfile::tempdir().expect("tmp");
     let input = tmp.path().join("in");
-    let out = tmp.path().join("tokens");
     let good = corpus(&input);
-    let run = ok(&["tokenize", s(&input), s(&out), "--part-files", "3", "--jobs", "2"]);
-    let err = String::from_utf8_lossy(&run.stderr);
-    assert!(err.contains("2 files failed"), "{err}");
-    let log = std::fs::read_to_string(out.join("errors.log")).expect("errors.log");
-    assert!(log.contains("broken.wav") && log.contains("empty.flac"), "{log}");
-
-    let parts = list_parts(&out).expect("parts");
     let total = good.len() + 2;
-    assert_eq!(parts.len(), total.div_ceil(3));
-    let mut seen = 0;
-    for part_path in &parts {
-        let part = read_part(part_path).expect("part");
-        for line in &part.index {
-            seen += 1;
-            let Some(codes) = part.entry_codes(line) else {
-                assert!(line.error.is_some(), "{line:?}");
-                continue;
-            };
-            let tok = tmp.path().join("one.tok");
-            ok(&["encode", &line.path, s(&tok)]);
-            let expected = TokenFile::from_bytes(&std::fs::read(&tok).expect("tok")).expect("parse");
-            assert_eq!(codes, &expected.codes[..], "codes of {} differ from codec encode", line.id);
+    let mut expected = std::collections::HashMap::new();
+    // Each file through its own encoder, and files batched through one network call.
+    for (name, extra) in [("tokens", &[][..]), ("batched", &["--batch", "3", "--threads", "2"][..])] {
+        let out = tmp.path().join(name);
+        let mut args = vec!["tokenize", s(&input), s(&out), "--part-files", "3", "--jobs", "2"];
+        args.extend_from_slice(extra);
+        let run = ok(&args);
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert!(err.contains("2 files failed"), "{name}: {err}");
+        let log = std::fs::read_to_string(out.join("errors.log")).expect("errors.log");
+        assert!(log.contains("broken.wav") && log.contains("empty.flac"), "{name}: {log}");
+
+        let parts = list_parts(&out).expect("parts");
+        assert_eq!(parts.len(), total.div_ceil(3));
+        let mut seen = 0;
+        for part_path in &parts {
+            let part = read_part(part_path).expect("part");
+            for line in &part.index {
+                seen += 1;
+                let Some(codes) = part.entry_codes(line) else {
+                    assert!(line.error.is_some(), "{line:?}");
+                    continue;
+                };
+                let want = expected.entry(line.path.clone()).or_insert_with(|| {
+                    let tok = tmp.path().join("one.tok");
+                    ok(&["encode", &line.path, s(&tok)]);
+                    TokenFile::from_bytes(&std::fs::read(&tok).expect("tok")).expect("parse").codes
+                });
+                assert_eq!(codes, &want[..], "{name}: codes of {} differ from codec encode", line.id);
+            }
         }
+        assert_eq!(seen, total);
     }
-    assert_eq!(seen, total);
+    let out = tmp.path().join("tokens");
+    let parts = list_parts(&out).expect("parts");
 
     let stats = ok(&["stats", s(&out)]);
     let text = String::from_utf8_lossy(&stats.stdout);

@@ -19,7 +19,7 @@ pub mod package;
 pub mod quantizer;
 pub mod runtime;
 
-pub use codec::{frames_for, Decoder, Encoder, DEFAULT_BLOCK_FRAMES};
+pub use codec::{frames_for, BatchEncoder, Decoder, Encoder, DEFAULT_BLOCK_FRAMES};
 pub use error::CodecError;
 pub use package::ModelPackage;
 pub use runtime::{Device, RuntimeOptions};

@@ -1,10 +1,12 @@
 //! The streaming `Encoder` (PCM in, codes out) and `Decoder` (codes in, PCM
 //! out) that a voice app embeds, and the offline path built on them.
 
+mod batch;
 mod decoder;
 mod encoder;
 mod network;
 
+pub use batch::BatchEncoder;
 pub use decoder::Decoder;
 pub use encoder::Encoder;
 

@@ -181,6 +181,48 @@ impl StatefulNetwork {
         Ok(())
     }
 
+    /// Runs `batch` independent streams of `n` frames each: `input` is
+    /// `[batch, C_in, n]`, `state` `[batch, S]` (replaced by the next state),
+    /// `output` `[batch, C_out, n]`. The network's own state is not touched.
+    pub(crate) fn run_batch(
+        &mut self,
+        input: &[f32],
+        batch: usize,
+        n: usize,
+        state: &mut [f32],
+        output: &mut [f32],
+    ) -> Result<(), RuntimeError> {
+        let s = self.state.len();
+        debug_assert_eq!(input.len(), batch * self.in_channels * n);
+        debug_assert_eq!(state.len(), batch * s);
+        debug_assert_eq!(output.len(), batch * self.out_channels * n);
+        let frames = TensorRef::from_array_view(([batch, self.in_channels, n], input))?;
+        let state_in = TensorRef::from_array_view(([batch, s], &state[..]))?;
+        let outputs = self.session.session.run(ort::inputs![frames, state_in])?;
+        let (shape, data) = outputs[0].try_extract_tensor::<f32>()?;
+        let expected = [batch, self.out_channels, n];
+        if shape.iter().map(|&d| d as usize).ne(expected) || data.len() != output.len() {
+            return Err(RuntimeError::BadOutput {
+                graph: self.graph,
+                what: "frames",
+                expected: expected.to_vec(),
+                actual: shape.iter().map(|&d| d as usize).collect(),
+            });
+        }
+        output.copy_from_slice(data);
+        let (shape, next) = outputs[1].try_extract_tensor::<f32>()?;
+        if next.len() != state.len() {
+            return Err(RuntimeError::BadOutput {
+                graph: self.graph,
+                what: "state",
+                expected: vec![batch, s],
+                actual: shape.iter().map(|&d| d as usize).collect(),
+            });
+        }
+        state.copy_from_slice(next);
+        Ok(())
+    }
+
     pub(crate) fn reset(&mut self) {
         self.state.fill(0.0);
         if let Some(b) = self.bound.as_mut() {

@@ -1,17 +1,24 @@
-//! `codec tokenize`: a corpus to token parts on every core, resumable and
-//! splittable among workers; `codec detokenize` and `codec stats` read them.
+//! `codec tokenize`: a corpus to token parts on every core (or a GPU),
+//! resumable and splittable among workers; `codec detokenize` and `codec
+//! stats` (in `inspect`) read them.
+
+mod inspect;
+mod workers;
+
+pub use inspect::{detokenize, stats, DetokenizeArgs, StatsArgs};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
-use codec_core::corpus::part::{list_parts, part_done, read_part, write_part, IndexLine, PartMeta};
+use anyhow::{Context, Result};
+use codec_core::corpus::part::{list_parts, part_done, write_part, IndexLine, PartMeta};
 use codec_core::corpus::{list_inputs, parse_shard, select_shard, CorpusEntry};
-use codec_core::{audio, offline, Encoder, ModelPackage};
+use codec_core::{Device, ModelPackage};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::model_args::{ModelArgs, RateArgs};
+use workers::Outcome;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -26,9 +33,14 @@ pub struct Args {
     /// Take only part K of N of the input (0-based), e.g. `--shard 3/8`: N workers each take one, no coordination
     #[arg(long)]
     pub shard: Option<String>,
-    /// Files encoded at once, one per thread (default: the machine's cores)
+    /// Threads decoding and encoding files, one file each (default: the machine's cores)
     #[arg(long, short)]
     pub jobs: Option<usize>,
+    /// Files a network call encodes together (padded to the longest, which
+    /// cannot change the codes): for GPUs. 1 (the default on the CPU) has each
+    /// thread encode its own files; the default on cuda and tensorrt is 32
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub batch: Option<u64>,
     /// Files per part: the unit that is written at once and never redone
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub part_files: u64,
@@ -41,31 +53,8 @@ pub struct Args {
 }
 
 /// The package's weight hash in hex, as parts record it.
-fn model_id(package: &ModelPackage) -> String {
+pub(crate) fn model_id(package: &ModelPackage) -> String {
     package.id().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// What one file became.
-enum Outcome {
-    Codes { codes: Vec<u16>, frames: u64, seconds: f64 },
-    Failed(String),
-}
-
-fn encode_file(package: &ModelPackage, encoder: &mut Encoder, path: &Path, min_seconds: f64) -> Outcome {
-    let mut run = || -> Result<(Vec<u16>, u64, f64)> {
-        let input = audio::read_audio(path)?;
-        let seconds = input.duration_secs();
-        if seconds < min_seconds {
-            bail!("too short ({seconds:.3} s < {min_seconds} s)");
-        }
-        let pcm = audio::resample(&input.samples, input.sample_rate, package.sample_rate())?;
-        let tokens = offline::encode_with(package, encoder, &pcm, |_| {})?;
-        Ok((tokens.codes, u64::from(tokens.header.frames), seconds))
-    };
-    match run() {
-        Ok((codes, frames, seconds)) => Outcome::Codes { codes, frames, seconds },
-        Err(e) => Outcome::Failed(crate::one_line(&e)),
-    }
 }
 
 fn progress(total_files: u64, quiet: bool) -> ProgressBar {
@@ -118,25 +107,19 @@ pub fn run(args: Args) -> Result<()> {
     let started = Instant::now();
     let (mut audio_seconds, mut failed, mut frames_total) = (0.0f64, Vec::new(), 0u64);
 
-    // Files go to `jobs` threads, each with its own encoder; results come back
-    // tagged with their place, and a part is written once all of its files are in.
-    let (work_tx, work_rx) = crossbeam_channel::bounded::<(usize, usize, PathBuf)>(jobs * 4);
-    let (done_tx, done_rx) = crossbeam_channel::unbounded::<(usize, usize, Outcome)>();
+    // Files go to the worker threads; results come back tagged with their
+    // place, and a part is written once all of its files are in.
+    let (work_tx, work_rx) = crossbeam_channel::bounded::<workers::Work>(jobs * 4);
+    let (done_tx, done_rx) = crossbeam_channel::unbounded::<workers::Done>();
     let runtime = args.model.runtime();
-    let min_seconds = args.min_seconds;
-    let mut workers = Vec::new();
-    for _ in 0..jobs.min(total_files.max(1)) {
-        let (rx, tx, package) = (work_rx.clone(), done_tx.clone(), package.clone());
-        let mut encoder = Encoder::new(&package, runtime, stages)?;
-        workers.push(std::thread::spawn(move || {
-            for (part, slot, path) in rx {
-                let outcome = encode_file(&package, &mut encoder, &path, min_seconds);
-                if tx.send((part, slot, outcome)).is_err() {
-                    break;
-                }
-            }
-        }));
-    }
+    let batch = args.batch.map_or(if runtime.device == Device::Cpu { 1 } else { 32 }, |b| b as usize);
+    let threads = jobs.min(total_files.max(1));
+    let workers = if batch > 1 {
+        workers::batched(&package, runtime, stages, threads, batch, args.min_seconds, &work_rx, &done_tx)?
+    } else {
+        workers::per_file(&package, runtime, stages, threads, args.min_seconds, &work_rx, &done_tx)?
+    };
+    drop(work_rx);
     drop(done_tx);
     let feed_parts: Vec<Vec<PathBuf>> = todo.iter().map(|(_, e)| e.iter().map(|e| e.path.clone()).collect()).collect();
     let feeder = std::thread::spawn(move || {
@@ -178,13 +161,14 @@ pub fn run(args: Args) -> Result<()> {
         let wall = started.elapsed().as_secs_f64();
         eprintln!(
             "tokenized {} files ({:.2} h of audio, {frames_total} frames) into {} parts in {:.1} s: {:.0}x realtime \
-             ({:.0} h of audio an hour) with {jobs} threads; {} files failed{}",
+             ({:.0} h of audio an hour) with {jobs} threads{}; {} files failed{}",
             total_files - failed.len(),
             audio_seconds / 3600.0,
             todo.len(),
             wall,
             audio_seconds / wall.max(1e-3),
             audio_seconds / wall.max(1e-3),
+            if batch > 1 { format!(" and batches of {batch}") } else { String::new() },
             failed.len(),
             if failed.is_empty() {
                 String::new()
@@ -257,142 +241,4 @@ fn write_error_log(dir: &Path) -> Result<()> {
         return Ok(());
     }
     std::fs::write(&path, log).with_context(|| format!("cannot write {}", path.display()))
-}
-
-#[derive(clap::Args)]
-pub struct DetokenizeArgs {
-    /// A part (its .jsonl or .safetensors) written by `codec tokenize`
-    pub part: PathBuf,
-    /// Folder for the WAV files (one per entry, named by id)
-    pub output: PathBuf,
-    /// Only these ids (comma-separated)
-    #[arg(long, value_delimiter = ',')]
-    pub ids: Vec<String>,
-    /// At most this many files
-    #[arg(long)]
-    pub limit: Option<usize>,
-    #[command(flatten)]
-    pub model: ModelArgs,
-}
-
-pub fn detokenize(args: DetokenizeArgs) -> Result<()> {
-    let part = read_part(&args.part)?;
-    let package = args.model.open()?;
-    let id = model_id(&package);
-    if id != part.meta.model_id {
-        bail!(
-            "the part was made with model `{}` ({}…), not `{}` ({}…): pass --model {}",
-            part.meta.model,
-            &part.meta.model_id[..8.min(part.meta.model_id.len())],
-            package.name(),
-            &id[..8],
-            part.meta.model
-        );
-    }
-    std::fs::create_dir_all(&args.output)?;
-    let mut decoder = codec_core::Decoder::new(&package, args.model.runtime(), usize::from(part.meta.stages))?;
-    let mut written = 0;
-    for line in &part.index {
-        if !args.ids.is_empty() && !args.ids.contains(&line.id) {
-            continue;
-        }
-        if args.limit.is_some_and(|l| written >= l) {
-            break;
-        }
-        let Some(codes) = part.entry_codes(line) else { continue };
-        decoder.reset();
-        let mut pcm = Vec::new();
-        decoder.push(codes, &mut pcm)?;
-        let name = line.id.replace(['/', '\\'], "__");
-        let path = args.output.join(format!("{name}.wav"));
-        audio::write_wav(&path, &pcm, package.sample_rate())?;
-        written += 1;
-    }
-    eprintln!("wrote {written} files into {}", args.output.display());
-    Ok(())
-}
-
-#[derive(clap::Args)]
-pub struct StatsArgs {
-    /// Folders of parts, or parts, written by `codec tokenize`
-    #[arg(required = true)]
-    pub inputs: Vec<PathBuf>,
-}
-
-/// Per codebook: entries used, entropy in bits and perplexity (2^entropy),
-/// the figures the codebook-utilisation papers report.
-pub fn stats(args: StatsArgs) -> Result<()> {
-    let mut paths = Vec::new();
-    for input in &args.inputs {
-        if input.is_dir() {
-            paths.extend(list_parts(input)?);
-        } else {
-            paths.push(input.clone());
-        }
-    }
-    if paths.is_empty() {
-        bail!(
-            "no token parts in {}",
-            args.inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-        );
-    }
-    let mut counts: Vec<Vec<u64>> = Vec::new();
-    let (mut frames, mut meta) = (0u64, None::<PartMeta>);
-    for path in &paths {
-        let part = read_part(path)?;
-        if let Some(m) = &meta {
-            if m.model_id != part.meta.model_id || m.stages != part.meta.stages {
-                bail!("{} is from another model or stage count than the parts before it", path.display());
-            }
-        } else {
-            counts = vec![vec![0; part.meta.codebook_size]; part.meta.codes_per_frame];
-            meta = Some(part.meta.clone());
-        }
-        for frame in part.codes.chunks_exact(part.meta.codes_per_frame) {
-            for (book, &code) in frame.iter().enumerate() {
-                if let Some(c) = counts[book].get_mut(usize::from(code)) {
-                    *c += 1;
-                }
-            }
-            frames += 1;
-        }
-    }
-    let meta = meta.context("no parts")?;
-    println!(
-        "{} parts, {frames} frames ({:.2} h), model {} at {} stages",
-        paths.len(),
-        frames as f64 * meta.hop as f64 / f64::from(meta.sample_rate) / 3600.0,
-        meta.model,
-        meta.stages
-    );
-    println!("| codebook | entries used | entropy (bits) | perplexity |");
-    println!("|---|---|---|---|");
-    let mut total_bits = 0.0;
-    for (book, c) in counts.iter().enumerate() {
-        let n: u64 = c.iter().sum();
-        let used = c.iter().filter(|&&x| x > 0).count();
-        let entropy: f64 = c
-            .iter()
-            .filter(|&&x| x > 0)
-            .map(|&x| {
-                let p = x as f64 / n.max(1) as f64;
-                -p * p.log2()
-            })
-            .sum();
-        total_bits += entropy;
-        println!(
-            "| {book} | {:.1}% ({used} of {}) | {entropy:.2} | {:.0} |",
-            100.0 * used as f64 / c.len() as f64,
-            c.len(),
-            entropy.exp2()
-        );
-    }
-    let raw_bits = (meta.codebook_size as f64).log2() * meta.codes_per_frame as f64;
-    let frame_rate = f64::from(meta.sample_rate) / meta.hop as f64;
-    println!(
-        "entropy {total_bits:.2} bits a frame against {raw_bits:.0} sent: {:.2} kbps with ideal entropy coding of each codebook, {:.2} kbps as sent",
-        total_bits * frame_rate / 1000.0,
-        raw_bits * frame_rate / 1000.0
-    );
-    Ok(())
 }
