@@ -110,8 +110,9 @@ class Dnsmos:
             audio = np.concatenate([audio, audio])
         hops = int(np.floor(len(audio) / SR) - self.INPUT_SECONDS) + 1
         segs = [audio[i * SR : i * SR + need] for i in range(max(1, hops))]
-        batch = np.stack([s for s in segs if len(s) == need])
-        raw = self.session.run(None, {self.input: batch})[0]  # [segments, (sig, bak, ovr)]
+        # One window a call: the figures are the same as in one batch, and the memory stays
+        # bounded (a batch of a long file's windows took gigabytes).
+        raw = np.concatenate([self.session.run(None, {self.input: s[None]})[0] for s in segs if len(s) == need])
         sig = np.polyval([-0.08397278, 1.22083953, 0.0052439], raw[:, 0])
         bak = np.polyval([-0.13166888, 1.60915514, -0.39604546], raw[:, 1])
         ovr = np.polyval([-0.06766283, 1.11546468, 0.04602535], raw[:, 2])

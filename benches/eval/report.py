@@ -29,7 +29,8 @@ def _first_line(cmd: list) -> "str | None":
 
 
 def provenance(rows: list) -> str:
-    """What was measured: the commit, each package's training steps, the baseline versions."""
+    """What is measured: the commit, each package's training steps, the baseline versions
+    (taken when the run starts, since the tree may change under a long run)."""
     parts = []
     commit = _first_line(["git", "-C", str(REPO), "describe", "--always", "--dirty"])
     models = sorted({r["model"] for r in rows if r["kind"] == "codec"})
@@ -49,7 +50,7 @@ def nominal(row: dict) -> str:
 
 
 def markdown(rows: list, reference: dict, *, source: str, seconds: float, date: str, command: str,
-             wall: float, jobs: int, notes: list) -> str:
+             wall: float, jobs: int, coders: str, notes: list) -> str:
     lines = [
         "# Quality: the codec beside Opus and Codec2",
         "",
@@ -59,7 +60,7 @@ def markdown(rows: list, reference: dict, *, source: str, seconds: float, date: 
         command,
         "```",
         "",
-        f"Coders: {provenance(rows)}. How each figure is computed: [README.md](README.md).",
+        f"Coders: {coders}. How each figure is computed: [README.md](README.md).",
         "",
         "| codec | kbps (nominal) | kbps (bytes) | PESQ-WB | STOI | mel distance | DNSMOS SIG | DNSMOS BAK | DNSMOS OVRL |",
         "|---|---|---|---|---|---|---|---|---|",

@@ -77,6 +77,7 @@ def main(argv=None) -> int:
     else:
         items, source = dev_files((args.data or default_data()).expanduser(), args.files)
 
+    coders_line = report.provenance(rates)
     print(f"{source}\n{len(rates)} coders ({', '.join(r['key'] for r in rates)}), {args.jobs} jobs", flush=True)
     results, wall = evaluation.evaluate_all(items, rates, str(codec), dnsmos_path, max(1, args.jobs))
     rows = [evaluation.summarise(r, results) for r in rates]
@@ -89,7 +90,7 @@ def main(argv=None) -> int:
 
     args.out_dir.mkdir(parents=True, exist_ok=True)
     table = report.markdown(rows, reference, source=source, seconds=seconds, date=date.replace("T", " "),
-                            command=command, wall=wall, jobs=args.jobs, notes=notes)
+                            command=command, wall=wall, jobs=args.jobs, coders=coders_line, notes=notes)
     (args.out_dir / "results.md").write_text(table)
     report.plot(rows, reference, args.out_dir / "rate_quality.png", f"{source.split(':')[0]}, {len(items)} files")
     print("\n" + table)
