@@ -107,7 +107,7 @@ def summarise(rate: dict, files: list) -> dict:
     """One row of means for a rate; file kbps is total bytes over total seconds, so short
     files weigh by their length (the per-file mean is kept as file_kbps_mean)."""
     got = [(f, f["results"][rate["key"]]) for f in files if rate["key"] in f["results"]]
-    row = {k: rate[k] for k in ("key", "kind", "model", "stages", "default", "mode", "kbps") if k in rate}
+    row = {k: rate[k] for k in ("key", "kind", "model", "stages", "groups", "default", "mode", "kbps") if k in rate}
     row["files"] = len(got)
     row["failed"] = sum(1 for f in files for e in f["errors"] if e["key"] in (rate["key"], "*"))
     if not got:

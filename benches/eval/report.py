@@ -10,7 +10,7 @@ from coders import label, read_manifest
 from repo import REPO
 
 FAMILY_STYLE = {"opus": ("Opus", "tab:blue", "s"), "codec2": ("Codec2", "tab:gray", "^")}
-PACKAGE_COLOURS = ["tab:red", "tab:green", "tab:purple", "tab:orange"]
+PACKAGE_STYLES = [("tab:red", "o"), ("tab:green", "D"), ("tab:purple", "P"), ("tab:orange", "v")]
 
 
 def fmt(x, digits=3) -> str:
@@ -96,7 +96,7 @@ def _series(rows: list) -> list:
         if family in FAMILY_STYLE:
             name, colour, marker = FAMILY_STYLE[family]
         else:
-            name, colour, marker = family, PACKAGE_COLOURS[packages % len(PACKAGE_COLOURS)], "o"
+            name, (colour, marker) = family, PACKAGE_STYLES[packages % len(PACKAGE_STYLES)]
             packages += 1
         out.append((name, colour, marker, sorted(rs, key=lambda r: r["file_kbps"])))
     return out
@@ -123,11 +123,15 @@ def plot(rows: list, reference: dict, path: Path, title: str) -> None:
             for r, x, y in zip(rs, xs, ys):
                 tag = f"{r['stages']}" if r["kind"] == "codec" and len(rs) > 1 else (
                     f"{r['kbps']:g}k" if r["kind"] == "opus" else str(r.get("mode", "")))
+                # Codec2 sits just above the models at the same rates: its labels go above, theirs below.
+                offset = (4, 5) if r["kind"] == "codec2" else (4, -11)
                 if tag:
-                    ax.annotate(tag, (x, y), textcoords="offset points", xytext=(4, -11), fontsize=7, color=colour)
+                    ax.annotate(tag, (x, y), textcoords="offset points", xytext=offset, fontsize=7, color=colour)
         if ref_key and reference.get(ref_key):
             ax.axhline(reference[ref_key], color="black", linestyle="--", linewidth=0.8, label="input, uncoded")
         ax.set_xscale("log")
+        ax.set_xlim(1.3, 20)
+        ax.margins(y=0.08)
         ax.xaxis.set_major_locator(FixedLocator(ticks))
         ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xticklabels([f"{t:g}" for t in ticks])

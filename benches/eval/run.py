@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     notes = evaluation.lag_notes(rows) + [f"failed: {e['file']} [{e['key']}]: {e['error']}" for e in errors]
 
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    table = report.markdown(rows, reference, source=source, seconds=seconds, date=date.replace("T", " "),
+    table = report.markdown(rows, reference, source=source, seconds=seconds, date=date[:16].replace("T", " ") + " UTC",
                             command=command, wall=wall, jobs=args.jobs, coders=coders_line, notes=notes)
     (args.out_dir / "results.md").write_text(table)
     report.plot(rows, reference, args.out_dir / "rate_quality.png", f"{source.split(':')[0]}, {len(items)} files")
