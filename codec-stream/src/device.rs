@@ -152,7 +152,9 @@ fn find_device(name: Option<&str>, input: bool) -> Result<Device, StreamError> {
     for device in devices {
         let id = device.id().map(|id| id.to_string()).unwrap_or_default();
         let description = device.description().map(|d| d.to_string()).unwrap_or_default();
-        if id == name || description == name {
+        // `pulseaudio:mic_in` answers to `mic_in` too.
+        let bare = id.split_once(':').map_or(id.as_str(), |(_, rest)| rest);
+        if id == name || bare == name || description == name {
             return Ok(device);
         }
     }
