@@ -401,6 +401,37 @@ fn new_counters(package: &ModelPackage) -> Arc<Counters> {
     counters
 }
 
+/// The sending half for `input`: a device's capture backlog is skipped
+/// beyond a bound, a file's never.
+fn new_sender(
+    package: &ModelPackage,
+    input: &Input,
+    options: &CallOptions,
+    rate: u32,
+    ring: HeapCons<f32>,
+    counters: &Arc<Counters>,
+) -> Result<FrameSender, StreamError> {
+    let mut sender = FrameSender::new(package, options.runtime, options.stages, rate, ring, counters.clone())?;
+    if matches!(input, Input::Device(_)) {
+        sender.set_max_backlog_ms(Some(MAX_CAPTURE_BACKLOG_MS));
+    }
+    Ok(sender)
+}
+
+/// The receiving half, keeping the playback ring at what the output's
+/// largest pull of `buffer_ms` needs.
+fn new_receiver(
+    package: &ModelPackage,
+    options: &CallOptions,
+    rate: u32,
+    buffer_ms: u32,
+    ring: HeapProd<f32>,
+    counters: &Arc<Counters>,
+) -> Result<FrameReceiver, StreamError> {
+    let fill = target_fill(rate, buffer_ms);
+    FrameReceiver::new(package, options.runtime, options.stages, rate, ring, fill, counters.clone())
+}
+
 /// Microphone (or file) through encoder, simulated network and decoder to
 /// speaker (or file), in one process.
 ///
@@ -420,20 +451,8 @@ pub fn run_loopback(
         open_input(input, options, tail_for(&options.net), &counters, &fault)?;
     let (playback, playback_ring, out_rate, out_buffer_ms, output_name) =
         open_output(output, in_rate, options, &counters, &fault)?;
-    let mut sender =
-        FrameSender::new(package, options.runtime, options.stages, in_rate, capture_ring, counters.clone())?;
-    if matches!(input, Input::Device(_)) {
-        sender.set_max_backlog_ms(Some(MAX_CAPTURE_BACKLOG_MS));
-    }
-    let mut receiver = FrameReceiver::new(
-        package,
-        options.runtime,
-        options.stages,
-        out_rate,
-        playback_ring,
-        target_fill(out_rate, out_buffer_ms),
-        counters.clone(),
-    )?;
+    let sender = new_sender(package, input, options, in_rate, capture_ring, &counters)?;
+    let mut receiver = new_receiver(package, options, out_rate, out_buffer_ms, playback_ring, &counters)?;
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx): (Sender<Vec<u8>>, Receiver<Vec<u8>>) = crossbeam_channel::bounded(4096);
     let (_notice_tx, notices) = crossbeam_channel::unbounded();
@@ -491,11 +510,7 @@ pub fn run_send(
     let socket = UdpSocket::bind(bind).map_err(|e| StreamError::Network(format!("cannot open a UDP socket: {e}")))?;
     let (capture, capture_ring, in_rate, input_name) =
         open_input(input, options, tail_for(&options.net), &counters, &fault)?;
-    let mut sender =
-        FrameSender::new(package, options.runtime, options.stages, in_rate, capture_ring, counters.clone())?;
-    if matches!(input, Input::Device(_)) {
-        sender.set_max_backlog_ms(Some(MAX_CAPTURE_BACKLOG_MS));
-    }
+    let sender = new_sender(package, input, options, in_rate, capture_ring, &counters)?;
     let stop = Arc::new(AtomicBool::new(false));
     let (notice_tx, notices) = crossbeam_channel::unbounded();
     let s = stop.clone();
@@ -552,15 +567,7 @@ pub fn run_receive(
     socket.set_read_timeout(Some(POLL)).map_err(|e| StreamError::Network(format!("socket: {e}")))?;
     let (playback, playback_ring, out_rate, out_buffer_ms, output_name) =
         open_output(output, package.sample_rate(), options, &counters, &fault)?;
-    let mut receiver = FrameReceiver::new(
-        package,
-        options.runtime,
-        options.stages,
-        out_rate,
-        playback_ring,
-        target_fill(out_rate, out_buffer_ms),
-        counters.clone(),
-    )?;
+    let mut receiver = new_receiver(package, options, out_rate, out_buffer_ms, playback_ring, &counters)?;
     let stop = Arc::new(AtomicBool::new(false));
     let (notice_tx, notices) = crossbeam_channel::unbounded();
     let s = stop.clone();
