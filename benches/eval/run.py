@@ -3,7 +3,7 @@ stage count it supports, decoded through the Rust `codec` binary, beside Opus
 (6, 8, 12 kbps, 20 ms frames) and Codec2 (3200, 1600) on the same files.
 Rewrites results.md and rate_quality.png (beside this file, or in --out-dir).
 
-  python benches/eval/run.py                       # 40 dev files: about 10 minutes on 2 cores
+  python benches/eval/run.py                       # 40 dev files: about 20 minutes on 2 shared cores
   python benches/eval/run.py --files 4             # a quick check
   python benches/eval/run.py --folder ~/speech --out-dir ~/speech-eval
   python benches/eval/run.py --models mcrvq --stages 3 4 8 --baselines opus
