@@ -135,8 +135,9 @@ pub fn write_part(
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    let st = safetensors::serialize([("codes", view)], Some(info))
+    let mut st = safetensors::serialize([("codes", view)], Some(info))
         .map_err(|e| PartError::Format { path: st_path.clone(), reason: e.to_string() })?;
+    sort_header(&mut st);
     write_atomic(&st_path, &st)?;
     let mut lines = String::new();
     for line in index {
@@ -146,6 +147,23 @@ pub fn write_part(
         lines.push('\n');
     }
     write_atomic(&dir.join(format!("{stem}.jsonl")), lines.as_bytes())
+}
+
+/// Rewrites a safetensors header with its keys sorted, so that the same
+/// codes make the same bytes in every run (the library writes the metadata
+/// in hash order). The sorted header has the same length; a header that
+/// does not parse is left as it is.
+fn sort_header(file: &mut [u8]) {
+    let Some(len) = file.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes) else { return };
+    let Some(header) = usize::try_from(len).ok().and_then(|n| file.get_mut(8..8 + n)) else { return };
+    let json_len = header.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
+    // serde_json's map is ordered by key.
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(&header[..json_len]) else { return };
+    if let Ok(sorted) = serde_json::to_vec(&value) {
+        if sorted.len() == json_len {
+            header[..json_len].copy_from_slice(&sorted);
+        }
+    }
 }
 
 /// Reads a part from its `.jsonl` or `.safetensors` path (or its stem).
@@ -260,5 +278,29 @@ mod tests {
         assert_eq!(part.entry_codes(&part.index[0]), Some(&[1u16, 2, 3, 1023][..]));
         assert_eq!(list_parts(dir.path()).expect("list"), vec![dir.path().join("p.jsonl")]);
         assert!(write_part(dir.path(), "q", &meta, &index, &[1, 2, 3]).is_err(), "not whole frames");
+    }
+
+    #[test]
+    fn the_same_codes_make_the_same_bytes() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let meta = PartMeta {
+            model: "m".into(),
+            model_id: "ab".into(),
+            stages: 1,
+            codes_per_frame: 1,
+            codebook_size: 1024,
+            sample_rate: 16000,
+            hop: 320,
+        };
+        let mut files = Vec::new();
+        for stem in ["a", "b", "c"] {
+            write_part(dir.path(), stem, &meta, &[], &[7, 8, 9]).expect("write");
+            files.push(std::fs::read(dir.path().join(format!("{stem}.safetensors"))).expect("read"));
+        }
+        assert!(files.iter().all(|f| f == &files[0]), "parts of the same codes differ");
+        let text = String::from_utf8_lossy(&files[0]);
+        let at = |key: &str| text.find(key).expect(key);
+        assert!(at("codebook_size") < at("codes_per_frame") && at("codes_per_frame") < at("hop"));
+        assert_eq!(read_part(&dir.path().join("a.safetensors")).expect("read").codes, vec![7, 8, 9]);
     }
 }
