@@ -19,7 +19,7 @@ cargo build --release -q -p codec-cli
     echo "## Parts (criterion; median time an iteration)"
     echo
     echo '```text'
-    cargo bench -q -p codec-benches -- --output-format bencher 2> /dev/null | grep '^test'
+    cargo bench -q -p codec-benches --benches -- --output-format bencher 2> /dev/null | grep "^test"
     echo '```'
     echo
     echo "## The networks in PyTorch (the reference for \`--bench codec\`)"
