@@ -31,6 +31,9 @@ from codec_model.metrics import codebook_stats, pesq_wb, stoi
 from prepare_data import default_out
 
 
+# Far above the slowest step seen (about 20 s on two shared cores).
+MAX_STEP_SECONDS = 120.0
+
 def default_runs() -> Path:
     env = os.environ.get("CODEC_RUNS")
     return Path(env) if env else Path.home() / ".cache" / "codec-runs"
@@ -225,7 +228,9 @@ def main() -> int:
         opt.step()
         step += 1
         now = time.time()
-        trained_seconds += now - tick
+        # A step's time counts up to a limit: a run stopped for a while (SIGSTOP,
+        # a suspended machine) was not training.
+        trained_seconds += min(now - tick, MAX_STEP_SECONDS)
         tick = now
         for k, v in (("loss", loss), ("mel", mel), ("complex", cplx), ("commit", commit), ("grad", grad), *extra.items()):
             sums[k] = sums.get(k, 0.0) + float(v)
