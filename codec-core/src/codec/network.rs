@@ -149,32 +149,11 @@ impl StatefulNetwork {
     }
 
     fn run_unbound(&mut self, input: &[f32], n: usize, output: &mut [f32]) -> Result<(), RuntimeError> {
-        debug_assert_eq!(input.len(), self.in_channels * n);
-        debug_assert_eq!(output.len(), self.out_channels * n);
-        let frames = TensorRef::from_array_view(([1usize, self.in_channels, n], input))?;
-        let state = TensorRef::from_array_view(([1usize, self.state.len()], &self.state[..]))?;
-        let outputs = self.session.session.run(ort::inputs![frames, state])?;
-        let (shape, data) = outputs[0].try_extract_tensor::<f32>()?;
-        let expected = [1, self.out_channels, n];
-        if shape.iter().map(|&d| d as usize).ne(expected) || data.len() != output.len() {
-            return Err(RuntimeError::BadOutput {
-                graph: self.graph,
-                what: "frames",
-                expected: expected.to_vec(),
-                actual: shape.iter().map(|&d| d as usize).collect(),
-            });
-        }
-        output.copy_from_slice(data);
-        let (shape, next) = outputs[1].try_extract_tensor::<f32>()?;
-        if next.len() != self.state.len() {
-            return Err(RuntimeError::BadOutput {
-                graph: self.graph,
-                what: "state",
-                expected: vec![1, self.state.len()],
-                actual: shape.iter().map(|&d| d as usize).collect(),
-            });
-        }
-        self.state.copy_from_slice(next);
+        // One stream is a batch of one, run on the network's own state.
+        let mut state = std::mem::take(&mut self.state);
+        let result = self.run_batch(input, 1, n, &mut state, output);
+        self.state = state;
+        result?;
         if let Some(b) = self.bound.as_mut() {
             b.state.extract_tensor_mut().1.copy_from_slice(&self.state);
         }
@@ -183,7 +162,7 @@ impl StatefulNetwork {
 
     /// Runs `batch` independent streams of `n` frames each: `input` is
     /// `[batch, C_in, n]`, `state` `[batch, S]` (replaced by the next state),
-    /// `output` `[batch, C_out, n]`. The network's own state is not touched.
+    /// `output` `[batch, C_out, n]`.
     pub(crate) fn run_batch(
         &mut self,
         input: &[f32],
@@ -192,7 +171,7 @@ impl StatefulNetwork {
         state: &mut [f32],
         output: &mut [f32],
     ) -> Result<(), RuntimeError> {
-        let s = self.state.len();
+        let s = state.len() / batch.max(1);
         debug_assert_eq!(input.len(), batch * self.in_channels * n);
         debug_assert_eq!(state.len(), batch * s);
         debug_assert_eq!(output.len(), batch * self.out_channels * n);
