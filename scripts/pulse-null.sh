@@ -32,7 +32,7 @@ set-default-source mic_in
 PA
     export XDG_RUNTIME_DIR="$dir/runtime"
     if ! pactl info > /dev/null 2>&1; then
-        pulseaudio --daemonize=yes --system=no --disable-shm=yes --realtime=no --exit-idle-time=-1 \
+        pulseaudio --daemonize=yes --system=no --disable-shm=yes --realtime=yes --high-priority=yes --exit-idle-time=-1 \
             -n -F "$dir/default.pa" --log-target=file:"$dir/pulse.log" --log-level="${CODEC_PULSE_LOG_LEVEL:-notice}" --log-time=yes
         for _ in $(seq 50); do
             pactl info > /dev/null 2>&1 && break
@@ -40,6 +40,14 @@ PA
         done
     fi
     pactl info > /dev/null
+    # A desktop's server runs realtime through rtkit, but only its I/O threads.
+    # With shared memory off, every request for more audio goes to a client
+    # through the main thread, so here all of them run realtime (FIFO 5, the
+    # priority PulseAudio gives its I/O threads), where the system allows it.
+    pid="$(cat "$dir/runtime/pulse/pid" 2> /dev/null || true)"
+    if [ -n "$pid" ] && ! chrt -a -f -p 5 "$pid" > /dev/null 2>&1; then
+        echo "pulse-null.sh: realtime scheduling refused; the server runs at normal priority" >&2
+    fi
     echo "export XDG_RUNTIME_DIR=$dir/runtime"
     ;;
 stop)

@@ -11,6 +11,7 @@
 //! - [`netsim`]: a deterministic lossy, jittery network for tests and demos;
 //! - [`device`] (cpal) and [`filedev`] (files at a steady pace): the audio ends;
 //! - [`session`]: whole calls: [`run_loopback`], [`run_send`], [`run_receive`];
+//! - [`priority`]: realtime scheduling for the callbacks and codec threads;
 //! - [`stats`]: the shared counters and the status line;
 //! - [`delay`]: measuring the delay between two recordings.
 
@@ -20,6 +21,7 @@ pub mod device;
 pub mod filedev;
 pub mod jitter;
 pub mod netsim;
+pub mod priority;
 pub mod receiver;
 pub mod sender;
 pub mod session;

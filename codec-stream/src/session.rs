@@ -19,6 +19,7 @@ use ringbuf::{HeapCons, HeapProd};
 use crate::device::{open_capture, open_playback, DeviceFault};
 use crate::filedev::{FileCapture, FilePlayback, FILE_BUFFER_MS};
 use crate::netsim::{NetSim, NetSimConfig};
+use crate::priority::{opening_realtime, ThreadRole};
 use crate::receiver::{Arrival, FrameReceiver};
 use crate::sender::FrameSender;
 use crate::stats::{Counters, Snapshot, StatusLine};
@@ -69,6 +70,8 @@ pub struct CallOptions {
     pub duration: Option<Duration>,
     /// Receiving: stop once no packet came for this long (after the first).
     pub idle_stop: Option<Duration>,
+    /// Ask for realtime scheduling for the device callbacks and codec threads.
+    pub realtime: bool,
 }
 
 impl Default for CallOptions {
@@ -81,6 +84,7 @@ impl Default for CallOptions {
             report_every: Some(Duration::from_secs(1)),
             duration: None,
             idle_stop: None,
+            realtime: true,
         }
     }
 }
@@ -141,7 +145,12 @@ fn open_input(
 ) -> Result<(CaptureEnd, HeapCons<f32>, u32, String), StreamError> {
     match input {
         Input::Device(name) => {
-            let c = open_capture(name.as_deref(), options.buffer_ms, RING_MS, counters.clone(), fault)?;
+            let open = || open_capture(name.as_deref(), options.buffer_ms, RING_MS, counters.clone(), fault);
+            let c = if options.realtime {
+                opening_realtime(ThreadRole::Device, &counters.realtime_refusal, open)
+            } else {
+                open()
+            }?;
             let what = format!("{} ({})", name.as_deref().unwrap_or("default input"), c.description);
             Ok((CaptureEnd::Device(c.stream), c.ring, c.rate, what))
         }
@@ -164,7 +173,12 @@ fn open_output(
 ) -> Result<(PlaybackEnd, HeapProd<f32>, u32, u32, String), StreamError> {
     match output {
         Output::Device(name) => {
-            let p = open_playback(name.as_deref(), options.buffer_ms, RING_MS, counters.clone(), fault)?;
+            let open = || open_playback(name.as_deref(), options.buffer_ms, RING_MS, counters.clone(), fault);
+            let p = if options.realtime {
+                opening_realtime(ThreadRole::Device, &counters.realtime_refusal, open)
+            } else {
+                open()
+            }?;
             let what = format!("{} ({})", name.as_deref().unwrap_or("default output"), p.description);
             // A sound server double-buffers: after a hiccup it asks for two buffers at once.
             Ok((PlaybackEnd::Device(p.stream), p.ring, p.rate, 2 * options.buffer_ms, what))
@@ -202,13 +216,22 @@ fn algorithmic_ms(package: &ModelPackage) -> f64 {
     m.streaming.algorithmic_latency_samples as f64 * 1000.0 / f64::from(package.sample_rate())
 }
 
+/// Starts a codec thread, realtime if `options` ask for it.
 fn spawn<T: Send + 'static>(
     name: &str,
+    options: &CallOptions,
+    counters: &Arc<Counters>,
     f: impl FnOnce() -> Result<T, StreamError> + Send + 'static,
 ) -> Result<JoinHandle<Result<T, StreamError>>, StreamError> {
+    let promote = options.realtime.then(|| counters.clone());
     std::thread::Builder::new()
         .name(name.into())
-        .spawn(f)
+        .spawn(move || {
+            if let Some(counters) = promote {
+                counters.realtime_refusal.promote(ThreadRole::Codec);
+            }
+            f()
+        })
         .map_err(|e| StreamError::Internal(format!("cannot start the {name} thread: {e}")))
 }
 
@@ -311,10 +334,17 @@ impl Call {
         let mut max_delay_ms = 0.0f64;
         let mut delays_ms = Vec::new();
         let mut watchdog = Watchdog::new(&self.counters);
+        let mut refusal_told = false;
         let result = loop {
             std::thread::sleep(Duration::from_millis(20));
             while let Ok(notice) = self.notices.try_recv() {
                 report(&format!("notice: {notice}"));
+            }
+            if !refusal_told {
+                if let Some(refused) = self.counters.realtime_refusal.message() {
+                    report(&format!("notice: {refused}"));
+                    refusal_told = true;
+                }
             }
             let fault = self.fault.fatal.lock().ok().and_then(|f| f.clone());
             if let Some(fault) = fault {
@@ -458,13 +488,13 @@ pub fn run_loopback(
     let (_notice_tx, notices) = crossbeam_channel::unbounded();
     let s = stop.clone();
     let net = options.net;
-    let send = spawn("codec-send", move || {
+    let send = spawn("codec-send", options, &counters, move || {
         send_loop(sender, net, s, |d| {
             let _ = tx.try_send(d.to_vec());
         })
     })?;
     let s = stop.clone();
-    let recv = spawn("codec-receive", move || {
+    let recv = spawn("codec-receive", options, &counters, move || {
         let epoch = Instant::now();
         while !s.load(Relaxed) {
             let now_ms = epoch.elapsed().as_secs_f64() * 1000.0;
@@ -516,7 +546,7 @@ pub fn run_send(
     let s = stop.clone();
     let net = options.net;
     let c = counters.clone();
-    let send = spawn("codec-send", move || {
+    let send = spawn("codec-send", options, &counters, move || {
         let mut warned = false;
         send_loop(sender, net, s, |d| {
             if let Err(e) = socket.send_to(d, to) {
@@ -571,7 +601,7 @@ pub fn run_receive(
     let stop = Arc::new(AtomicBool::new(false));
     let (notice_tx, notices) = crossbeam_channel::unbounded();
     let s = stop.clone();
-    let recv = spawn("codec-receive", move || {
+    let recv = spawn("codec-receive", options, &counters, move || {
         let epoch = Instant::now();
         let mut buf = vec![0u8; 65536];
         let (mut warned_foreign, mut warned_model) = (false, false);

@@ -4,6 +4,8 @@ use std::fmt;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 
+use crate::priority::Refusal;
+
 /// Everything the pipeline counts. Written with relaxed atomics from the
 /// callbacks and the codec threads; read by whoever reports.
 #[derive(Debug, Default)]
@@ -58,6 +60,8 @@ pub struct Counters {
     pub drift_ppm: AtomicU64,
     /// Peak level of the decoded audio since the last report, as f32 bits.
     pub output_peak_bits: AtomicU64,
+    /// Whether a thread of the call was refused realtime scheduling.
+    pub realtime_refusal: Refusal,
 }
 
 /// A copy of the counters at one instant.

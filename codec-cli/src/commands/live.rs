@@ -28,6 +28,9 @@ pub struct CommonArgs {
     /// No status line (one a second on stderr otherwise)
     #[arg(long, short)]
     pub quiet: bool,
+    /// Do not ask for realtime scheduling (asked by default for the device callbacks and codec threads, so a busy machine does not make the sound server underrun)
+    #[arg(long)]
+    pub no_realtime: bool,
     /// Speed of the --input/--output file clocks relative to real time (loopback only: tests and quick demos)
     #[arg(long, default_value_t = 1.0, hide = true)]
     pub pace: f64,
@@ -155,6 +158,7 @@ fn options(common: &CommonArgs, package: &codec_core::ModelPackage, net: NetSimC
         report_every: (!common.quiet).then(|| Duration::from_secs(1)),
         duration: seconds("--duration", common.duration)?,
         idle_stop: None,
+        realtime: !common.no_realtime,
     })
 }
 
