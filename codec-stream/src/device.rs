@@ -9,6 +9,8 @@ use ringbuf::traits::Split;
 use ringbuf::{HeapCons, HeapProd, HeapRb};
 
 use crate::callbacks::{CaptureCallback, PlaybackCallback};
+#[cfg(any(target_os = "linux", target_os = "dragonfly", target_os = "freebsd", target_os = "netbsd"))]
+use crate::pulse_out::PulsePlayback;
 use crate::stats::Counters;
 use crate::StreamError;
 
@@ -268,9 +270,16 @@ pub fn open_capture(
     Ok(OpenCapture { stream, rate, ring, description: describe(&supported) })
 }
 
+/// A running output stream: cpal's, or PulseAudio's own (see [`crate::pulse_out`]).
+pub enum OutputStream {
+    Cpal(Stream),
+    #[cfg(any(target_os = "linux", target_os = "dragonfly", target_os = "freebsd", target_os = "netbsd"))]
+    Pulse(PulsePlayback),
+}
+
 /// An open, running playback stream and the ring it drains.
 pub struct OpenPlayback {
-    pub stream: Stream,
+    pub stream: OutputStream,
     pub rate: u32,
     pub ring: HeapProd<f32>,
     pub description: String,
@@ -294,6 +303,16 @@ pub fn open_playback(
         .default_output_config()
         .map_err(|e| StreamError::Device(format!("the output device has no usable configuration: {e}")))?;
     let rate = supported.sample_rate();
+    #[cfg(any(target_os = "linux", target_os = "dragonfly", target_os = "freebsd", target_os = "netbsd"))]
+    if let Some(sink) = pulse_name(&device) {
+        let (prod, cons) = HeapRb::<f32>::new(ring_len(rate, ring_ms)).split();
+        let callback = PlaybackCallback::new(cons, counters.clone());
+        let period = (u64::from(rate) * u64::from(buffer_ms) / 1000) as u32;
+        let stream = PulsePlayback::start(&sink, rate, period, callback)
+            .map_err(|e| StreamError::Device(format!("cannot open the output device: {e}")))?;
+        let description = format!("{rate} Hz, 1 ch, f32");
+        return Ok(OpenPlayback { stream: OutputStream::Pulse(stream), rate, ring: prod, description });
+    }
     let channels = usize::from(supported.channels());
     let format = supported.sample_format();
     let try_build = |config: StreamConfig| -> Result<(Stream, HeapProd<f32>), cpal::Error> {
@@ -326,7 +345,14 @@ pub fn open_playback(
         .or_else(|_| try_build(fallback))
         .map_err(|e| StreamError::Device(format!("cannot open the output device ({}): {e}", describe(&supported))))?;
     stream.play().map_err(|e| StreamError::Device(format!("cannot start playing: {e}")))?;
-    Ok(OpenPlayback { stream, rate, ring, description: describe(&supported) })
+    Ok(OpenPlayback { stream: OutputStream::Cpal(stream), rate, ring, description: describe(&supported) })
+}
+
+/// The server-side name of a device of cpal's PulseAudio host.
+#[cfg(any(target_os = "linux", target_os = "dragonfly", target_os = "freebsd", target_os = "netbsd"))]
+fn pulse_name(device: &Device) -> Option<String> {
+    let id = device.id().ok()?.to_string();
+    id.strip_prefix("pulseaudio:").map(str::to_owned)
 }
 
 /// Samples in a ring of `ms` milliseconds at `rate`.

@@ -9,7 +9,7 @@
 //! - [`sender`] and [`receiver`]: the two codec halves, each driven by one thread;
 //! - [`jitter`]: the receiver's adaptive jitter buffer;
 //! - [`netsim`]: a deterministic lossy, jittery network for tests and demos;
-//! - [`device`] (cpal) and [`filedev`] (files at a steady pace): the audio ends;
+//! - [`device`] (cpal, and [`pulse_out`] for playback on PulseAudio) and [`filedev`] (files at a steady pace): the audio ends;
 //! - [`session`]: whole calls: [`run_loopback`], [`run_send`], [`run_receive`];
 //! - [`priority`]: realtime scheduling for the callbacks and codec threads;
 //! - [`stats`]: the shared counters and the status line;
@@ -22,6 +22,8 @@ pub mod filedev;
 pub mod jitter;
 pub mod netsim;
 pub mod priority;
+#[cfg(any(target_os = "linux", target_os = "dragonfly", target_os = "freebsd", target_os = "netbsd"))]
+pub mod pulse_out;
 pub mod receiver;
 pub mod sender;
 pub mod session;

@@ -16,7 +16,7 @@ use codec_core::{ModelPackage, RuntimeOptions};
 use crossbeam_channel::{Receiver, Sender};
 use ringbuf::{HeapCons, HeapProd};
 
-use crate::device::{open_capture, open_playback, DeviceFault};
+use crate::device::{open_capture, open_playback, DeviceFault, OutputStream};
 use crate::filedev::{FileCapture, FilePlayback, FILE_BUFFER_MS};
 use crate::netsim::{NetSim, NetSimConfig};
 use crate::priority::{opening_realtime, ThreadRole};
@@ -132,7 +132,7 @@ impl CaptureEnd {
 }
 
 enum PlaybackEnd {
-    Device(#[allow(dead_code)] cpal::Stream),
+    Device(#[allow(dead_code)] OutputStream),
     File(FilePlayback, PathBuf),
 }
 
