@@ -136,6 +136,16 @@ enum PlaybackEnd {
     File(FilePlayback, PathBuf),
 }
 
+/// Opens a device, from a realtime thread if the call asks for realtime
+/// scheduling, so the backend's threads inherit it.
+fn open_device<T>(options: &CallOptions, counters: &Arc<Counters>, open: impl FnOnce() -> T) -> T {
+    if options.realtime {
+        opening_realtime(ThreadRole::Device, &counters.realtime_refusal, open)
+    } else {
+        open()
+    }
+}
+
 fn open_input(
     input: &Input,
     options: &CallOptions,
@@ -145,12 +155,9 @@ fn open_input(
 ) -> Result<(CaptureEnd, HeapCons<f32>, u32, String), StreamError> {
     match input {
         Input::Device(name) => {
-            let open = || open_capture(name.as_deref(), options.buffer_ms, RING_MS, counters.clone(), fault);
-            let c = if options.realtime {
-                opening_realtime(ThreadRole::Device, &counters.realtime_refusal, open)
-            } else {
-                open()
-            }?;
+            let c = open_device(options, counters, || {
+                open_capture(name.as_deref(), options.buffer_ms, RING_MS, counters.clone(), fault)
+            })?;
             let what = format!("{} ({})", name.as_deref().unwrap_or("default input"), c.description);
             Ok((CaptureEnd::Device(c.stream), c.ring, c.rate, what))
         }
@@ -173,12 +180,9 @@ fn open_output(
 ) -> Result<(PlaybackEnd, HeapProd<f32>, u32, u32, String), StreamError> {
     match output {
         Output::Device(name) => {
-            let open = || open_playback(name.as_deref(), options.buffer_ms, RING_MS, counters.clone(), fault);
-            let p = if options.realtime {
-                opening_realtime(ThreadRole::Device, &counters.realtime_refusal, open)
-            } else {
-                open()
-            }?;
+            let p = open_device(options, counters, || {
+                open_playback(name.as_deref(), options.buffer_ms, RING_MS, counters.clone(), fault)
+            })?;
             let what = format!("{} ({})", name.as_deref().unwrap_or("default output"), p.description);
             // A sound server double-buffers: after a hiccup it asks for two buffers at once.
             Ok((PlaybackEnd::Device(p.stream), p.ring, p.rate, 2 * options.buffer_ms, what))
