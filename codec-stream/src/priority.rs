@@ -23,7 +23,8 @@ use std::sync::atomic::Ordering::Relaxed;
 /// What a thread does, which sets how urgent it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ThreadRole {
-    /// A device callback: a few microseconds of copying against a hard deadline.
+    /// The audio backend's threads, the device callbacks among them: a few
+    /// microseconds of copying against a hard deadline.
     Device,
     /// An encoder or decoder thread: about a millisecond of work every 20 ms
     /// frame, with a ring of slack before the deadline, so below the callbacks.
@@ -41,11 +42,9 @@ impl ThreadRole {
     }
 }
 
-/// Moves the calling thread to the realtime (SCHED_FIFO) class.
-///
-/// Makes one system call and does not allocate, so a device callback may
-/// call it. Returns the OS error number on refusal.
-pub fn promote_current_thread(role: ThreadRole) -> Result<(), i32> {
+/// Moves the calling thread to the realtime (SCHED_FIFO) class; the OS error
+/// number on refusal.
+fn promote_current_thread(role: ThreadRole) -> Result<(), i32> {
     #[cfg(unix)]
     {
         let param = libc::sched_param { sched_priority: role.priority() };
