@@ -17,7 +17,7 @@ export CODEC_PULSE_LOG_LEVEL=debug
 eval "$(scripts/pulse-null.sh start)"
 trap 'kill $(jobs -p) 2> /dev/null || true; scripts/pulse-null.sh stop; rm -rf "$work"' EXIT
 
-cargo build --release -q -p codec-cli -p codec-stream --examples
+cargo build --release -q -p codec-cli -p codec-stream --bins --examples
 codec=target/release/codec
 # Every stream is in place before the call starts and stays until it ends: a
 # stream joining or leaving the sink makes PulseAudio rewind and reconfigure

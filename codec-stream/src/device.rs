@@ -283,6 +283,9 @@ pub struct OpenPlayback {
     pub rate: u32,
     pub ring: HeapProd<f32>,
     pub description: String,
+    /// The most audio one request of the device is expected to take, in
+    /// milliseconds: what the ring must hold to answer it.
+    pub largest_request_ms: u32,
 }
 
 /// Opens the named (or default) output device and starts playing from a ring
@@ -311,7 +314,14 @@ pub fn open_playback(
         let stream = PulsePlayback::start(&sink, rate, period, callback)
             .map_err(|e| StreamError::Device(format!("cannot open the output device: {e}")))?;
         let description = format!("{rate} Hz, 1 ch, f32");
-        return Ok(OpenPlayback { stream: OutputStream::Pulse(stream), rate, ring: prod, description });
+        // The server asks for half a buffer at a time; a full one leaves a request of slack.
+        return Ok(OpenPlayback {
+            stream: OutputStream::Pulse(stream),
+            rate,
+            ring: prod,
+            description,
+            largest_request_ms: buffer_ms,
+        });
     }
     let channels = usize::from(supported.channels());
     let format = supported.sample_format();
@@ -345,7 +355,14 @@ pub fn open_playback(
         .or_else(|_| try_build(fallback))
         .map_err(|e| StreamError::Device(format!("cannot open the output device ({}): {e}", describe(&supported))))?;
     stream.play().map_err(|e| StreamError::Device(format!("cannot start playing: {e}")))?;
-    Ok(OpenPlayback { stream: OutputStream::Cpal(stream), rate, ring, description: describe(&supported) })
+    // A sound server behind cpal double-buffers: after a hiccup it asks for two buffers at once.
+    Ok(OpenPlayback {
+        stream: OutputStream::Cpal(stream),
+        rate,
+        ring,
+        description: describe(&supported),
+        largest_request_ms: 2 * buffer_ms,
+    })
 }
 
 /// The server-side name of a device of cpal's PulseAudio host.

@@ -7,7 +7,7 @@
 //!
 //! - [`callbacks`]: the device callbacks, which only copy samples and count;
 //! - [`sender`] and [`receiver`]: the two codec halves, each driven by one thread;
-//! - [`jitter`]: the receiver's adaptive jitter buffer;
+//! - [`jitter`]: the receiver's adaptive jitter buffer, and [`playout_clock`], which paces it;
 //! - [`netsim`]: a deterministic lossy, jittery network for tests and demos;
 //! - [`device`] (cpal, and [`pulse_out`] for playback on PulseAudio) and [`filedev`] (files at a steady pace): the audio ends;
 //! - [`session`]: whole calls: [`run_loopback`], [`run_send`], [`run_receive`];
@@ -21,6 +21,7 @@ pub mod device;
 pub mod filedev;
 pub mod jitter;
 pub mod netsim;
+pub mod playout_clock;
 pub mod priority;
 #[cfg(any(target_os = "linux", target_os = "dragonfly", target_os = "freebsd", target_os = "netbsd"))]
 pub mod pulse_out;

@@ -10,6 +10,7 @@ use ringbuf::HeapProd;
 use rubato::{Resampler, SincFixedIn, SincInterpolationParameters, SincInterpolationType, WindowFunction};
 
 use crate::jitter::{JitterBuffer, JitterConfig, Playout};
+use crate::playout_clock::PlayoutClock;
 use crate::stats::Counters;
 use crate::StreamError;
 
@@ -26,6 +27,13 @@ const WAIT_SMOOTHING: f64 = 0.01;
 const WAIT_REFERENCE_FRAMES: u32 = 25;
 /// Arrival times remembered, by frame index modulo this.
 const ARRIVALS: usize = 128;
+/// The least time the first frame of a stream waits before it plays. The
+/// drift control holds every later frame at the wait the first ones had:
+/// started the instant a frame arrived, later frames would be due the
+/// moment they arrive and the smallest scheduling hiccup would make them
+/// late. Costs at most this much delay, and on average far less (only
+/// when the device's pull happens to come within it of an arrival).
+const START_MARGIN_MS: f64 = 5.0;
 
 /// What became of one datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +58,7 @@ pub struct FrameReceiver {
     resampler: SincFixedIn<f32>,
     resampled: Vec<f32>,
     ring: HeapProd<f32>,
+    clock: PlayoutClock,
     target_fill: usize,
     model_tag: u32,
     bits: u8,
@@ -108,6 +117,7 @@ impl FrameReceiver {
             resampler,
             resampled,
             ring,
+            clock: PlayoutClock::new(device_rate),
             target_fill,
             model_tag: package.tag(),
             bits: package.quantizer().bits_per_code(),
@@ -153,16 +163,47 @@ impl FrameReceiver {
     /// A decoder network that fails to run.
     pub fn fill(&mut self, now_ms: f64) -> Result<usize, StreamError> {
         let mut frames = 0;
+        // Judged by the steady clock, so that frames leave the jitter buffer
+        // one frame period apart whatever size the device's requests are.
+        let mut level = self.clock.occupied(self.ring.occupied_len(), now_ms);
         // A frame's worth of room is needed, or the ring would overflow.
-        while self.ring.occupied_len() < self.target_fill && self.ring.vacant_len() >= self.resampled.len() {
-            self.play_one(now_ms)?;
+        while level < self.target_fill as f64 && self.ring.vacant_len() >= self.resampled.len() {
+            if let Some(wait_ms) = self.start_wait(now_ms) {
+                // Silence in front of the first frame, so that the ring next
+                // runs short when the margin is up: the device's pull, and
+                // every later pop, move behind the arrivals.
+                let short = self.target_fill as f64 - level;
+                let n = (short + wait_ms * f64::from(self.device_rate) / 1000.0) as usize;
+                let pushed = self.ring.push_iter(std::iter::repeat_n(0.0, n.min(self.ring.vacant_len())));
+                self.clock.pushed(pushed);
+                break;
+            }
+            let pushed = self.play_one(now_ms)?;
+            self.clock.pushed(pushed);
+            level += pushed as f64;
             frames += 1;
+            if pushed == 0 {
+                break;
+            }
         }
         self.counters.recv_delay_us.store(self.delay_us(), Relaxed);
         Ok(frames)
     }
 
-    fn play_one(&mut self, now_ms: f64) -> Result<(), StreamError> {
+    /// How much longer playout must wait to start, if the next pop would
+    /// start it with a frame that arrived less than [`START_MARGIN_MS`] ago.
+    fn start_wait(&self, now_ms: f64) -> Option<f64> {
+        if !self.jitter.starts_at_next_pop() {
+            return None;
+        }
+        let index = self.jitter.next_frame_index()?;
+        let (i, at) = self.arrivals.get(index as usize % ARRIVALS)?;
+        let wait = START_MARGIN_MS - (now_ms - at);
+        (*i == index && wait >= 0.5).then_some(wait)
+    }
+
+    /// Plays one frame period into the ring; returns the samples written.
+    fn play_one(&mut self, now_ms: f64) -> Result<usize, StreamError> {
         self.pcm.clear();
         let mut waited = None;
         match self.jitter.pop(&mut self.frame_codes) {
@@ -191,9 +232,9 @@ impl FrameReceiver {
                 .resampler
                 .process_into_buffer(&[&self.pcm], &mut [&mut self.resampled], None)
                 .map_err(|e| StreamError::Internal(e.to_string()))?;
-            self.ring.push_slice(&self.resampled[..out]);
+            return Ok(self.ring.push_slice(&self.resampled[..out]));
         }
-        Ok(())
+        Ok(0)
     }
 
     /// Nudges the playback rate so that the sender's clock and this

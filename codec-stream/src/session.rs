@@ -184,8 +184,7 @@ fn open_output(
                 open_playback(name.as_deref(), options.buffer_ms, RING_MS, counters.clone(), fault)
             })?;
             let what = format!("{} ({})", name.as_deref().unwrap_or("default output"), p.description);
-            // A sound server double-buffers: after a hiccup it asks for two buffers at once.
-            Ok((PlaybackEnd::Device(p.stream), p.ring, p.rate, 2 * options.buffer_ms, what))
+            Ok((PlaybackEnd::Device(p.stream), p.ring, p.rate, p.largest_request_ms, what))
         }
         Output::File { path, pace } => {
             check_writable(path)?;
@@ -204,10 +203,10 @@ fn check_writable(path: &std::path::Path) -> Result<(), StreamError> {
     Ok(())
 }
 
-/// Samples the receiver keeps in the playback ring: the most one callback
+/// Samples the receiver keeps in the playback ring: the most one request
 /// takes and half a frame of margin, so a callback never finds it short.
-fn target_fill(rate: u32, buffer_ms: u32) -> usize {
-    (u64::from(rate) * (u64::from(buffer_ms) + 10) / 1000) as usize
+fn target_fill(rate: u32, largest_request_ms: u32) -> usize {
+    (u64::from(rate) * (u64::from(largest_request_ms) + 10) / 1000) as usize
 }
 
 fn tail_for(net: &NetSimConfig) -> Duration {
@@ -453,16 +452,16 @@ fn new_sender(
 }
 
 /// The receiving half, keeping the playback ring at what the output's
-/// largest pull of `buffer_ms` needs.
+/// largest request needs.
 fn new_receiver(
     package: &ModelPackage,
     options: &CallOptions,
     rate: u32,
-    buffer_ms: u32,
+    largest_request_ms: u32,
     ring: HeapProd<f32>,
     counters: &Arc<Counters>,
 ) -> Result<FrameReceiver, StreamError> {
-    let fill = target_fill(rate, buffer_ms);
+    let fill = target_fill(rate, largest_request_ms);
     FrameReceiver::new(package, options.runtime, options.stages, rate, ring, fill, counters.clone())
 }
 
@@ -483,10 +482,10 @@ pub fn run_loopback(
     let fault = DeviceFault::default();
     let (capture, capture_ring, in_rate, input_name) =
         open_input(input, options, tail_for(&options.net), &counters, &fault)?;
-    let (playback, playback_ring, out_rate, out_buffer_ms, output_name) =
+    let (playback, playback_ring, out_rate, largest_request_ms, output_name) =
         open_output(output, in_rate, options, &counters, &fault)?;
     let sender = new_sender(package, input, options, in_rate, capture_ring, &counters)?;
-    let mut receiver = new_receiver(package, options, out_rate, out_buffer_ms, playback_ring, &counters)?;
+    let mut receiver = new_receiver(package, options, out_rate, largest_request_ms, playback_ring, &counters)?;
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx): (Sender<Vec<u8>>, Receiver<Vec<u8>>) = crossbeam_channel::bounded(4096);
     let (_notice_tx, notices) = crossbeam_channel::unbounded();
@@ -599,9 +598,9 @@ pub fn run_receive(
         }
     })?;
     socket.set_read_timeout(Some(POLL)).map_err(|e| StreamError::Network(format!("socket: {e}")))?;
-    let (playback, playback_ring, out_rate, out_buffer_ms, output_name) =
+    let (playback, playback_ring, out_rate, largest_request_ms, output_name) =
         open_output(output, package.sample_rate(), options, &counters, &fault)?;
-    let mut receiver = new_receiver(package, options, out_rate, out_buffer_ms, playback_ring, &counters)?;
+    let mut receiver = new_receiver(package, options, out_rate, largest_request_ms, playback_ring, &counters)?;
     let stop = Arc::new(AtomicBool::new(false));
     let (notice_tx, notices) = crossbeam_channel::unbounded();
     let s = stop.clone();
