@@ -115,11 +115,11 @@ impl JitterConfig {
     /// tolerated (a second late frame within the window grows the delay), at
     /// most one shrink every 25 frames (0.5 s).
     ///
-    /// The tolerance is tight because lateness on a quiet network is not
-    /// random: a capture device that delivers 15 ms pieces completes 20 ms
-    /// frames 0-15 ms behind their ideal times in a fixed pattern, and a
-    /// buffer that tolerated 2 % settled where 1.5 % of frames, one every
-    /// 1.3 s, were concealed for ever.
+    /// The tolerance is tight because lateness on a quiet link is seldom
+    /// random: device timing makes fixed patterns, and a buffer that
+    /// tolerated 2 % once sat for 10 minutes where 1.5 % of frames, one
+    /// every 1.3 s, were concealed (the playout was paced by 15 ms device
+    /// requests then; [`crate::playout_clock`] removed that cause).
     pub fn new(codes_per_frame: usize) -> Self {
         Self {
             frame_ms: 20.0,

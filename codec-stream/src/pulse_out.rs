@@ -45,6 +45,9 @@ impl PulsePlayback {
             minimum_request_length: period_bytes / 2,
             ..Default::default()
         };
+        // Named, so the server's log and `pactl list sink-inputs` say whose stream it is.
+        let mut props = protocol::Props::new();
+        props.set(protocol::Prop::MediaName, c"codec playback");
         let params = protocol::PlaybackStreamParams {
             sink_name: Some(name),
             sample_spec: protocol::SampleSpec {
@@ -55,6 +58,7 @@ impl PulsePlayback {
             channel_map: protocol::ChannelMap::mono(),
             buffer_attr,
             flags: protocol::stream::StreamFlags { adjust_latency: true, ..Default::default() },
+            props,
             ..Default::default()
         };
         // The server never asks for more than the buffer holds; the scratch

@@ -20,7 +20,7 @@ pub struct CommonArgs {
     #[command(flatten)]
     pub rate: RateArgs,
     /// Device buffer to ask for, in milliseconds (smaller: less delay, more risk of xruns)
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=500))]
+    #[arg(long, default_value_t = codec_stream::DEFAULT_BUFFER_MS, value_parser = clap::value_parser!(u32).range(1..=500))]
     pub buffer_ms: u32,
     /// Stop after this many seconds (default: run until Ctrl-C, or to the end of --input)
     #[arg(long)]
