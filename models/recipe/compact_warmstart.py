@@ -24,10 +24,11 @@ def main() -> int:
     weights = load_file(str(src))
     with safe_open(str(src), "pt") as f:
         meta = f.metadata() or {}
-    disc = {k: v.half().contiguous() for k, v in weights.items() if k.startswith("disc.")}
-    codec = {k: v for k, v in weights.items() if not k.startswith("disc.")}
+    # Discriminators and the moving average of the weights go in half precision.
+    extra = {k: v.half().contiguous() for k, v in weights.items() if k.startswith(("disc.", "ema."))}
+    codec = {k: v for k, v in weights.items() if k not in extra}
     out = Path(__file__).resolve().parent / "warmstart" / f"{args.name}.safetensors"
-    save_file(compact_weights(codec) | disc, str(out), metadata=meta)
+    save_file(compact_weights(codec) | extra, str(out), metadata=meta)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) at step {meta.get('step', '?')}")
     return 0
 

@@ -131,6 +131,8 @@ def main() -> int:
     ap.add_argument("--config", default="small")
     ap.add_argument("--name", required=True, help="package name: writes models/NAME")
     ap.add_argument("--training", type=Path, help="JSON with the training facts to record")
+    ap.add_argument("--ema", action="store_true",
+                    help="export the moving average of the weights (the run's ema.* tensors) instead of the last ones")
     ap.add_argument("--warmstart", action="store_true",
                     help="also write models/recipe/warmstart/NAME.safetensors, the compact weights to go on from")
     args = ap.parse_args()
@@ -140,7 +142,13 @@ def main() -> int:
     with safe_open(str(args.weights), "pt") as f:
         meta = f.metadata() or {}
     disc = {k: v for k, v in weights.items() if k.startswith("disc.")}
-    missing, unexpected = codec.load_state_dict({k: v for k, v in weights.items() if k not in disc}, strict=False)
+    average = {k: v for k, v in weights.items() if k.startswith("ema.")}
+    live = {k: v for k, v in weights.items() if k not in disc and k not in average}
+    if args.ema:
+        if not average:
+            sys.exit(f"{args.weights} holds no moving average (ema.* tensors): export without --ema")
+        live |= {k[len("ema."):]: v for k, v in average.items()}
+    missing, unexpected = codec.load_state_dict(live, strict=False)
     # A compact warm start lacks only the EMA sums, which inference does not use.
     missing = [k for k in missing if not k.endswith(("embed_avg", "initted"))]
     if missing or unexpected:
@@ -237,7 +245,11 @@ def main() -> int:
     if args.warmstart:
         ws = Path(__file__).resolve().parent / "warmstart" / f"{args.name}.safetensors"
         ws.parent.mkdir(exist_ok=True)
-        compact = compact_weights(codec.state_dict()) | {k: v.half().contiguous() for k, v in disc.items()}
+        # The warm start goes on from the last weights, not the average, so
+        # that the run resumes where it was.
+        own = codec.state_dict()
+        state = own | {k: v for k, v in weights.items() if k in own}
+        compact = compact_weights(state) | {k: v.half().contiguous() for k, v in (disc | average).items()}
         save_torch(compact, str(ws), metadata=meta)
         print(f"wrote {ws} ({ws.stat().st_size / 1e6:.1f} MB)")
     sizes = sum((out / f).stat().st_size for f in files)

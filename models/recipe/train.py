@@ -9,6 +9,7 @@ log.jsonl. Running the same command again resumes where it stopped.
 """
 
 import argparse
+import copy
 import json
 import math
 import os
@@ -60,6 +61,8 @@ def parse_args():
     ap.add_argument("--w-adv", type=float, default=1.0 / 45, help="Vocos weights: mel 45, adversarial 1, features 2")
     ap.add_argument("--w-fm", type=float, default=2.0 / 45)
     ap.add_argument("--gan-seconds", type=float, default=0.5, help="segment the discriminators see")
+    ap.add_argument("--ema", type=float, default=0.999,
+                    help="decay of a moving average of the codec's weights, evaluated beside them and exportable (0: none)")
     ap.add_argument("--max-steps", type=int, default=10**9)
     ap.add_argument("--max-minutes", type=float, default=1e9, help="stop (with a checkpoint) after this long")
     ap.add_argument("--ckpt-minutes", type=float, default=5.0)
@@ -163,6 +166,29 @@ def main() -> int:
         model.load_state_dict(taken, strict=False)
         emit({"event": "init", "from": args.init_from.name, "tensors": len(taken), "of": len(own), "step": step})
 
+    # The moving average starts from the weights just loaded unless the
+    # checkpoint or warm start carries its own.
+    ema = copy.deepcopy(model) if args.ema > 0 else None
+    if ema is not None:
+        if resumed and "ema" in ckpt:
+            ema.load_state_dict(ckpt["ema"])
+        elif not resumed and args.init_from:
+            own = dict(ema.named_parameters())
+            avg = {k[len("ema."):]: v for k, v in load_file(str(args.init_from)).items() if k.startswith("ema.")}
+            with torch.no_grad():
+                for k, v in avg.items():
+                    if k in own and own[k].shape == v.shape:
+                        own[k].copy_(v)
+            emit({"event": "init-ema", "tensors": len(avg)})
+        ema.requires_grad_(False)
+        ema_params, live_params = list(ema.parameters()), list(model.parameters())
+
+    def sync_ema_buffers():
+        # Codebooks are buffers that follow their own EMA: the averaged model
+        # uses the live ones.
+        for b, live in zip(ema.buffers(), model.buffers()):
+            b.copy_(live)
+
     params = sum(p.numel() for p in model.parameters())
     sampler = CropSampler(args.data, "train", int(args.seconds * 16000) // dsp.HOP * dsp.HOP, args.seed + step)
     dev = load_files(args.data, "dev", args.eval_files)
@@ -180,10 +206,15 @@ def main() -> int:
                  "quantizer": args.quantizer, "config": args.config}
         if disc is not None:
             state["disc"], state["opt_d"] = disc.state_dict(), opt_d.state_dict()
+        if ema is not None:
+            sync_ema_buffers()
+            state["ema"] = ema.state_dict()
         save_atomic(state, ckpt_path)
         weights = dict(model.state_dict())
         if disc is not None:
             weights |= {"disc." + k: v for k, v in disc.state_dict().items()}
+        if ema is not None:
+            weights |= {"ema." + k: v for k, v in ema.named_parameters()}
         meta = {"step": str(step), "trained_seconds": str(round(trained_seconds, 1)),
                 "quantizer": args.quantizer, "config": args.config}
         save_atomic(weights, run / "warmstart.safetensors", weights_only=True, metadata=meta)
@@ -226,6 +257,9 @@ def main() -> int:
         loss.backward()
         grad = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
+        if ema is not None:
+            with torch.no_grad():
+                torch._foreach_lerp_(ema_params, live_params, 1.0 - args.ema)
         step += 1
         now = time.time()
         # A step's time counts up to a limit: a run stopped for a while (SIGSTOP,
@@ -241,7 +275,11 @@ def main() -> int:
             window = now
             sums, count = {}, 0
         if step % args.eval_every == 0:
-            emit({"event": "eval", "step": step, "dev": evaluate(model, dev, stage_counts)})
+            record = {"event": "eval", "step": step, "dev": evaluate(model, dev, stage_counts)}
+            if ema is not None:
+                sync_ema_buffers()
+                record["dev_ema"] = evaluate(ema, dev, stage_counts)
+            emit(record)
         if (time.time() - last_ckpt) / 60 > args.ckpt_minutes:
             checkpoint()
             last_ckpt = time.time()

@@ -111,10 +111,13 @@ def main() -> int:
     evals = [r for r in records if r.get("event") == "eval"]
     if evals:
         lines += ["", "## Dev curve during training (PyTorch, 16 dev files)", "",
-                  "| step | stages | PESQ-WB | STOI |", "|---|---|---|---|"]
+                  "| step | stages | PESQ-WB | STOI | PESQ-WB, weight average | STOI, weight average |",
+                  "|---|---|---|---|---|---|"]
         for r in evals:
             for stages, d in r["dev"].items():
-                lines.append(f"| {r['step']} | {stages} | {d['pesq']:.3f} | {d['stoi']:.3f} |")
+                e = r.get("dev_ema", {}).get(stages)
+                avg = f"{e['pesq']:.3f} | {e['stoi']:.3f}" if e else "- | -"
+                lines.append(f"| {r['step']} | {stages} | {d['pesq']:.3f} | {d['stoi']:.3f} | {avg} |")
         final = evals[-1]["dev"]
         top = max(final, key=int)
         lines += ["", f"Codebook use at step {evals[-1]['step']} ({top} stages, 16 dev files): share of entries "
