@@ -1,0 +1,69 @@
+"""How much better a run does on speech it trained on than on the dev set.
+
+  python fit_gap.py --weights RUNS/mcrvq/warmstart.safetensors --quantizer mcrvq [--ema]
+
+Scores evenly spaced training files of the dev set's kind (same source) and
+dev files the same way as train.py's evaluation (PyTorch, PESQ-WB and STOI).
+A wide gap says the model memorises its data (more data would help); none
+says the limit is elsewhere (size, losses, steps).
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+from safetensors.torch import load_file
+
+from codec_model.codec import Codec
+from codec_model.data import read_manifest
+from prepare_data import default_out
+from train import evaluate
+
+
+def pick(data: Path, split: str, source: str, limit: int, seconds: float):
+    entries = [e for e in read_manifest(data, split) if e["source"] == source and e["seconds"] >= seconds]
+    entries = entries[:: max(1, len(entries) // limit)][:limit]
+    return [(e["id"], sf.read(data / e["path"], dtype="float32")[0]) for e in entries]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--weights", type=Path, required=True)
+    ap.add_argument("--quantizer", choices=["mcrvq", "grvq"], required=True)
+    ap.add_argument("--config", default="small")
+    ap.add_argument("--ema", action="store_true", help="score the moving average of the weights")
+    ap.add_argument("--data", type=Path, default=default_out())
+    ap.add_argument("--files", type=int, default=32)
+    ap.add_argument("--source", default="asterisk", help="the dev set's source, to compare like with like")
+    ap.add_argument("--min-seconds", type=float, default=1.5, help="PESQ needs speech of some length")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    weights = load_file(str(args.weights))
+    prefix = "ema." if args.ema else ""
+    if args.ema and not any(k.startswith(prefix) for k in weights):
+        sys.exit(f"{args.weights} holds no moving average (ema.* tensors)")
+    chosen = {k: v for k, v in weights.items() if not k.startswith(("disc.", "ema."))}
+    chosen |= {k[len(prefix):]: v for k, v in weights.items() if prefix and k.startswith(prefix)}
+    model = Codec(args.quantizer, args.config)
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in chosen.items()}, strict=False)
+    q = model.quantizer
+    stages = sorted({min(4, q.n_stages), q.n_stages})
+
+    result = {"weights": args.weights.name, "ema": args.ema}
+    for split in ("train", "dev"):
+        files = pick(args.data, split, args.source, args.files, args.min_seconds)
+        scores = evaluate(model, files, stages)
+        result[split] = {n: {"files": len(files), "pesq": round(s["pesq"], 3), "stoi": round(s["stoi"], 3)}
+                         for n, s in scores.items()}
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
