@@ -158,6 +158,43 @@ fn send_and_receive_work_across_processes_under_20_percent_loss() {
 }
 
 #[test]
+fn three_frames_a_packet_reach_the_receiver_whole() {
+    let _turn = realtime();
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("received.wav");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let receiver = codec()
+        .args(["receive", "--listen", &addr, "-o", s(&out), "--idle-stop", "1.5", "-q"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn receive");
+    std::thread::sleep(Duration::from_millis(1500));
+    let sent = codec()
+        .args(["send", "--to", &addr, "-i", s(&sample()), "--frames-per-packet", "3", "-q"])
+        .output()
+        .expect("run send");
+    let send_err = String::from_utf8_lossy(&sent.stderr);
+    assert!(sent.status.success(), "{send_err}");
+    let received = wait(receiver, Duration::from_secs(30));
+    let err = String::from_utf8_lossy(&received.stderr);
+    assert!(received.status.success(), "{err}");
+    println!("send:\n{send_err}\nreceive:\n{err}");
+    // The header line gives the rate on the wire: 16 bytes every 60 ms on top of the codes.
+    assert!(send_err.contains("3 frames a packet ("), "{send_err}");
+    let packets = count(&send_err, "packets sent");
+    let decoded = count(&err, "frames decoded");
+    // 5 s of speech and the short tail that flushes the encoder, in threes.
+    assert!((80..=95).contains(&packets), "{packets} packets: {send_err}");
+    // Every frame of every packet is played (the receiver conceals only while it waits out --idle-stop).
+    assert!(decoded >= 3 * packets - 3, "{decoded} frames decoded from {packets} packets: {err}");
+    assert_eq!(count(&err, "late"), 0, "{err}");
+    let (audio, rate) = wav_samples(&out);
+    let (delay_ms, corr) = codec_stream::delay::envelope_delay(&offline_decode(), &audio, rate, 3000.0);
+    println!("received audio: envelope correlation with the offline decode {corr:.3} at {delay_ms} ms");
+    assert!(corr > 0.9, "the received audio is not the sent speech: {corr}");
+}
+
+#[test]
 fn receive_on_a_port_in_use_says_so() {
     let taken = UdpSocket::bind("0.0.0.0:0").expect("bind");
     let port = taken.local_addr().expect("addr").port().to_string();

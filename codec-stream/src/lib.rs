@@ -33,6 +33,7 @@ pub mod stats;
 pub use device::{list_devices, DeviceInfo};
 pub use jitter::{JitterBuffer, JitterConfig, JitterStats, Playout, PushOutcome};
 pub use netsim::{NetSim, NetSimConfig, NetSimStats};
+pub use sender::{wire_bitrate, MAX_FRAMES_PER_PACKET};
 pub use session::{run_loopback, run_receive, run_send, CallOptions, Input, Output, Summary, DEFAULT_BUFFER_MS};
 pub use stats::{Counters, Snapshot};
 

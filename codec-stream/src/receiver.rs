@@ -65,8 +65,9 @@ pub struct FrameReceiver {
     hop: usize,
     device_rate: u32,
     model_rate: u32,
-    /// When each recent frame arrived: (frame index, ms).
-    arrivals: Vec<(u32, f64)>,
+    /// When each recent frame arrived: (frame index, ms, frames ahead of it
+    /// in its packet).
+    arrivals: Vec<(u32, f64, u8)>,
     drift: DriftControl,
     counters: Arc<Counters>,
 }
@@ -124,7 +125,7 @@ impl FrameReceiver {
             hop,
             device_rate,
             model_rate,
-            arrivals: vec![(u32::MAX, f64::NAN); ARRIVALS],
+            arrivals: vec![(u32::MAX, f64::NAN, 0); ARRIVALS],
             drift: DriftControl::default(),
             counters,
         })
@@ -148,7 +149,7 @@ impl FrameReceiver {
         for i in 0..u32::from(self.packet.frames) {
             let index = self.packet.frame_index.wrapping_add(i);
             if let Some(slot) = self.arrivals.get_mut(index as usize % ARRIVALS) {
-                *slot = (index, now_ms);
+                *slot = (index, now_ms, i as u8);
             }
         }
         self.jitter.push(&self.packet, now_ms);
@@ -197,7 +198,7 @@ impl FrameReceiver {
             return None;
         }
         let index = self.jitter.next_frame_index()?;
-        let (i, at) = self.arrivals.get(index as usize % ARRIVALS)?;
+        let (i, at, _) = self.arrivals.get(index as usize % ARRIVALS)?;
         let wait = START_MARGIN_MS - (now_ms - at);
         (*i == index && wait >= 0.5).then_some(wait)
     }
@@ -210,11 +211,16 @@ impl FrameReceiver {
             Playout::Frame { index } => {
                 self.decoder.push(&self.frame_codes, &mut self.pcm)?;
                 self.counters.frames_decoded.fetch_add(1, Relaxed);
+                // Frames that came several to a packet count as arriving one
+                // frame period apart, as if sent alone: otherwise the wait
+                // rises through each packet and the drift control reads that
+                // sawtooth as drift.
+                let frame_ms = self.jitter.config().frame_ms;
                 waited = self
                     .arrivals
                     .get(index as usize % ARRIVALS)
-                    .filter(|(i, _)| *i == index)
-                    .map(|(_, at)| now_ms - at);
+                    .filter(|(i, ..)| *i == index)
+                    .map(|(_, at, ahead)| now_ms - at - f64::from(*ahead) * frame_ms);
             }
             Playout::Missing { .. } | Playout::Stretch => {
                 self.decoder.conceal(&mut self.pcm)?;

@@ -10,10 +10,29 @@ use ringbuf::traits::{Consumer, Observer};
 use ringbuf::HeapCons;
 
 use crate::stats::Counters;
+
+/// Most frames a packet carries when sending (200 ms of audio): more would
+/// add delay no call wants, for a header already paid down to a tenth.
+pub const MAX_FRAMES_PER_PACKET: u8 = 10;
 use crate::StreamError;
 
+/// Bits a second on the wire at `stages` stages and `frames_per_packet`
+/// frames a packet, packet headers included (not those of UDP and IP).
+pub fn wire_bitrate(package: &ModelPackage, stages: usize, frames_per_packet: u8) -> f64 {
+    let q = package.quantizer();
+    let packet = Packet {
+        bits: q.bits_per_code(),
+        codebooks: u8::try_from(q.codes_per_frame(stages)).unwrap_or(u8::MAX),
+        frames: frames_per_packet,
+        ..Packet::default()
+    };
+    let packet_seconds = f64::from(frames_per_packet) * package.hop() as f64 / f64::from(package.sample_rate());
+    packet.header().encoded_len() as f64 * 8.0 / packet_seconds
+}
+
 /// Drains the capture ring, resamples to the model's rate, encodes frame by
-/// frame and hands out one datagram per 20 ms frame.
+/// frame and hands out a datagram every `frames_per_packet` frames (one
+/// per 20 ms frame by default).
 pub struct FrameSender {
     ring: HeapCons<f32>,
     resampler: StreamResampler,
@@ -24,6 +43,9 @@ pub struct FrameSender {
     packet: Packet,
     datagram: Vec<u8>,
     next_frame: u32,
+    next_seq: u32,
+    frames_per_packet: u8,
+    hop: usize,
     device_rate: u32,
     model_rate: u32,
     /// Most samples left waiting in the capture ring before the oldest are skipped.
@@ -72,6 +94,9 @@ impl FrameSender {
             packet,
             datagram: Vec::with_capacity(codec_core::bitstream::MAX_DATAGRAM_LEN),
             next_frame: 0,
+            next_seq: 0,
+            frames_per_packet: 1,
+            hop: package.hop(),
             device_rate,
             model_rate,
             max_backlog: None,
@@ -85,6 +110,23 @@ impl FrameSender {
     /// default: a file is never skipped.
     pub fn set_max_backlog_ms(&mut self, ms: Option<u32>) {
         self.max_backlog = ms.map(|ms| (u64::from(self.device_rate) * u64::from(ms) / 1000) as usize);
+    }
+
+    /// Puts `n` frames in each packet (1 to [`MAX_FRAMES_PER_PACKET`]): the
+    /// 16-byte header is paid once for all of them, at `n - 1` frames more
+    /// delay. The receiver needs no setting: packets say how many frames
+    /// they carry.
+    ///
+    /// # Errors
+    /// `n` out of range.
+    pub fn set_frames_per_packet(&mut self, n: u8) -> Result<(), StreamError> {
+        if !(1..=MAX_FRAMES_PER_PACKET).contains(&n) {
+            return Err(StreamError::Network(format!(
+                "frames per packet must be 1 to {MAX_FRAMES_PER_PACKET}, not {n}"
+            )));
+        }
+        self.frames_per_packet = n;
+        Ok(())
     }
 
     /// Encodes everything whole waiting in the capture ring and calls `send`
@@ -117,28 +159,60 @@ impl FrameSender {
     fn send_codes(&mut self, send: &mut dyn FnMut(&[u8])) -> Result<usize, StreamError> {
         let per_frame = self.encoder.codes_per_frame();
         let mut frames = 0;
-        for frame in self.codes.chunks_exact(per_frame) {
-            self.packet.seq = self.next_frame;
-            self.packet.frame_index = self.next_frame;
-            self.packet.codes.clear();
+        // Taken out for the loop, which sends packets through `self`; put back to keep its capacity.
+        let mut codes = std::mem::take(&mut self.codes);
+        for frame in codes.chunks_exact(per_frame) {
+            if self.pending_frames() == 0 {
+                self.packet.frame_index = self.next_frame;
+                self.packet.codes.clear();
+            }
             self.packet.codes.extend_from_slice(frame);
-            self.packet.encode_into(&mut self.datagram).map_err(|e| StreamError::Internal(e.to_string()))?;
-            send(&self.datagram);
-            self.counters.packets_sent.fetch_add(1, Relaxed);
-            self.counters.bytes_sent.fetch_add(self.datagram.len() as u64, Relaxed);
             self.next_frame = self.next_frame.wrapping_add(1);
             frames += 1;
+            if self.pending_frames() >= usize::from(self.frames_per_packet) {
+                self.send_packet(send)?;
+            }
         }
-        self.codes.clear();
+        codes.clear();
+        self.codes = codes;
         Ok(frames)
     }
 
+    /// Sends the frames waiting for a full packet, if any: at the end of a
+    /// stream nothing encoded is kept back.
+    ///
+    /// # Errors
+    /// A packet that cannot be written (an internal fault).
+    pub fn flush(&mut self, send: &mut dyn FnMut(&[u8])) -> Result<(), StreamError> {
+        if self.pending_frames() > 0 {
+            self.send_packet(send)?;
+        }
+        Ok(())
+    }
+
+    fn pending_frames(&self) -> usize {
+        self.packet.codes.len() / self.encoder.codes_per_frame()
+    }
+
+    fn send_packet(&mut self, send: &mut dyn FnMut(&[u8])) -> Result<(), StreamError> {
+        self.packet.frames = self.pending_frames() as u8;
+        self.packet.seq = self.next_seq;
+        self.packet.encode_into(&mut self.datagram).map_err(|e| StreamError::Internal(e.to_string()))?;
+        send(&self.datagram);
+        self.packet.codes.clear();
+        self.next_seq = self.next_seq.wrapping_add(1);
+        self.counters.packets_sent.fetch_add(1, Relaxed);
+        self.counters.bytes_sent.fetch_add(self.datagram.len() as u64, Relaxed);
+        Ok(())
+    }
+
     /// Audio captured but not yet in a packet: the ring, the resampler's
-    /// filter and the encoder's partial frame.
+    /// filter, the encoder's partial frame and frames waiting for a full packet.
     fn delay_us(&self) -> u64 {
         let ring = self.ring.occupied_len() as f64 / f64::from(self.device_rate);
         let filter = self.resampler.delay() as f64 / f64::from(self.model_rate);
-        ((ring + filter) * 1e6) as u64
+        let waiting = (self.pending_frames() * self.hop) as f64 / f64::from(self.model_rate);
+        ((ring + filter + waiting) * 1e6) as u64
     }
 
     /// Frames sent so far.
@@ -154,4 +228,34 @@ fn warm_up_encoder(encoder: &mut Encoder, hop: usize) -> Result<(), StreamError>
     encoder.push(&vec![0.0; hop * 4], &mut codes)?;
     encoder.reset();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_header_is_paid_once_a_packet() {
+        let package = ModelPackage::open("default").expect("default model");
+        let stages = package.default_stages();
+        let codes = package.bitrate(stages);
+        let one = wire_bitrate(&package, stages, 1);
+        let three = wire_bitrate(&package, stages, 3);
+        // 16 header bytes every 20 ms are 6.4 kbps; every 60 ms, 2.13 kbps.
+        assert!((one - codes - 6400.0).abs() < 400.0, "{one} bps for {codes} of codes");
+        assert!((three - codes - 2133.0).abs() < 150.0, "{three} bps for {codes} of codes");
+    }
+
+    #[test]
+    fn frames_per_packet_out_of_range_are_refused() {
+        let package = ModelPackage::open("default").expect("default model");
+        let (_, ring) = ringbuf::traits::Split::split(ringbuf::HeapRb::<f32>::new(1024));
+        let counters = Arc::new(Counters::default());
+        let mut sender =
+            FrameSender::new(&package, RuntimeOptions::default(), package.default_stages(), 16_000, ring, counters)
+                .expect("sender");
+        assert!(sender.set_frames_per_packet(0).is_err());
+        assert!(sender.set_frames_per_packet(MAX_FRAMES_PER_PACKET + 1).is_err());
+        assert!(sender.set_frames_per_packet(MAX_FRAMES_PER_PACKET).is_ok());
+    }
 }

@@ -69,6 +69,9 @@ pub struct CallOptions {
     pub buffer_ms: u32,
     /// The simulated network between sender and receiver.
     pub net: NetSimConfig,
+    /// Frames in each packet sent (1 to [`MAX_FRAMES_PER_PACKET`](crate::MAX_FRAMES_PER_PACKET)): fewer
+    /// header bytes a second, one frame (20 ms) more delay each.
+    pub frames_per_packet: u8,
     /// Status line interval; `None` for none.
     pub report_every: Option<Duration>,
     /// Stop after this long; `None` to run until stopped.
@@ -86,6 +89,7 @@ impl Default for CallOptions {
             runtime: RuntimeOptions::default(),
             buffer_ms: DEFAULT_BUFFER_MS,
             net: NetSimConfig::default(),
+            frames_per_packet: 1,
             report_every: Some(Duration::from_secs(1)),
             duration: None,
             idle_stop: None,
@@ -263,6 +267,16 @@ fn send_loop(
             deliver(&datagram);
         }
         std::thread::sleep(POLL);
+    }
+    // Frames still waiting for a full packet go out with whatever the
+    // simulated network holds.
+    let now_ms = epoch.elapsed().as_secs_f64() * 1000.0;
+    sender.flush(&mut |datagram| {
+        sim.send(datagram.to_vec(), now_ms);
+    })?;
+    sim.deliver_into(f64::INFINITY, &mut arrived);
+    for (datagram, _) in arrived.drain(..) {
+        deliver(&datagram);
     }
     Ok(())
 }
@@ -450,6 +464,7 @@ fn new_sender(
     counters: &Arc<Counters>,
 ) -> Result<FrameSender, StreamError> {
     let mut sender = FrameSender::new(package, options.runtime, options.stages, rate, ring, counters.clone())?;
+    sender.set_frames_per_packet(options.frames_per_packet)?;
     if matches!(input, Input::Device(_)) {
         sender.set_max_backlog_ms(Some(MAX_CAPTURE_BACKLOG_MS));
     }

@@ -36,6 +36,11 @@ fn speech() -> Vec<f32> {
 /// Runs `seconds` of call. The capture clock runs `capture_speed` times as
 /// fast as the playback clock (1.003: the sender's sound card is 0.3 % fast).
 fn simulate(net: NetSimConfig, capture_speed: f64, seconds: f64, input: &[f32]) -> Run {
+    simulate_packets(net, capture_speed, seconds, input, 1)
+}
+
+/// As [`simulate`], with `frames_per_packet` frames in each packet.
+fn simulate_packets(net: NetSimConfig, capture_speed: f64, seconds: f64, input: &[f32], frames_per_packet: u8) -> Run {
     let package = ModelPackage::open("default").expect("default model");
     let counters = Arc::new(Counters::default());
     let (mut mic, mic_ring) = HeapRb::<f32>::new(RATE as usize).split();
@@ -43,6 +48,7 @@ fn simulate(net: NetSimConfig, capture_speed: f64, seconds: f64, input: &[f32]) 
     let stages = package.default_stages();
     let options = RuntimeOptions::default();
     let mut sender = FrameSender::new(&package, options, stages, RATE, mic_ring, counters.clone()).expect("sender");
+    sender.set_frames_per_packet(frames_per_packet).expect("frames per packet");
     let mut receiver =
         FrameReceiver::new(&package, options, stages, RATE, spk_ring, 2 * TICK, counters.clone()).expect("receiver");
     let mut sim = NetSim::new(net);
@@ -103,22 +109,83 @@ fn best_correlation(a: &[f32], b: &[f32], max_lag: usize) -> (usize, f64) {
         .fold((0, f64::MIN), |best, c| if c.1 > best.1 { c } else { best })
 }
 
+fn offline_decode(input: &[f32]) -> Vec<f32> {
+    let package = ModelPackage::open("default").expect("model");
+    let tokens =
+        encode_pcm(&package, RuntimeOptions::default(), package.default_stages(), input, |_| {}).expect("encode");
+    decode_tokens(&package, RuntimeOptions::default(), &tokens, |_| {}).expect("decode")
+}
+
 #[test]
 fn a_perfect_link_plays_the_offline_decode_after_a_short_delay() {
     let input = speech();
     let run = simulate(NetSimConfig::default(), 1.0, 6.0, &input);
     assert_eq!((run.stats.concealed, run.stats.dropped_for_delay), (0, 0), "{:?}", run.stats);
-    let package = ModelPackage::open("default").expect("model");
-    let tokens =
-        encode_pcm(&package, RuntimeOptions::default(), package.default_stages(), &input, |_| {}).expect("encode");
-    let offline = decode_tokens(&package, RuntimeOptions::default(), &tokens, |_| {}).expect("decode");
-    let (lag, corr) = best_correlation(&run.output, &offline, 4000);
+    let (lag, corr) = best_correlation(&run.output, &offline_decode(&input), 4000);
     let delay_ms = lag as f64 / 16.0;
     println!("streamed vs offline decode: correlation {corr:.4} at {delay_ms:.1} ms");
     // Only the playback resampler (ratio 1 +- drift steering) separates the two.
     assert!(corr > 0.97, "correlation {corr}");
     // Frame and overlap (40 ms) plus the jitter buffer and a 20 ms playback ring.
     assert!((40.0..=100.0).contains(&delay_ms), "delay {delay_ms} ms");
+}
+
+#[test]
+fn three_frames_a_packet_send_half_the_bytes_for_the_same_audio_40_ms_later() {
+    let input = speech();
+    let offline = offline_decode(&input);
+    let one = simulate(NetSimConfig::default(), 1.0, 6.0, &input);
+    let three = simulate_packets(NetSimConfig::default(), 1.0, 6.0, &input, 3);
+    let (one_lag, _) = best_correlation(&one.output, &offline, 4000);
+    let (lag, corr) = best_correlation(&three.output, &offline, 4000);
+    let (one_bytes, bytes) = (one.stats.bytes_sent as f64, three.stats.bytes_sent as f64);
+    println!(
+        "3 frames a packet: {} packets, {bytes} bytes (1 frame: {} packets, {one_bytes} bytes); \
+         correlation {corr:.4}, delay {:.1} ms (1 frame: {:.1} ms)",
+        three.stats.packets_sent,
+        one.stats.packets_sent,
+        lag as f64 / 16.0,
+        one_lag as f64 / 16.0
+    );
+    assert_eq!(
+        (three.stats.concealed, three.stats.late, three.stats.dropped_for_delay),
+        (0, 0, 0),
+        "{:?}",
+        three.stats
+    );
+    assert!(corr > 0.97, "correlation {corr}");
+    // The same frames in a third of the packets: 16 header bytes a packet.
+    let frames = one.stats.packets_sent;
+    assert!(
+        three.stats.packets_sent.abs_diff(frames / 3) <= 1,
+        "{} packets for {frames} frames",
+        three.stats.packets_sent
+    );
+    assert!(bytes < 0.55 * one_bytes, "{bytes} bytes against {one_bytes}");
+    // Two frames wait for the third before leaving, and the buffer sees them arrive in threes.
+    let extra_ms = (lag as f64 - one_lag as f64) / 16.0;
+    assert!((30.0..=70.0).contains(&extra_ms), "{extra_ms} ms more delay");
+    // Frames arriving in threes are not clock drift: the playback rate stays put.
+    let steered = three.drift_ppm.iter().filter(|&&p| p != -1_000_000);
+    assert!(steered.clone().all(|p| p.abs() < 100), "drift correction {:?}", steered.max_by_key(|p| p.abs()));
+}
+
+#[test]
+fn a_lost_packet_of_three_frames_is_three_concealed_frames() {
+    let input: Vec<f32> = speech().repeat(4);
+    let net = NetSimConfig { loss_pct: 10.0, seed: 14, ..NetSimConfig::default() };
+    let run = simulate_packets(net, 1.0, 20.0, &input, 3);
+    let s = &run.stats;
+    println!("3 frames a packet, 10% loss: lost {} of {} packets, concealed {}", run.lost, s.packets_sent, s.concealed);
+    assert!(run.lost > 0, "the simulated network lost nothing");
+    assert!(
+        s.concealed + 6 >= 3 * run.lost && s.concealed <= 3 * run.lost + 6,
+        "concealed {} lost {}",
+        s.concealed,
+        run.lost
+    );
+    assert_eq!(s.late, 0, "{s:?}");
+    assert!(run.output.len() >= (run.depths.len() - 10) * TICK);
 }
 
 fn check_lossy(net: NetSimConfig, label: &str) {
@@ -159,15 +226,15 @@ fn bursts_of_five_packets_are_concealed_without_growing_the_delay() {
     check_lossy(NetSimConfig { loss_pct: 10.0, burst_len: 5.0, seed: 13, ..NetSimConfig::default() }, "bursts of 5");
 }
 
-fn check_drift(speed: f64) {
+fn check_drift(speed: f64, frames_per_packet: u8) {
     let input: Vec<f32> = speech().repeat(13);
     let seconds = 60.0;
-    let run = simulate(NetSimConfig::default(), speed, seconds, &input);
+    let run = simulate_packets(NetSimConfig::default(), speed, seconds, &input, frames_per_packet);
     let s = &run.stats;
     let late_depths = &run.depths[run.depths.len() * 3 / 4..];
     let final_ppm = run.drift_ppm.last().copied().unwrap_or(0);
     println!(
-        "capture clock x{speed}: playback corrected by {final_ppm:+} ppm, depth at the end {:?}, \
+        "capture clock x{speed}, {frames_per_packet} frames a packet: playback corrected by {final_ppm:+} ppm, depth at the end {:?}, \
          dropped {} stretched {} concealed {}",
         late_depths.iter().max(),
         s.dropped_for_delay,
@@ -187,10 +254,15 @@ fn check_drift(speed: f64) {
 
 #[test]
 fn a_fast_sender_clock_is_followed_without_growing_the_delay() {
-    check_drift(1.003);
+    check_drift(1.003, 1);
+}
+
+#[test]
+fn a_fast_sender_clock_is_followed_when_frames_come_three_to_a_packet() {
+    check_drift(1.003, 3);
 }
 
 #[test]
 fn a_slow_sender_clock_is_followed_without_underruns() {
-    check_drift(0.997);
+    check_drift(0.997, 1);
 }
