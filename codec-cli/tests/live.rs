@@ -171,7 +171,7 @@ fn three_frames_a_packet_reach_the_receiver_whole() {
     let out = dir.path().join("received.wav");
     let (send_err, err) = call_across_processes(&out, &["--frames-per-packet", "3"], |_| {});
     // The header line gives the rate on the wire: 16 bytes every 60 ms on top of the codes.
-    assert!(send_err.contains("3 frames a packet ("), "{send_err}");
+    assert!(send_err.contains("3 frames a packet: 4.13 kbps with headers"), "{send_err}");
     let packets = count(&send_err, "packets sent");
     let decoded = count(&err, "frames decoded");
     // 5 s of speech and the short tail that flushes the encoder, in threes.

@@ -186,7 +186,7 @@ fn print_header(what: &str, package: &codec_core::ModelPackage, options: &CallOp
     let wire = if sends {
         let n = options.frames_per_packet;
         format!(
-            ", {n} frame{} a packet ({:.2} kbps with headers)",
+            ", {n} frame{} a packet: {:.2} kbps with headers",
             if n == 1 { "" } else { "s" },
             codec_stream::wire_bitrate(package, options.stages, n) / 1000.0
         )
