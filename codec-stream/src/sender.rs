@@ -10,11 +10,11 @@ use ringbuf::traits::{Consumer, Observer};
 use ringbuf::HeapCons;
 
 use crate::stats::Counters;
+use crate::StreamError;
 
 /// Most frames a packet carries when sending (200 ms of audio): more would
 /// add delay no call wants, for a header already paid down to a tenth.
 pub const MAX_FRAMES_PER_PACKET: u8 = 10;
-use crate::StreamError;
 
 /// Bits a second on the wire at `stages` stages and `frames_per_packet`
 /// frames a packet, packet headers included (not those of UDP and IP).
@@ -164,7 +164,6 @@ impl FrameSender {
         for frame in codes.chunks_exact(per_frame) {
             if self.pending_frames() == 0 {
                 self.packet.frame_index = self.next_frame;
-                self.packet.codes.clear();
             }
             self.packet.codes.extend_from_slice(frame);
             self.next_frame = self.next_frame.wrapping_add(1);
