@@ -54,6 +54,9 @@ def parse_args():
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--lr", type=float, default=8e-4)
     ap.add_argument("--warmup", type=int, default=500)
+    ap.add_argument("--decay-from", type=int, help="step at which the learning rate starts a cosine decay")
+    ap.add_argument("--decay-to", type=int, help="step at which the decay reaches --lr-final (held after)")
+    ap.add_argument("--lr-final", type=float, default=8e-5)
     ap.add_argument("--w-mel", type=float, default=1.0)
     ap.add_argument("--w-complex", type=float, default=1.0)
     ap.add_argument("--w-commit", type=float, default=0.25)
@@ -70,7 +73,23 @@ def parse_args():
     ap.add_argument("--eval-files", type=int, default=16)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
-    return ap.parse_args()
+    args = ap.parse_args()
+    if (args.decay_from is None) != (args.decay_to is None):
+        ap.error("--decay-from and --decay-to go together")
+    if args.decay_from is not None and args.decay_to <= args.decay_from:
+        ap.error("--decay-to must come after --decay-from")
+    return args
+
+
+def learning_rate(args, step: int, first_step: int) -> float:
+    """Linear warm-up of a fresh optimiser, then constant, then an optional
+    cosine decay over absolute steps, so resuming mid-decay lands where it left."""
+    lr = args.lr * min(1.0, (step - first_step + 1) / args.warmup)
+    if args.decay_from is None or step < args.decay_from:
+        return lr
+    span = max(1, args.decay_to - args.decay_from)
+    t = min(1.0, (step - args.decay_from) / span)
+    return min(lr, args.lr_final + (args.lr - args.lr_final) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
 def save_atomic(obj, path: Path, weights_only: bool = False, metadata=None):
@@ -229,7 +248,7 @@ def main() -> int:
     while step < args.max_steps and not stop["now"]:
         if (time.time() - started) / 60 > args.max_minutes:
             break
-        lr = args.lr * min(1.0, (step - first_step + 1) / args.warmup)
+        lr = learning_rate(args, step, first_step)
         for o in (opt, opt_d):
             for g in (o.param_groups if o else []):
                 g["lr"] = lr

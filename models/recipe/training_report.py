@@ -29,7 +29,8 @@ def phases(records):
     for r in records:
         if r.get("event") == "start":
             a = r["args"]
-            key = (a.get("gan", False), a.get("w_complex"), a.get("lr"), a.get("batch"))
+            key = (a.get("gan", False), a.get("w_complex"), a.get("lr"), a.get("batch"),
+                   a.get("decay_from"), a.get("decay_to"), a.get("lr_final"))
             if current is None or current["key"] != key:
                 current = {"key": key, "args": a, "from": None, "to": None}
                 out.append(current)
@@ -101,8 +102,11 @@ def main() -> int:
             losses += f" + complex STFT x{a['w_complex']}"
         if a.get("gan"):
             losses += " + MPD/MRD adversarial and feature matching (`--gan`)"
+        lr = str(a["lr"])
+        if a.get("decay_from") is not None:
+            lr += f", cosine to {a['lr_final']} over steps {a['decay_from']}-{a['decay_to']}"
         lines.append(f"| {p['from']}-{p['to']} | {losses}, commitment x{a.get('w_commit')} | "
-                     f"{a['batch']} x {a['seconds']} s | {a['lr']} |")
+                     f"{a['batch']} x {a['seconds']} s | {lr} |")
     lines += ["", "## Final losses (mean of the last 500 steps of the last phase)", ""]
     for key in ("mel", "complex", "commit", "adv", "fm", "disc"):
         v = mean_last(records, key)
