@@ -176,14 +176,22 @@ fn three_frames_a_packet_reach_the_receiver_whole() {
     let decoded = count(&err, "frames decoded");
     // 5 s of speech and the short tail that flushes the encoder, in threes.
     assert!((80..=95).contains(&packets), "{packets} packets: {send_err}");
-    // Every frame of every packet is played (the receiver conceals only while it waits out --idle-stop).
+    // Every frame of every packet is played.
     assert!(decoded >= 3 * packets - 3, "{decoded} frames decoded from {packets} packets: {err}");
+    // The sender's goodbye ends the call at once: no --idle-stop wait
+    // concealed as loss, no seconds of it in the file.
+    assert!(err.contains("the sender ended the stream after"), "{err}");
+    assert!(count(&err, "concealed") <= count(&err, "late") + 3, "{err}");
     // A busy machine may hold up a packet now and then (the jitter buffer then grows).
     assert!(count(&err, "late") <= 3, "{err}");
     let (audio, rate) = wav_samples(&out);
     let (delay_ms, corr) = codec_stream::delay::envelope_delay(&offline_decode(), &audio, rate, 3000.0);
     println!("received audio: envelope correlation with the offline decode {corr:.3} at {delay_ms} ms");
     assert!(corr > 0.9, "the received audio is not the sent speech: {corr}");
+    // After the speech: the sender's 0.4 s tail that flushes the encoder,
+    // not the 1.5 s of --idle-stop as well.
+    let after = audio.len() as f64 / f64::from(rate) - delay_ms / 1000.0 - offline_decode().len() as f64 / 16_000.0;
+    assert!(after < 0.9, "the file goes on {after:.2} s after the speech");
 }
 
 #[test]

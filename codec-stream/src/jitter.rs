@@ -335,6 +335,16 @@ impl JitterBuffer {
         self.initialised && !self.started && self.depth() >= self.target()
     }
 
+    /// Starts playout at the next `pop` with what is buffered, however
+    /// little: the stream has ended and no more frames will come to fill it
+    /// to the target.
+    pub fn start_now(&mut self) {
+        if self.initialised && !self.started {
+            self.started = true;
+            self.pops_since_adjust = 0;
+        }
+    }
+
     /// Index of the frame the next `pop` will consider, once a packet arrived.
     pub fn next_frame_index(&self) -> Option<u32> {
         self.initialised.then_some(self.next)

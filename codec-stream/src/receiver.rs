@@ -44,6 +44,8 @@ pub enum Arrival {
     Foreign,
     /// A packet of another model (its tag) or layout.
     OtherModel(u32),
+    /// The sender's end-of-stream marker.
+    End,
 }
 
 /// Sorts packets through the jitter buffer, decodes or conceals one frame per
@@ -69,6 +71,10 @@ pub struct FrameReceiver {
     /// in its packet).
     arrivals: Vec<(u32, f64, u8)>,
     drift: DriftControl,
+    /// Frames the stream carried, once its sender said goodbye.
+    end_frame: Option<u32>,
+    /// When the stream's last sample leaves the playback ring, once known.
+    drained_at_ms: Option<f64>,
     counters: Arc<Counters>,
 }
 
@@ -127,6 +133,8 @@ impl FrameReceiver {
             model_rate,
             arrivals: vec![(u32::MAX, f64::NAN, 0); ARRIVALS],
             drift: DriftControl::default(),
+            end_frame: None,
+            drained_at_ms: None,
             counters,
         })
     }
@@ -145,6 +153,10 @@ impl FrameReceiver {
             self.counters.wrong_model.fetch_add(1, Relaxed);
             return Arrival::OtherModel(self.packet.model_tag);
         }
+        if self.packet.is_end_of_stream() {
+            self.end_frame.get_or_insert(self.packet.frame_index);
+            return Arrival::End;
+        }
         self.counters.packets_received.fetch_add(1, Relaxed);
         for i in 0..u32::from(self.packet.frames) {
             let index = self.packet.frame_index.wrapping_add(i);
@@ -152,7 +164,11 @@ impl FrameReceiver {
                 *slot = (index, now_ms, i as u8);
             }
         }
-        self.jitter.push(&self.packet, now_ms);
+        if self.jitter.push(&self.packet, now_ms).resync {
+            // A new stream after an ended one (the sender started again).
+            self.end_frame = None;
+            self.drained_at_ms = None;
+        }
         Arrival::Accepted
     }
 
@@ -188,7 +204,21 @@ impl FrameReceiver {
             }
         }
         self.counters.recv_delay_us.store(self.delay_us(), Relaxed);
+        if self.drained_at_ms.is_some_and(|at| now_ms >= at) {
+            self.drained_at_ms = Some(f64::INFINITY);
+            self.counters.streams_ended.fetch_add(1, Relaxed);
+        }
         Ok(frames)
+    }
+
+    /// Whether every frame of an ended stream has been played (or
+    /// concealed, if lost): what plays now is silence, not loss.
+    fn stream_played(&self) -> bool {
+        let Some(end) = self.end_frame else { return false };
+        match self.jitter.next_frame_index() {
+            Some(next) => next.wrapping_sub(end) as i32 >= 0,
+            None => true,
+        }
     }
 
     /// How much longer playout must wait to start, if the next pop would
@@ -207,6 +237,18 @@ impl FrameReceiver {
     fn play_one(&mut self, now_ms: f64) -> Result<usize, StreamError> {
         self.pcm.clear();
         let mut waited = None;
+        if self.stream_played() {
+            if self.drained_at_ms.is_none() {
+                let queued = self.ring.occupied_len() + self.resampler.output_delay();
+                self.drained_at_ms = Some(now_ms + queued as f64 * 1000.0 / f64::from(self.device_rate));
+            }
+            self.pcm.resize(self.hop, 0.0);
+            return self.resample_into_ring();
+        }
+        if self.end_frame.is_some() {
+            // A stream shorter than the jitter buffer's target would never start.
+            self.jitter.start_now();
+        }
         match self.jitter.pop(&mut self.frame_codes) {
             Playout::Frame { index } => {
                 self.decoder.push(&self.frame_codes, &mut self.pcm)?;
@@ -231,16 +273,20 @@ impl FrameReceiver {
         // signal: silence, so that every frame period plays one hop.
         self.pcm.resize(self.hop, 0.0);
         self.steer_drift(waited);
-        if self.pcm.len() == self.hop {
-            let peak = self.pcm.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-            self.counters.note_output_peak(peak);
-            let (_, out) = self
-                .resampler
-                .process_into_buffer(&[&self.pcm], &mut [&mut self.resampled], None)
-                .map_err(|e| StreamError::Internal(e.to_string()))?;
-            return Ok(self.ring.push_slice(&self.resampled[..out]));
+        self.resample_into_ring()
+    }
+
+    fn resample_into_ring(&mut self) -> Result<usize, StreamError> {
+        if self.pcm.len() != self.hop {
+            return Ok(0);
         }
-        Ok(0)
+        let peak = self.pcm.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        self.counters.note_output_peak(peak);
+        let (_, out) = self
+            .resampler
+            .process_into_buffer(&[&self.pcm], &mut [&mut self.resampled], None)
+            .map_err(|e| StreamError::Internal(e.to_string()))?;
+        Ok(self.ring.push_slice(&self.resampled[..out]))
     }
 
     /// Nudges the playback rate so that the sender's clock and this

@@ -16,6 +16,10 @@ use crate::StreamError;
 /// add delay no call wants, for a header already paid down to a tenth.
 pub const MAX_FRAMES_PER_PACKET: u8 = 10;
 
+/// Copies of the end-of-stream marker sent: it is 16 bytes, and one lost
+/// copy would leave the receiver waiting for its idle timeout.
+const END_MARKER_COPIES: usize = 3;
+
 /// Bits a second on the wire at `stages` stages and `frames_per_packet`
 /// frames a packet, packet headers included (not those of UDP and IP).
 pub fn wire_bitrate(package: &ModelPackage, stages: usize, frames_per_packet: u8) -> f64 {
@@ -186,6 +190,30 @@ impl FrameSender {
         if self.pending_frames() > 0 {
             self.send_packet(send)?;
         }
+        Ok(())
+    }
+
+    /// Sends the frames waiting for a full packet, then the end-of-stream
+    /// marker (three copies: a lost marker costs the receiver its idle
+    /// timeout). The sender sends nothing after it.
+    ///
+    /// # Errors
+    /// A packet that cannot be written (an internal fault).
+    pub fn finish(&mut self, send: &mut dyn FnMut(&[u8])) -> Result<(), StreamError> {
+        self.flush(send)?;
+        let end = Packet::end_of_stream(
+            self.packet.model_tag,
+            self.packet.bits,
+            self.packet.codebooks,
+            self.next_seq,
+            self.next_frame,
+        );
+        end.encode_into(&mut self.datagram).map_err(|e| StreamError::Internal(e.to_string()))?;
+        for _ in 0..END_MARKER_COPIES {
+            send(&self.datagram);
+            self.counters.bytes_sent.fetch_add(self.datagram.len() as u64, Relaxed);
+        }
+        self.next_seq = self.next_seq.wrapping_add(1);
         Ok(())
     }
 

@@ -76,7 +76,9 @@ pub struct CallOptions {
     pub report_every: Option<Duration>,
     /// Stop after this long; `None` to run until stopped.
     pub duration: Option<Duration>,
-    /// Receiving: stop once no packet came for this long (after the first).
+    /// Receiving: stop once no packet came for this long (after the first),
+    /// or at once when the sender ends its stream; `None` to play silence
+    /// after an ended stream and wait for the next.
     pub idle_stop: Option<Duration>,
     /// Ask for realtime scheduling for the device callbacks and codec threads.
     pub realtime: bool,
@@ -268,10 +270,10 @@ fn send_loop(
         }
         std::thread::sleep(POLL);
     }
-    // Frames still waiting for a full packet go out with whatever the
-    // simulated network holds.
+    // Frames still waiting for a full packet and the end marker go out
+    // with whatever the simulated network holds.
     let now_ms = epoch.elapsed().as_secs_f64() * 1000.0;
-    sender.flush(&mut |datagram| {
+    sender.finish(&mut |datagram| {
         sim.send(datagram.to_vec(), now_ms);
     })?;
     sim.deliver_into(f64::INFINITY, &mut arrived);
@@ -357,6 +359,7 @@ impl Call {
         let mut delays_ms = Vec::new();
         let mut watchdog = Watchdog::new(&self.counters);
         let mut refusal_told = false;
+        let mut streams_ended = 0;
         let result = loop {
             std::thread::sleep(Duration::from_millis(20));
             while let Ok(notice) = self.notices.try_recv() {
@@ -395,6 +398,13 @@ impl Call {
             let now = self.counters.snapshot();
             if options.duration.is_some_and(|d| started.elapsed() >= d) {
                 break Ok("duration reached");
+            }
+            if now.streams_ended > streams_ended {
+                streams_ended = now.streams_ended;
+                if options.idle_stop.is_some() {
+                    break Ok("the sender ended the stream");
+                }
+                report("notice: the sender ended the stream; listening for the next (Ctrl-C to stop)");
             }
             if now.packets_received != last_packets.0 {
                 last_packets = (now.packets_received, Instant::now());

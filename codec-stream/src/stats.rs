@@ -30,6 +30,8 @@ pub struct Counters {
     pub bytes_sent: AtomicU64,
     pub send_errors: AtomicU64,
     pub packets_received: AtomicU64,
+    /// Streams whose sender said goodbye and whose last frame has played out.
+    pub streams_ended: AtomicU64,
     pub bytes_received: AtomicU64,
     /// Datagrams that are not packets of this format (dropped).
     pub foreign: AtomicU64,
@@ -78,6 +80,7 @@ pub struct Snapshot {
     pub bytes_sent: u64,
     pub send_errors: u64,
     pub packets_received: u64,
+    pub streams_ended: u64,
     pub bytes_received: u64,
     pub foreign: u64,
     pub wrong_model: u64,
@@ -108,6 +111,7 @@ impl Counters {
             bytes_sent: self.bytes_sent.load(Relaxed),
             send_errors: self.send_errors.load(Relaxed),
             packets_received: self.packets_received.load(Relaxed),
+            streams_ended: self.streams_ended.load(Relaxed),
             bytes_received: self.bytes_received.load(Relaxed),
             foreign: self.foreign.load(Relaxed),
             wrong_model: self.wrong_model.load(Relaxed),

@@ -41,6 +41,19 @@ fn simulate(net: NetSimConfig, capture_speed: f64, seconds: f64, input: &[f32]) 
 
 /// As [`simulate`], with `frames_per_packet` frames in each packet.
 fn simulate_packets(net: NetSimConfig, capture_speed: f64, seconds: f64, input: &[f32], frames_per_packet: u8) -> Run {
+    simulate_call(net, capture_speed, seconds, input, frames_per_packet, false)
+}
+
+/// As [`simulate_packets`]; with `hang_up` the capture stops at the end of
+/// `input` and the sender ends its stream, instead of capturing silence.
+fn simulate_call(
+    net: NetSimConfig,
+    capture_speed: f64,
+    seconds: f64,
+    input: &[f32],
+    frames_per_packet: u8,
+    hang_up: bool,
+) -> Run {
     let package = ModelPackage::open("default").expect("default model");
     let counters = Arc::new(Counters::default());
     let (mut mic, mic_ring) = HeapRb::<f32>::new(RATE as usize).split();
@@ -53,7 +66,7 @@ fn simulate_packets(net: NetSimConfig, capture_speed: f64, seconds: f64, input: 
         FrameReceiver::new(&package, options, stages, RATE, spk_ring, 2 * TICK, counters.clone()).expect("receiver");
     let mut sim = NetSim::new(net);
     let mut arrived = Vec::new();
-    let (mut captured, mut played_started) = (0usize, false);
+    let (mut captured, mut played_started, mut hung_up) = (0usize, false, false);
     let mut run =
         Run { output: Vec::new(), stats: Snapshot::default(), lost: 0, depths: Vec::new(), drift_ppm: Vec::new() };
     // One step a millisecond, as the codec threads poll; each device moves a
@@ -62,7 +75,10 @@ fn simulate_packets(net: NetSimConfig, capture_speed: f64, seconds: f64, input: 
     let mut buffer = [0.0f32; TICK];
     for ms in 0..steps {
         let now_ms = ms as f64;
-        let due = (((ms + 1) as f64 * capture_speed / 10.0).floor() as usize) * TICK;
+        let mut due = (((ms + 1) as f64 * capture_speed / 10.0).floor() as usize) * TICK;
+        if hang_up {
+            due = due.min(input.len());
+        }
         while captured < due {
             let sample = input.get(captured).copied().unwrap_or(0.0);
             assert!(mic.try_push(sample).is_ok(), "capture ring overflow");
@@ -73,6 +89,14 @@ fn simulate_packets(net: NetSimConfig, capture_speed: f64, seconds: f64, input: 
                 sim.send(d.to_vec(), now_ms);
             })
             .expect("encode");
+        if hang_up && !hung_up && captured == input.len() {
+            hung_up = true;
+            sender
+                .finish(&mut |d| {
+                    sim.send(d.to_vec(), now_ms);
+                })
+                .expect("finish");
+        }
         sim.deliver_into(now_ms, &mut arrived);
         for (d, _) in arrived.drain(..) {
             receiver.accept(&d, now_ms);
@@ -168,6 +192,35 @@ fn three_frames_a_packet_send_half_the_bytes_for_the_same_audio_40_ms_later() {
     // Frames arriving in threes are not clock drift: the playback rate stays put.
     let steered = three.drift_ppm.iter().filter(|&&p| p != -1_000_000);
     assert!(steered.clone().all(|p| p.abs() < 100), "drift correction {:?}", steered.max_by_key(|p| p.abs()));
+}
+
+#[test]
+fn a_stream_that_ends_plays_out_whole_then_silence_not_concealment() {
+    let input: Vec<f32> = speech()[..2 * RATE as usize].to_vec();
+    let run = simulate_call(NetSimConfig::default(), 1.0, 4.0, &input, 1, true);
+    let s = &run.stats;
+    println!("2 s then hang-up: {s:?}");
+    assert_eq!(s.streams_ended, 1, "{s:?}");
+    assert_eq!((s.concealed, s.stretched), (0, 0), "the 2 s after the end were concealed as loss: {s:?}");
+    assert_eq!(s.frames_decoded, s.packets_sent, "{s:?}");
+    // Every frame of the 2 s was sent and played; what follows is silence.
+    assert!(s.packets_sent >= 99, "{s:?}");
+    let speech_end = run.output.iter().rposition(|v| v.abs() > 1e-6).unwrap_or(0);
+    assert!(speech_end < 2 * RATE as usize + 2400, "audio goes on {} ms after the end", speech_end / 16);
+    // Three frames a packet: the last, partial packet goes out before the goodbye.
+    let run = simulate_call(NetSimConfig::default(), 1.0, 4.0, &input, 3, true);
+    assert_eq!((run.stats.streams_ended, run.stats.concealed), (1, 0), "{:?}", run.stats);
+    assert!(run.stats.frames_decoded >= 99, "{:?}", run.stats);
+}
+
+#[test]
+fn a_stream_shorter_than_the_jitter_buffer_still_plays() {
+    let input: Vec<f32> = speech()[RATE as usize..RATE as usize + 640].to_vec();
+    let run = simulate_call(NetSimConfig::default(), 1.0, 1.0, &input, 1, true);
+    let s = &run.stats;
+    assert!(s.packets_sent >= 1, "{s:?}");
+    assert_eq!((s.frames_decoded, s.streams_ended, s.concealed), (s.packets_sent, 1, 0), "{s:?}");
+    assert!(run.output.iter().any(|v| v.abs() > 1e-4), "nothing audible played");
 }
 
 #[test]

@@ -135,7 +135,9 @@ pub struct ReceiveArgs {
     /// Write what is received to this WAV file instead of a device
     #[arg(long, short)]
     pub output: Option<PathBuf>,
-    /// Stop once no packet has come for this many seconds (default: 3 with --output, never otherwise)
+    /// Stop once no packet has come for this many seconds, and as soon as the
+    /// sender ends its stream (default: 3 with --output; without it, a device
+    /// receiver plays silence after a stream ends and waits for the next)
     #[arg(long)]
     pub idle_stop: Option<f64>,
 }

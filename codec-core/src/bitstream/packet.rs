@@ -7,7 +7,7 @@
 //! 0       1     version      u8 = 1
 //! 1       1     bits         u8, 1..=16
 //! 2       1     codebooks    u8, 1..=64
-//! 3       1     frames       u8, 1..=50
+//! 3       1     frames       u8, 0..=50 (0: end of stream, see below)
 //! 4       4     seq          u32, packet sequence number
 //! 8       4     frame_index  u32, index of the first frame in the stream
 //! 12      4     model_tag    u32, identifies the model the codes belong to
@@ -16,7 +16,10 @@
 //! ```
 //!
 //! The datagram must be exactly `16 + p` bytes and at most
-//! [`MAX_DATAGRAM_LEN`]. There is no checksum: UDP already carries one, and
+//! [`MAX_DATAGRAM_LEN`]. A packet of 0 frames is the sender's goodbye: no
+//! payload, and `frame_index` the number of frames the stream carried, so a
+//! receiver knows which frames are still to come and stops there instead of
+//! concealing the silence after a call as loss. There is no checksum: UDP already carries one, and
 //! a lost or damaged packet is concealed by the decoder rather than repaired.
 
 use super::bits::{pack_codes, packed_len, unpack_codes, MAX_CODE_BITS};
@@ -108,7 +111,7 @@ impl PacketHeader {
     pub fn validate(&self) -> Result<(), BitstreamError> {
         check_range("code bits", self.bits.into(), 1, MAX_CODE_BITS.into())?;
         check_range("codebooks", self.codebooks.into(), 1, MAX_CODEBOOKS.into())?;
-        check_range("packet frames", self.frames.into(), 1, MAX_PACKET_FRAMES.into())?;
+        check_range("packet frames", self.frames.into(), 0, MAX_PACKET_FRAMES.into())?;
         if self.encoded_len() > MAX_DATAGRAM_LEN {
             return Err(BitstreamError::LimitExceeded {
                 what: "packet length",
@@ -117,6 +120,11 @@ impl PacketHeader {
             });
         }
         Ok(())
+    }
+
+    /// Whether this is the end-of-stream marker (no frames).
+    pub fn is_end_of_stream(&self) -> bool {
+        self.frames == 0
     }
 
     /// Codes carried: `frames * codebooks`.
@@ -177,6 +185,17 @@ pub struct Packet {
 }
 
 impl Packet {
+    /// The end-of-stream marker of a stream that carried `frames_sent`
+    /// frames in codes of `bits` bits, `codebooks` a frame.
+    pub fn end_of_stream(model_tag: u32, bits: u8, codebooks: u8, seq: u32, frames_sent: u32) -> Self {
+        Self { seq, frame_index: frames_sent, model_tag, bits, codebooks, frames: 0, codes: Vec::new() }
+    }
+
+    /// Whether this is the end-of-stream marker (no frames).
+    pub fn is_end_of_stream(&self) -> bool {
+        self.frames == 0
+    }
+
     /// The header fields of this packet.
     pub fn header(&self) -> PacketHeader {
         PacketHeader {
@@ -353,11 +372,23 @@ mod tests {
         assert!(matches!(patched(1, 17), BitstreamError::OutOfRange { what: "code bits", .. }));
         assert!(matches!(patched(2, 0), BitstreamError::OutOfRange { what: "codebooks", .. }));
         assert!(matches!(patched(2, 65), BitstreamError::OutOfRange { what: "codebooks", .. }));
-        assert!(matches!(patched(3, 0), BitstreamError::OutOfRange { what: "packet frames", .. }));
+        // No frames is the end marker, which has no payload.
+        assert!(matches!(patched(3, 0), BitstreamError::LengthMismatch { .. }));
         assert!(matches!(patched(3, 51), BitstreamError::OutOfRange { what: "packet frames", .. }));
         // Claims far more codes than the datagram holds.
         assert!(matches!(patched(3, 50), BitstreamError::LengthMismatch { .. }));
         assert!(matches!(Packet::decode(&[0; MAX_DATAGRAM_LEN + 1]), Err(BitstreamError::LimitExceeded { .. })));
+    }
+
+    #[test]
+    fn the_end_marker_is_a_bare_header_that_says_how_many_frames_came() {
+        let end = Packet::end_of_stream(0xc0dec, 10, 4, 77, 1234);
+        let datagram = encode(&end);
+        assert_eq!(datagram.len(), PACKET_HEADER_LEN);
+        let back = Packet::decode(&datagram).expect("decode");
+        assert!(back.is_end_of_stream() && PacketHeader::peek(&datagram).expect("peek").is_end_of_stream());
+        assert_eq!((back.frame_index, back.seq, back.codes.len()), (1234, 77, 0));
+        assert!(!sample(10, 2, 1, 3).is_end_of_stream());
     }
 
     #[test]
@@ -371,8 +402,8 @@ mod tests {
         ));
         packet.codes.pop();
         assert!(matches!(packet.encode_into(&mut out), Err(BitstreamError::LengthMismatch { .. })));
-        let empty = Packet { frames: 0, codes: Vec::new(), ..sample(7, 4, 1, 5) };
-        assert!(empty.encode_into(&mut out).is_err());
+        let end_with_codes = Packet { frames: 0, ..sample(7, 4, 1, 5) };
+        assert!(matches!(end_with_codes.encode_into(&mut out), Err(BitstreamError::LengthMismatch { .. })));
         // 64 codebooks * 16 bits * 10 frames = 1280 bytes of payload.
         assert!(sample(16, 64, 10, 6).encode_into(&mut out).is_err());
         assert_eq!(out, [42]);
