@@ -16,9 +16,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
-from safetensors.torch import load_file
 
-from codec_model.codec import Codec
+from codec_model.codec import load_codec
 from codec_model.data import read_manifest
 from prepare_data import default_out
 from train import evaluate
@@ -44,14 +43,10 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    weights = load_file(str(args.weights))
-    prefix = "ema." if args.ema else ""
-    if args.ema and not any(k.startswith(prefix) for k in weights):
-        sys.exit(f"{args.weights} holds no moving average (ema.* tensors)")
-    chosen = {k: v for k, v in weights.items() if not k.startswith(("disc.", "ema."))}
-    chosen |= {k[len(prefix):]: v for k, v in weights.items() if prefix and k.startswith(prefix)}
-    model = Codec(args.quantizer, args.config)
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in chosen.items()}, strict=False)
+    try:
+        model = load_codec(args.weights, args.quantizer, args.config, args.ema)
+    except ValueError as e:
+        sys.exit(str(e))
     q = model.quantizer
     stages = sorted({min(4, q.n_stages), q.n_stages})
 

@@ -1,6 +1,9 @@
 """The whole codec: causal STFT, encoder, quantizer, decoder, inverse STFT."""
 
+from pathlib import Path
+
 import torch
+from safetensors.torch import load_file
 from torch import nn
 
 from . import dsp
@@ -45,3 +48,17 @@ class Codec(nn.Module):
         n = audio.shape[-1]
         out, _, _ = self.forward(dsp.pad_for_codec(audio), n_stages=n_stages)
         return out[..., :n]
+
+
+def load_codec(weights: Path, quantizer: str, config: str = "small", ema: bool = False) -> Codec:
+    """A codec from a warm start's weights (the moving average's with `ema`),
+    without its discriminators."""
+    tensors = load_file(str(weights))
+    prefix = "ema." if ema else ""
+    if ema and not any(k.startswith(prefix) for k in tensors):
+        raise ValueError(f"{weights} holds no moving average (ema.* tensors)")
+    chosen = {k: v for k, v in tensors.items() if not k.startswith(("disc.", "ema."))}
+    chosen |= {k[len(prefix):]: v for k, v in tensors.items() if prefix and k.startswith(prefix)}
+    model = Codec(quantizer, config)
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in chosen.items()}, strict=False)
+    return model
