@@ -60,5 +60,10 @@ def load_codec(weights: Path, quantizer: str, config: str = "small", ema: bool =
     chosen = {k: v for k, v in tensors.items() if not k.startswith(("disc.", "ema."))}
     chosen |= {k[len(prefix):]: v for k, v in tensors.items() if prefix and k.startswith(prefix)}
     model = Codec(quantizer, config)
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in chosen.items()}, strict=False)
+    missing, unexpected = model.load_state_dict(
+        {k: v.float() if v.is_floating_point() else v for k, v in chosen.items()}, strict=False)
+    # Older warm starts keep only what inference needs of the codebooks' running statistics.
+    missing = [k for k in missing if not k.endswith(("embed_avg", "initted", "cluster_size"))]
+    if missing or unexpected:
+        raise ValueError(f"{weights} does not fit a {quantizer} codec: missing {missing[:4]}, unexpected {unexpected[:4]}")
     return model
