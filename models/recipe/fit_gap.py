@@ -29,24 +29,34 @@ def pick(data: Path, split: str, source: str, limit: int, seconds: float):
     return [(e["id"], sf.read(data / e["path"], dtype="float32")[0]) for e in entries]
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def diagnostic_args(description: str) -> argparse.ArgumentParser:
+    """The options of a diagnostic that scores a warm start on dev-like files."""
+    ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weights", type=Path, required=True)
     ap.add_argument("--quantizer", choices=["mcrvq", "grvq"], required=True)
     ap.add_argument("--config", default="small")
     ap.add_argument("--ema", action="store_true", help="score the moving average of the weights")
     ap.add_argument("--data", type=Path, default=default_out())
     ap.add_argument("--files", type=int, default=32)
-    ap.add_argument("--source", default="asterisk", help="the dev set's source, to compare like with like")
     ap.add_argument("--min-seconds", type=float, default=1.5, help="PESQ needs speech of some length")
     ap.add_argument("--threads", type=int, default=1)
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    return ap
 
+
+def diagnostic_model(args):
+    """The codec the options of `diagnostic_args` name; exits with the reason if the weights do not fit."""
+    torch.set_num_threads(args.threads)
     try:
-        model = load_codec(args.weights, args.quantizer, args.config, args.ema)
-    except ValueError as e:
+        return load_codec(args.weights, args.quantizer, args.config, args.ema)
+    except (ValueError, OSError) as e:
         sys.exit(str(e))
+
+
+def main() -> int:
+    ap = diagnostic_args(__doc__)
+    ap.add_argument("--source", default="asterisk", help="the dev set's source, to compare like with like")
+    args = ap.parse_args()
+    model = diagnostic_model(args)
     q = model.quantizer
     stages = sorted({min(4, q.n_stages), q.n_stages})
 

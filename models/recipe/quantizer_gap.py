@@ -11,19 +11,15 @@ codebooks pay; if it is close, the networks (their size, losses, training)
 are the limit.
 """
 
-import argparse
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from codec_model import dsp
-from codec_model.codec import load_codec
 from codec_model.metrics import pesq_wb, stoi
-from fit_gap import pick
-from prepare_data import default_out
+from fit_gap import diagnostic_args, diagnostic_model, pick
 
 
 @torch.no_grad()
@@ -44,21 +40,8 @@ def roundtrip(model, audio: np.ndarray, n_stages):
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--weights", type=Path, required=True)
-    ap.add_argument("--quantizer", choices=["mcrvq", "grvq"], required=True)
-    ap.add_argument("--config", default="small")
-    ap.add_argument("--ema", action="store_true", help="score the moving average of the weights")
-    ap.add_argument("--data", type=Path, default=default_out())
-    ap.add_argument("--files", type=int, default=32)
-    ap.add_argument("--min-seconds", type=float, default=1.5, help="PESQ needs speech of some length")
-    ap.add_argument("--threads", type=int, default=1)
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    try:
-        model = load_codec(args.weights, args.quantizer, args.config, args.ema)
-    except ValueError as e:
-        sys.exit(str(e))
+    args = diagnostic_args(__doc__).parse_args()
+    model = diagnostic_model(args)
     model.eval()
     files = pick(args.data, "dev", "asterisk", args.files, args.min_seconds)
     rows = []
