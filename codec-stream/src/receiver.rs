@@ -277,9 +277,8 @@ impl FrameReceiver {
     }
 
     fn resample_into_ring(&mut self) -> Result<usize, StreamError> {
-        if self.pcm.len() != self.hop {
-            return Ok(0);
-        }
+        // Both callers resize to one hop: the resampler takes exactly that.
+        debug_assert_eq!(self.pcm.len(), self.hop);
         let peak = self.pcm.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         self.counters.note_output_peak(peak);
         let (_, out) = self
