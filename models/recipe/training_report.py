@@ -130,7 +130,8 @@ def main() -> int:
         ev = json.loads(args.eval.read_text())
         lines += ["", "## Quality on the dev set (through the Rust `codec` binary)", "",
                   f"{ev['source']}; {ev['seconds']:.0f} s of audio; evaluated {ev['date']} with "
-                  f"`python models/recipe/evaluate.py --files {len(ev['files'])} --baselines`.", ""]
+                  f"`python models/recipe/evaluate.py --files {len(ev['files'])}"
+                  f"{' --baselines' if any(r['kind'] != 'codec' for r in ev['rows']) else ''}`.", ""]
         lines += eval_table(ev, args.name)
         usage = ev.get("codebooks", {})
         top = max((k for k in usage if k.startswith(args.name + "@")), default=None, key=lambda k: int(k.split("@")[1]))
