@@ -175,8 +175,10 @@ fn open_input(
         Input::File { path, pace } => {
             let audio = read_audio(path).map_err(|e| StreamError::Input(e.to_string()))?;
             let what = format!("{} ({} Hz, {:.1} s)", path.display(), audio.sample_rate, audio.duration_secs());
-            let (feeder, ring) =
-                FileCapture::start(audio.samples, audio.sample_rate, *pace, tail, RING_MS, counters.clone())?;
+            // A file stands in for a sound card, whose clock no codec thread can hold up.
+            let (feeder, ring) = open_device(options, counters, || {
+                FileCapture::start(audio.samples, audio.sample_rate, *pace, tail, RING_MS, counters.clone())
+            })?;
             Ok((CaptureEnd::File(feeder), ring, audio.sample_rate, what))
         }
     }
@@ -199,7 +201,8 @@ fn open_output(
         }
         Output::File { path, pace } => {
             check_writable(path)?;
-            let (puller, ring) = FilePlayback::start(file_rate, *pace, RING_MS, counters.clone())?;
+            let (puller, ring) =
+                open_device(options, counters, || FilePlayback::start(file_rate, *pace, RING_MS, counters.clone()))?;
             Ok((PlaybackEnd::File(puller, path.clone()), ring, file_rate, FILE_BUFFER_MS, path.display().to_string()))
         }
     }
@@ -606,6 +609,48 @@ pub fn run_send(
     .run(options, user_stop, report)
 }
 
+/// The receiving socket, read without blocking between refills of the ring.
+struct Inbox {
+    socket: UdpSocket,
+    buf: Vec<u8>,
+    notices: crossbeam_channel::Sender<String>,
+    /// Whether foreign datagrams and another model's packets were reported.
+    warned: (bool, bool),
+}
+
+impl Inbox {
+    /// A flood of datagrams must not keep the receiver from the ring.
+    const MOST_AT_ONCE: usize = 64;
+
+    /// Hands `receiver` what has arrived, each stamped with its time on `epoch`.
+    fn take_pending(&mut self, receiver: &mut FrameReceiver, epoch: Instant) -> Result<(), StreamError> {
+        for _ in 0..Self::MOST_AT_ONCE {
+            let (n, from) = match self.socket.recv_from(&mut self.buf) {
+                Ok(got) => got,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(StreamError::Network(format!("receiving: {e}"))),
+            };
+            let now_ms = epoch.elapsed().as_secs_f64() * 1000.0;
+            match receiver.accept(&self.buf[..n], now_ms) {
+                Arrival::Foreign if !self.warned.0 => {
+                    self.warned.0 = true;
+                    let _ = self.notices.send(format!("dropping datagrams from {from} that are not codec packets"));
+                }
+                Arrival::OtherModel(tag) if !self.warned.1 => {
+                    self.warned.1 = true;
+                    let _ = self.notices.send(format!(
+                        "dropping packets from {from}: they are for model tag {tag:08x} or another bitrate, \
+                         not this receiver's (check --model and --stages on both ends)"
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Datagrams arriving at `listen` to the speaker (or a file).
 ///
 /// # Errors
@@ -627,7 +672,10 @@ pub fn run_receive(
             StreamError::Network(format!("cannot listen on {listen}: {e}"))
         }
     })?;
-    socket.set_read_timeout(Some(POLL)).map_err(|e| StreamError::Network(format!("socket: {e}")))?;
+    // Not a read timeout: the kernel counts those in scheduler ticks (a
+    // 1 ms one waited 8 ms on Linux), and frames would leave the jitter
+    // buffer, and the ring be refilled, that far from their time.
+    socket.set_nonblocking(true).map_err(|e| StreamError::Network(format!("socket: {e}")))?;
     let (playback, playback_ring, out_rate, largest_request_ms, output_name) =
         open_output(output, package.sample_rate(), options, &counters, &fault)?;
     let mut receiver = new_receiver(package, options, out_rate, largest_request_ms, playback_ring, &counters)?;
@@ -636,34 +684,11 @@ pub fn run_receive(
     let s = stop.clone();
     let recv = spawn("codec-receive", options, &counters, move || {
         let epoch = Instant::now();
-        let mut buf = vec![0u8; 65536];
-        let (mut warned_foreign, mut warned_model) = (false, false);
+        let mut inbox = Inbox { socket, buf: vec![0u8; 65536], notices: notice_tx, warned: (false, false) };
         while !s.load(Relaxed) {
-            match socket.recv_from(&mut buf) {
-                Ok((n, from)) => {
-                    let now_ms = epoch.elapsed().as_secs_f64() * 1000.0;
-                    match receiver.accept(&buf[..n], now_ms) {
-                        Arrival::Accepted => {}
-                        Arrival::Foreign if !warned_foreign => {
-                            warned_foreign = true;
-                            let _ =
-                                notice_tx.send(format!("dropping datagrams from {from} that are not codec packets"));
-                        }
-                        Arrival::OtherModel(tag) if !warned_model => {
-                            warned_model = true;
-                            let _ = notice_tx.send(format!(
-                                "dropping packets from {from}: they are for model tag {tag:08x} or another bitrate, \
-                                 not this receiver's (check --model and --stages on both ends)"
-                            ));
-                        }
-                        _ => {}
-                    }
-                }
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(StreamError::Network(format!("receiving: {e}"))),
-            }
+            inbox.take_pending(&mut receiver, epoch)?;
             receiver.fill(epoch.elapsed().as_secs_f64() * 1000.0)?;
+            std::thread::sleep(POLL);
         }
         Ok(())
     })?;
