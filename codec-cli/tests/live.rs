@@ -182,8 +182,9 @@ fn send_and_receive_work_across_processes_under_20_percent_loss() {
     assert_eq!(rate, 16_000);
     let (delay_ms, corr) = codec_stream::delay::envelope_delay(&offline_decode(), &audio, rate, 3000.0);
     println!("received audio: envelope correlation with the offline decode {corr:.3} at {delay_ms} ms");
-    // A fifth of the frames are concealed, the rest are the codec's decode.
-    assert!(corr > 0.6, "the received audio is not the sent speech: {corr}");
+    // A fifth of the frames are concealed (every second is loose, 0.75-0.98
+    // with this seed), the rest are the codec's decode.
+    assert_plays_the_decode(&offline_decode(), &audio, rate, delay_ms, &err);
 }
 
 #[test]
