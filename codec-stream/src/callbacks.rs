@@ -94,7 +94,7 @@ impl PlaybackCallback {
                 frames += 1;
             }
             self.counters.played.fetch_add(frames, Relaxed);
-            if missing > 0 && self.primed {
+            if missing > 0 && self.primed && !self.counters.stopping.load(Relaxed) {
                 self.counters.playback_underruns.fetch_add(1, Relaxed);
                 self.counters.underrun_samples.fetch_add(missing, Relaxed);
             }
@@ -139,5 +139,10 @@ mod tests {
         assert!(out16[0] > 8000 && out16[2] == 0);
         assert_eq!(counters.playback_underruns.load(Relaxed), 1);
         assert_eq!(counters.underrun_samples.load(Relaxed), 1);
+        // Once the call ends, an empty ring is its end, not an underrun.
+        counters.stopping.store(true, Relaxed);
+        cb.process(&mut out16, 2);
+        assert_eq!(out16, [0; 4]);
+        assert_eq!(counters.playback_underruns.load(Relaxed), 1);
     }
 }

@@ -186,6 +186,8 @@ fn note_fault(
     move |e: cpal::Error| {
         use std::sync::atomic::Ordering::Relaxed;
         match e.kind() {
+            // Once the call ends the backend may report the ring nobody fills.
+            cpal::ErrorKind::Xrun if counters.stopping.load(Relaxed) => {}
             cpal::ErrorKind::Xrun => {
                 counters.device_xruns.fetch_add(1, Relaxed);
             }

@@ -429,6 +429,7 @@ impl Call {
                 }
             }
         };
+        self.counters.stopping.store(true, Relaxed);
         self.stop.store(true, Relaxed);
         let mut result = result;
         for t in self.threads.drain(..) {

@@ -1,8 +1,8 @@
 //! Counters shared by the pipeline's threads, and the once-a-second status line.
 
 use std::fmt;
-use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 
 use crate::priority::Refusal;
 
@@ -21,6 +21,10 @@ pub struct Counters {
     pub played: AtomicU64,
     /// Playback callbacks that found the ring short after it had started.
     pub playback_underruns: AtomicU64,
+    /// Set when the call ends: the device goes on asking for audio while the
+    /// codec threads wind down, and what it finds missing then is the end
+    /// of the call, not an underrun.
+    pub stopping: AtomicBool,
     pub underrun_samples: AtomicU64,
     /// Xruns the device backend itself reported.
     pub device_xruns: AtomicU64,
