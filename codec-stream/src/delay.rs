@@ -4,16 +4,20 @@
 //! decoded phase is the model's own), so a plain cross-correlation of the
 //! samples finds little. The loudness envelopes (RMS over 1 ms) of input and
 //! output do line up, and their cross-correlation peaks at the delay.
+//! [`envelope_track`] follows a delay that moves during a recording.
 
 /// Envelope resolution: 1 ms.
 const ENVELOPE_MS: f64 = 1.0;
 
-/// RMS over consecutive windows of `hop` samples.
-fn envelope(samples: &[f32], hop: usize) -> Vec<f64> {
-    let hop = hop.max(1);
-    samples
-        .chunks_exact(hop)
-        .map(|c| (c.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>() / hop as f64).sqrt())
+/// RMS over windows of `window` samples starting every `step` samples.
+fn envelope(samples: &[f32], window: usize, step: usize) -> Vec<f64> {
+    let (window, step) = (window.max(1), step.max(1));
+    (0..samples.len().saturating_sub(window - 1))
+        .step_by(step)
+        .map(|at| {
+            let w = &samples[at..at + window];
+            (w.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>() / window as f64).sqrt()
+        })
         .collect()
 }
 
@@ -31,32 +35,23 @@ fn pearson(x: &[f64], y: &[f64]) -> f64 {
     xy / (xx * yy).sqrt().max(1e-18)
 }
 
-/// The lag in `lags` at which `b` (from `offset` on) best follows `a`, in
-/// envelope steps, with the correlation there.
-fn best_lag(a: &[f64], b: &[f64], offset: usize, lags: std::ops::RangeInclusive<usize>) -> Option<(usize, f64)> {
-    let mut best: Option<(usize, f64)> = None;
-    for lag in lags {
-        let from = offset + lag;
-        if from >= b.len() {
-            break;
-        }
-        let n = a.len().min(b.len() - from);
-        let c = pearson(&a[..n], &b[from..from + n]);
-        if best.is_none_or(|(_, bc)| c > bc) {
-            best = Some((lag, c));
-        }
-    }
-    best
-}
-
 /// The delay of `delayed` behind `reference` (same rate), searched from 0 to
 /// `max_ms`, in milliseconds (1 ms resolution), with the normalised
 /// correlation of the envelopes there (1: the same envelope).
 pub fn envelope_delay(reference: &[f32], delayed: &[f32], rate: u32, max_ms: f64) -> (f64, f64) {
     let hop = (f64::from(rate) * ENVELOPE_MS / 1000.0).round() as usize;
-    let (a, b) = (envelope(reference, hop), envelope(delayed, hop));
+    let a = envelope(reference, hop, hop);
+    let b = envelope(delayed, hop, hop);
     let max_lag = (max_ms / ENVELOPE_MS) as usize;
-    best_lag(&a, &b, 0, 0..=max_lag).map_or((0.0, f64::MIN), |(lag, c)| (lag as f64 * ENVELOPE_MS, c))
+    let mut best = (0.0, f64::MIN);
+    for lag in 0..=max_lag.min(b.len().saturating_sub(1)) {
+        let n = a.len().min(b.len() - lag);
+        let c = pearson(&a[..n], &b[lag..lag + n]);
+        if c > best.1 {
+            best = (lag as f64 * ENVELOPE_MS, c);
+        }
+    }
+    best
 }
 
 /// Where one piece of the reference was found in the delayed recording.
@@ -75,18 +70,6 @@ pub struct PieceMatch {
 /// piece's envelope, fine enough for the syllables of speech.
 const TRACK_ENVELOPE_MS: usize = 10;
 
-/// RMS over windows of `window` samples starting every `step` samples.
-fn sliding_envelope(samples: &[f32], window: usize, step: usize) -> Vec<f64> {
-    let (window, step) = (window.max(1), step.max(1));
-    (0..samples.len().saturating_sub(window - 1))
-        .step_by(step)
-        .map(|at| {
-            let w = &samples[at..at + window];
-            (w.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>() / window as f64).sqrt()
-        })
-        .collect()
-}
-
 /// The delay piece by piece, for a recording whose delay moves along the way
 /// (a jitter buffer that grew, a moment the device played silence, the drift
 /// control playing a little fast or slow): one slip shifts everything after
@@ -104,10 +87,10 @@ pub fn envelope_track(
 ) -> Vec<PieceMatch> {
     let ms = (f64::from(rate) / 1000.0).round() as usize;
     let window = ms * TRACK_ENVELOPE_MS;
-    let a = sliding_envelope(reference, window, window);
+    let a = envelope(reference, window, window);
     // The recording's envelope at every millisecond: lags finer than the
     // window, since a fraction of a window off already lowers the match.
-    let b = sliding_envelope(delayed, window, ms);
+    let b = envelope(delayed, window, ms);
     let piece = ((piece_ms as usize) / TRACK_ENVELOPE_MS).max(2);
     let mean = a.iter().sum::<f64>() / a.len().max(1) as f64;
     let lo = (around_ms - spread_ms).max(0.0).round() as usize;
@@ -162,8 +145,9 @@ mod tests {
         assert!(corr > 0.8, "{corr}");
     }
 
-    /// Bursts of noise every 0.1-0.3 s, as `envelope_delay`'s test has them,
-    /// written into `len` samples at `delay` samples from where `at` says.
+    /// Bursts of noise every 0.1-0.3 s in `len` samples, and independent
+    /// noise with the same envelope `delay(t)` samples later, `t` being
+    /// where a burst starts.
     fn bursts(seed: u64, len: usize, delay: impl Fn(usize) -> usize) -> (Vec<f32>, Vec<f32>) {
         let mut rng = crate::netsim::Rng::new(seed);
         let (mut reference, mut delayed) = (vec![0.0f32; len], vec![0.0f32; len]);
