@@ -119,10 +119,11 @@ fn file_loopback_plays_the_codec_speech_with_its_delay() {
     assert_eq!(rate, 16_000);
     assert!(output.len() >= input.len(), "{} < {}", output.len(), input.len());
     // The offline decode is aligned with the input: its lag is the pipeline's delay.
-    let (delay_ms, corr) = codec_stream::delay::envelope_delay(&offline_decode(), &output, rate, 500.0);
+    let offline = offline_decode();
+    let (delay_ms, corr) = codec_stream::delay::envelope_delay(&offline, &output, rate, 500.0);
     println!("file loopback: delay {delay_ms} ms (envelope correlation with the offline decode {corr:.3})\n{err}");
     assert!((40.0..150.0).contains(&delay_ms), "delay {delay_ms} ms");
-    assert_plays_the_decode(&offline_decode(), &output, rate, delay_ms, &err);
+    assert_plays_the_decode(&offline, &output, rate, delay_ms, &err);
 }
 
 /// A datagram that is a well-formed packet of some other model.
@@ -180,11 +181,12 @@ fn send_and_receive_work_across_processes_under_20_percent_loss() {
     assert!(err.contains("notice: dropping"), "{err}");
     let (audio, rate) = wav_samples(&out);
     assert_eq!(rate, 16_000);
-    let (delay_ms, corr) = codec_stream::delay::envelope_delay(&offline_decode(), &audio, rate, 3000.0);
+    let offline = offline_decode();
+    let (delay_ms, corr) = codec_stream::delay::envelope_delay(&offline, &audio, rate, 3000.0);
     println!("received audio: envelope correlation with the offline decode {corr:.3} at {delay_ms} ms");
     // A fifth of the frames are concealed (every second is loose, 0.75-0.98
     // with this seed), the rest are the codec's decode.
-    assert_plays_the_decode(&offline_decode(), &audio, rate, delay_ms, &err);
+    assert_plays_the_decode(&offline, &audio, rate, delay_ms, &err);
 }
 
 #[test]

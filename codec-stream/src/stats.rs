@@ -21,11 +21,11 @@ pub struct Counters {
     pub played: AtomicU64,
     /// Playback callbacks that found the ring short after it had started.
     pub playback_underruns: AtomicU64,
+    pub underrun_samples: AtomicU64,
     /// Set when the call ends: the device goes on asking for audio while the
     /// codec threads wind down, and what it finds missing then is the end
     /// of the call, not an underrun.
     pub stopping: AtomicBool,
-    pub underrun_samples: AtomicU64,
     /// Xruns the device backend itself reported.
     pub device_xruns: AtomicU64,
     /// Other errors the backend reported and went on after.
