@@ -28,7 +28,7 @@ from codec_model.data import CropSampler, load_files
 from codec_model.discriminators import Discriminators
 from codec_model.losses import ReconstructionLoss
 from codec_model.metrics import codebook_stats, pesq_wb, stoi
-from codec_model.training import CARRIED_META, load_ema, load_warm_start, train_step, warmstart_tensors
+from codec_model.training import CARRIED_META, load_ema, load_warm_start, optimizers, train_step, warmstart_tensors
 from prepare_data import default_out
 
 
@@ -40,7 +40,7 @@ def default_runs() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "codec-runs"
 
 
-def parse_args():
+def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--name", required=True, help="run name (folder under the runs folder)")
     ap.add_argument("--quantizer", choices=["mcrvq", "grvq"], required=True)
@@ -73,7 +73,7 @@ def parse_args():
     ap.add_argument("--eval-files", type=int, default=16)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if (args.decay_from is None) != (args.decay_to is None):
         ap.error("--decay-from and --decay-to go together")
     if args.decay_from is not None and args.decay_to <= args.decay_from:
@@ -142,9 +142,8 @@ def main() -> int:
 
     model = Codec(args.quantizer, args.config)
     loss_fn = ReconstructionLoss()
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.8, 0.99), weight_decay=0.01)
     disc = Discriminators() if args.gan else None
-    opt_d = torch.optim.AdamW(disc.parameters(), lr=args.lr, betas=(0.8, 0.99), weight_decay=0.01) if disc else None
+    opt, opt_d = optimizers(model, disc, args.lr)
     step, trained_seconds, resumed, carried = 0, 0.0, False, {}
     ckpt_path = run / "ckpt.pt"
     if ckpt_path.exists():

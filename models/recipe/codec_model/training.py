@@ -14,6 +14,13 @@ from .discriminators import discriminator_loss, generator_losses, random_segment
 CARRIED_META = ("gpu_seconds",)
 
 
+def optimizers(model, disc, lr: float):
+    """AdamW for the codec and, with --gan, for the discriminators."""
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.8, 0.99), weight_decay=0.01)
+    opt_d = torch.optim.AdamW(disc.parameters(), lr=lr, betas=(0.8, 0.99), weight_decay=0.01) if disc else None
+    return opt, opt_d
+
+
 def load_warm_start(path, model, disc):
     """Weights, discriminators and the step and hours they had reached.
 
