@@ -87,7 +87,7 @@ def get(name: str, entry: dict) -> Path:
         tmp.unlink()
         raise WarmStartError(f"{name}: the blob in {entry['commit'][:12]} does not match the indexed sha256")
     os.replace(tmp, out)
-    print(f"{name}: {out.relative_to(HERE)} (step {entry.get('step')}, {entry['bytes'] / 1e6:.1f} MB)")
+    print(f"{name}: {out} (step {entry.get('step')}, {entry['bytes'] / 1e6:.1f} MB)")
     return out
 
 
