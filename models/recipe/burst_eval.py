@@ -22,7 +22,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from codec_model.pack import MAX_DEV_SAMPLES, PackError, load_dev
-from gpu_burst import score, write_file
+from gpu_burst import DECODE_SETS, score, write_file
 
 HERE = Path(__file__).resolve().parent
 # A member holds one decoded dev file (int16) and the npy header.
@@ -51,7 +51,9 @@ def main() -> int:
     args = ap.parse_args()
     try:
         figures = json.loads((args.results / "figures.json").read_text())
-        decodes = read_decodes(args.results / "dev-start.npz") | read_decodes(args.results / "dev-end.npz")
+        decodes = {}
+        for tag in DECODE_SETS:
+            decodes |= read_decodes(args.results / f"dev-{tag}.npz")
         dev = load_dev(args.pack)
     except (OSError, ValueError, PackError, zipfile.BadZipFile) as e:
         sys.exit(f"burst_eval.py: {e}")

@@ -16,9 +16,9 @@ Writes into --out, each file well under 16 MiB:
 - warmstart.safetensors: codec and discriminators, as compact_warmstart.py
   writes them (train.py --init-from and export.py take it as it is);
 - ema.safetensors: the moving average (ema.* tensors), apart so that both fit;
-- dev-start.npz, dev-end.npz: the dev files decoded at 3, 4 and 8 stages
-  (int16), by the weights at the start and by the weights and their average
-  at the end;
+- dev-start-live.npz, dev-end-live.npz, dev-end-ema.npz: the dev files
+  decoded at 3, 4 and 8 stages (int16) by the weights at the start, and by
+  the weights and their average at the end;
 - figures.json: steps, throughput, codebook use, and PESQ-WB/STOI when pesq
   and pystoi import (they do not on the GPU machine: burst_eval.py scores the
   decodes afterwards on a CPU);
@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from codec_model import dsp
@@ -51,6 +52,9 @@ from train import learning_rate, parse_args as train_args
 HERE = Path(__file__).resolve().parent
 # Saving and the final dev decodes take well under this on the GPU machine.
 RESERVE_SECONDS = 60.0
+DECODE_SETS = ("start-live", "end-live", "end-ema")
+# What the device tool brings back: files of at most 16 MiB.
+MAX_RESULT_BYTES = 16 * 2**20
 
 
 def parse():
@@ -62,19 +66,23 @@ def parse():
                     help="the whole command's limit: training stops early enough to save and evaluate within it")
     ap.add_argument("--batch", type=int, default=64, help="crops per step (train.py's default is 16, for a CPU)")
     ap.add_argument("--no-bf16", action="store_true", help="discriminators in float32 too")
+    ap.add_argument("--compile", action="store_true",
+                    help="torch.compile the codec and discriminators for the training steps (not measured on a GPU yet)")
     ap.add_argument("--smoke", action="store_true", help="on this CPU: a few steps, 4 dev files, same code path")
     ap.add_argument("--log-every", type=int, default=50)
     ours, rest = ap.parse_known_args()
     if ours.smoke:
         ours.minutes, ours.batch = min(ours.minutes, 0.25), min(ours.batch, 2)
         rest = ["--seconds", "1.0", *rest]
-    index_quantizer = None
     try:
-        meta = json.loads((ours.pack / "pack.json").read_text()).get("warmstart", {})
-        index_quantizer = str(meta.get("name"))
-    except (OSError, ValueError):
-        pass
-    quantizer = index_quantizer if index_quantizer in ("mcrvq", "grvq") else "mcrvq"
+        with safe_open(str(ours.pack / "init.safetensors"), "pt") as f:
+            meta = f.metadata() or {}
+    except (OSError, SafetensorError) as e:
+        sys.exit(f"gpu_burst.py: no warm start in the pack ({e}): run pack_data.py first")
+    # Older warm starts lack the quantizer in their metadata; pack_data.py adds their name.
+    quantizer = meta.get("quantizer") or meta.get("name")
+    if quantizer not in ("mcrvq", "grvq"):
+        sys.exit(f"gpu_burst.py: the pack's warm start names no known quantizer ({quantizer!r})")
     train = train_args(["--name", "burst", "--quantizer", quantizer, "--gan", "--batch", str(ours.batch), *rest])
     return ours, train
 
@@ -200,7 +208,7 @@ def main() -> int:
     emit({"event": "start", "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
           "torch": torch.__version__, "step": step, "tensors": taken, "of": own, "disc_tensors": n_disc,
           "ema_tensors": n_ema, "train_hours": round(len(audio) / 16000 / 3600, 3), "dev_files": len(dev),
-          "load_seconds": round(time.time() - began, 1), "bf16_disc": not ours.no_bf16,
+          "load_seconds": round(time.time() - began, 1), "bf16_disc": not ours.no_bf16, "compile": ours.compile,
           "args": vars(args) | {"data": None, "runs": None, "init_from": str(ours.pack / "init.safetensors")}})
 
     decodes = {}
@@ -214,13 +222,15 @@ def main() -> int:
     first_step, steps, sums = step, 0, {}
     started = window = time.time()
     deadline = min(started + 60 * ours.minutes, began + 60 * ours.limit_minutes - RESERVE_SECONDS)
+    # Compiled wrappers share the modules' parameters; evaluation and saving use the modules.
+    step_model, step_disc = (torch.compile(model), torch.compile(disc)) if ours.compile else (model, disc)
     model.train()
     while not stop["now"] and time.time() < deadline and step < args.max_steps:
         lr = learning_rate(args, step, first_step)
         for o in (opt, opt_d):
             for g in o.param_groups:
                 g["lr"] = lr
-        figs = train_step(model, disc, opt, opt_d, loss_fn, crops.batch(args.batch), args, bf16_disc=not ours.no_bf16)
+        figs = train_step(step_model, step_disc, opt, opt_d, loss_fn, crops.batch(args.batch), args, bf16_disc=not ours.no_bf16)
         with torch.no_grad():
             torch._foreach_lerp_(ema_params, live_params, 1.0 - args.ema)
             for k, v in figs.items():
@@ -253,9 +263,10 @@ def main() -> int:
 
     figures["end"] = {"live": decode_dev(model, dev, device, "end-live", decodes),
                       "ema": decode_dev(ema, dev, device, "end-ema", decodes)}
-    for phase in ("start", "end"):
-        part = {k: v for k, v in decodes.items() if k.startswith(phase + "-")}
-        write_file(out / f"dev-{phase}.npz", lambda p, part=part: save_npz(p, part))
+    # One file per set of weights: the 16 dev files run 104 s, so three stage counts of int16 are 10 MB.
+    for tag in DECODE_SETS:
+        part = {k: v for k, v in decodes.items() if k.startswith(tag + ".")}
+        write_file(out / f"dev-{tag}.npz", lambda p, part=part: save_npz(p, part))
     scored = score(figures, decodes, dev)
     summary = {"from_step": first_step, "to_step": step, "steps": steps, "batch": args.batch,
                "crop_seconds": args.seconds, "train_seconds": round(seconds, 1),
@@ -265,6 +276,9 @@ def main() -> int:
                "dev_files": [uid for uid, _ in dev], "scored": scored,
                "wall_seconds": round(time.time() - began, 1), **figures}
     write_file(out / "figures.json", lambda p: p.write_text(json.dumps(summary, indent=1) + "\n"))
+    too_big = [p.name for p in out.iterdir() if p.stat().st_size >= MAX_RESULT_BYTES]
+    if too_big:
+        emit({"event": "warning", "over_16_mib": too_big})
     emit({"event": "done", **{k: summary[k] for k in ("steps", "steps_per_s", "audio_seconds_per_s", "wall_seconds", "scored")}})
     if scored:
         for phase, sets in figures.items():

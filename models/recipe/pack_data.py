@@ -10,11 +10,11 @@ Writes into --out (default models/recipe/pack/, git-ignored; carry it):
   0.1 s gaps, in Ogg Opus (libsndfile's, at --level). Opus at about 18 kbps
   is transparent next to a 2 kbps codec and is what fits: 2 h of 16-bit PCM
   is 230 MB, FLAC about half that.
-- dev-ID.flac: the dev files train.py evaluates on (--dev-files), lossless,
-  so the burst's dev figures compare with the CPU runs'.
+- dev-ID.flac: --dev-files dev files, chosen as train.py chooses them but
+  among those of at most --dev-max-seconds, losslessly.
 - init.safetensors: the warm start without its moving average (the burst
   starts a new one from the weights, as train.py does for a warm start that
-  lacks it): what fits.
+  lacks it) and with its codebooks in float16: what fits.
 - wheels/: soundfile and cffi for Python 3.12, which the GPU machine lacks.
 - pack.json: what is where, with the sha256 of each chunk's decoded PCM.
 
@@ -36,9 +36,9 @@ import soundfile as sf
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from codec_model.data import load_files, read_manifest
+from codec_model.data import read_manifest
 from codec_model.metrics import pesq_wb
-from codec_model.pack import FORMAT, GAP, SAMPLE_RATE, VERSION, chunk_name, dev_name, load_pack, pcm_sha256
+from codec_model.pack import FORMAT, GAP, SAMPLE_RATE, VERSION, chunk_name, dev_name, load_pack, pcm_sha256, to_int16
 from prepare_data import default_out
 from warmstarts import ROOT, fetch
 
@@ -46,7 +46,8 @@ HERE = Path(__file__).resolve().parent
 # Pinned: the wheels the GPU machine (CPython 3.12, manylinux x86_64) installs from the pack.
 WHEELS = ["soundfile==0.14.0", "cffi==2.1.1", "pycparser==3.12"]
 PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64"]
-BLOCK = 16000 * 30
+# The device tool's limit on what travels: tracked and untracked-not-ignored files plus carried paths.
+TRAVEL_LIMIT = 64 * 2**20
 
 
 def wav_path(data: Path, uid: str) -> Path:
@@ -94,10 +95,18 @@ def encode_chunk(job):
             f.write(gap)
             offsets.append([e["id"], pos, len(audio)])
             pos += len(audio) + GAP
-    decoded, _ = sf.read(str(path), dtype="int16")
+    decoded = to_int16(sf.read(str(path), dtype="float32")[0])
     if len(decoded) != pos:
         raise ValueError(f"{path.name}: decodes to {len(decoded)} samples, {pos} written")
     return pos, pcm_sha256(decoded), offsets
+
+
+def dev_choice(data: Path, n: int, max_seconds: float):
+    """load_files' rule (n files evenly spaced over the sorted ids), over the
+    dev files no longer than max_seconds: one asterisk prompt of 74 s would
+    take 1.5 MiB of the pack."""
+    entries = [e for e in read_manifest(data, "dev") if float(e["seconds"]) <= max_seconds]
+    return entries[:: max(1, len(entries) // n)][:n]
 
 
 def travel_weights(name: str, out: Path) -> dict:
@@ -105,6 +114,9 @@ def travel_weights(name: str, out: Path) -> dict:
     with safe_open(str(src), "pt") as f:
         meta = f.metadata() or {}
     weights = {k: v for k, v in load_file(str(src)).items() if not k.startswith("ema.")}
+    # Codebooks in half precision too: 2 MiB more for speech. They are EMA
+    # tables that training rewrites a little every step.
+    weights = {k: v.half() if k.endswith(".embed") else v for k, v in weights.items()}
     save_file(weights, str(out), metadata=meta | {"name": name})
     return meta
 
@@ -151,9 +163,10 @@ def main() -> int:
     ap.add_argument("--data", type=Path, default=default_out())
     ap.add_argument("--out", type=Path, default=HERE / "pack")
     ap.add_argument("--hours", type=float, default=2.0)
-    ap.add_argument("--level", type=float, default=0.955, help="libsndfile's Opus compression level (0.955: about 18 kbps)")
+    ap.add_argument("--level", type=float, default=0.95, help="libsndfile's Opus compression level (0.95: about 18 kbps)")
     ap.add_argument("--chunks", type=int, default=8, help="files to decode in parallel on the GPU machine")
     ap.add_argument("--dev-files", type=int, default=16)
+    ap.add_argument("--dev-max-seconds", type=float, default=20.0)
     ap.add_argument("--warmstart", default="mcrvq", help="warm start to travel (warmstarts.py name)")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--measure", type=int, default=0, help="PESQ-WB of this many packed files against the originals")
@@ -173,8 +186,9 @@ def main() -> int:
     chunks = [{"samples": n, "pcm_sha256": h, "files": offs} for n, h, offs in encoded]
 
     dev = []
-    for uid, audio in load_files(args.data, "dev", args.dev_files):
-        pcm = np.round(audio * 32768.0).astype(np.int16)
+    for e in dev_choice(args.data, args.dev_files, args.dev_max_seconds):
+        pcm, _ = sf.read(wav_path(args.data, e["id"]), dtype="int16")
+        uid = e["id"]
         sf.write(str(out / dev_name(uid)), pcm, SAMPLE_RATE, subtype="PCM_16", format="FLAC")
         dev.append({"id": uid, "samples": len(pcm), "pcm_sha256": pcm_sha256(pcm)})
 
@@ -196,6 +210,9 @@ def main() -> int:
           f"wheels {sum(v for k, v in sizes.items() if k.endswith('.whl')) / 2**20:.2f} MiB")
     print(f"pack {pack_bytes / 2**20:.2f} MiB + travelling tree {tree / 2**20:.2f} MiB = "
           f"{(pack_bytes + tree) / 2**20:.2f} MiB of 64")
+    if pack_bytes + tree > TRAVEL_LIMIT:
+        print("pack_data.py: too big to travel: lower --level (bit rate) or --hours", file=sys.stderr)
+        return 1
     if args.measure:
         m = measure(out, args.data, index, args.measure)
         print(json.dumps({"pack_vs_original": m}))

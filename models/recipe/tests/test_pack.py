@@ -12,7 +12,7 @@ import numpy as np
 import soundfile as sf
 
 import pack_data
-from codec_model.pack import FORMAT, GAP, VERSION, PackError, chunk_name, dev_name, load_pack, pcm_sha256
+from codec_model.pack import FORMAT, GAP, VERSION, PackError, chunk_name, dev_name, load_pack, pcm_sha256, to_int16
 
 IDS = ["0123456789ab", "abcdef012345", "00aa00aa00aa"]
 
@@ -60,6 +60,17 @@ class Pack(unittest.TestCase):
             ref, _ = sf.read(self.data / "wav" / f"{uid}.wav", dtype="int16")
             err = audio[start : start + n].astype(float) - ref
             self.assertLess(np.sqrt(np.mean(err**2)) / np.sqrt(np.mean(ref.astype(float) ** 2)), 0.5, uid)
+
+    def test_decoded_overshoot_clips_instead_of_wrapping_round(self):
+        # Decoded Opus of real speech peaking at 0 dBFS reaches +-2 (3,150 samples of the first
+        # 15 minutes packed); libsndfile's own int16 conversion wraps those round to the other sign.
+        out = to_int16(np.array([2.05, -1.85, 1.0, -1.0, 0.5, -0.5], dtype=np.float32))
+        self.assertEqual(out.tolist(), [32767, -32768, 32767, -32768, 16384, -16384])
+
+    def test_the_loader_converts_the_decoded_floats_itself(self):
+        audio, _, _, _ = load_pack(self.pack, threads=1)
+        decoded, _ = sf.read(self.pack / chunk_name(0), dtype="float32")
+        self.assertTrue(np.array_equal(audio, to_int16(decoded)))
 
     def test_a_length_that_disagrees_with_the_file_is_refused(self):
         self.index["chunks"][0]["samples"] += 1
