@@ -3,7 +3,7 @@ gpu_burst.sh, which installs the pack's wheels first. The README's "GPU
 burst" section gives the command to paste.
 
   bash models/recipe/gpu_burst.sh --out $OUT [--minutes 7] [train.py flags]
-  bash models/recipe/gpu_burst.sh --out /tmp/burst --smoke      # the same path on a CPU, in about a minute
+  bash models/recipe/gpu_burst.sh --out /tmp/burst --smoke      # the same path on a CPU, under 2 minutes
 
 From the pack (pack_data.py): the whole training speech decoded once into
 GPU memory, random crops drawn there; the warm start; the dev files. The
