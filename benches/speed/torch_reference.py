@@ -5,8 +5,9 @@ and streaming (one frame a call, the state carried), as `cargo bench
 
   python benches/speed/torch_reference.py [--repeats 10]
 
-The weights are the committed warm starts (models/recipe/warmstart/): the
-shipped packages' architecture, so the same cost, whatever their step.
+The weights are the warm starts (models/recipe/warmstarts.py brings them out
+of git history on first use): the shipped packages' architecture, so the same
+cost, whatever their step.
 Needs the recipe's requirements (torch); prints a markdown table.
 """
 
@@ -25,11 +26,12 @@ from safetensors.torch import load_file  # noqa: E402
 
 from codec_model import dsp  # noqa: E402
 from codec_model.codec import Codec  # noqa: E402
+from warmstarts import fetch  # noqa: E402
 
 
 def load(name: str) -> Codec:
     codec = Codec(name, "small")
-    weights = load_file(str(REPO / "models" / "recipe" / "warmstart" / f"{name}.safetensors"))
+    weights = load_file(str(fetch(name)))
     codec.load_state_dict({k: v for k, v in weights.items() if not k.startswith("disc.")}, strict=False)
     return codec.eval()
 

@@ -20,15 +20,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from codec_model import dsp
 from codec_model.codec import Codec
 from codec_model.data import CropSampler, load_files
-from codec_model.discriminators import Discriminators, discriminator_loss, generator_losses, random_segments
+from codec_model.discriminators import Discriminators
 from codec_model.losses import ReconstructionLoss
 from codec_model.metrics import codebook_stats, pesq_wb, stoi
+from codec_model.training import CARRIED_META, load_ema, load_warm_start, optimizers, train_step, warmstart_tensors
 from prepare_data import default_out
 
 
@@ -40,7 +40,7 @@ def default_runs() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "codec-runs"
 
 
-def parse_args():
+def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--name", required=True, help="run name (folder under the runs folder)")
     ap.add_argument("--quantizer", choices=["mcrvq", "grvq"], required=True)
@@ -73,7 +73,7 @@ def parse_args():
     ap.add_argument("--eval-files", type=int, default=16)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if (args.decay_from is None) != (args.decay_to is None):
         ap.error("--decay-from and --decay-to go together")
     if args.decay_from is not None and args.decay_to <= args.decay_from:
@@ -142,10 +142,9 @@ def main() -> int:
 
     model = Codec(args.quantizer, args.config)
     loss_fn = ReconstructionLoss()
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.8, 0.99), weight_decay=0.01)
     disc = Discriminators() if args.gan else None
-    opt_d = torch.optim.AdamW(disc.parameters(), lr=args.lr, betas=(0.8, 0.99), weight_decay=0.01) if disc else None
-    step, trained_seconds, resumed = 0, 0.0, False
+    opt, opt_d = optimizers(model, disc, args.lr)
+    step, trained_seconds, resumed, carried = 0, 0.0, False, {}
     ckpt_path = run / "ckpt.pt"
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, weights_only=False)
@@ -155,35 +154,20 @@ def main() -> int:
             disc.load_state_dict(ckpt["disc"])
             opt_d.load_state_dict(ckpt["opt_d"])
         step, trained_seconds = ckpt["step"], ckpt["trained_seconds"]
+        carried = ckpt.get("carried", {})
         torch.set_rng_state(ckpt["torch_rng"])
         resumed = True
         emit({"event": "resume", "step": step})
     elif args.init_from:
-        weights = load_file(str(args.init_from))
-        with safe_open(str(args.init_from), "pt") as f:
-            meta = f.metadata() or {}
         # A warm start carries the step and hours it had reached, so a run's
-        # count goes on across machines, and its discriminators, so the
-        # adversarial phase does not start against untrained critics.
+        # count goes on across machines.
+        meta, taken, own, n_disc = load_warm_start(args.init_from, model, disc)
         step = args.init_step if args.init_step is not None else int(meta.get("step", 0))
         trained_seconds = 3600 * args.init_hours if args.init_hours is not None else float(meta.get("trained_seconds", 0))
+        carried = {k: meta[k] for k in CARRIED_META if k in meta}
         if disc is not None:
-            d = {k[len("disc."):]: v.float() for k, v in weights.items() if k.startswith("disc.")}
-            if d:
-                disc.load_state_dict(d)
-            emit({"event": "init-disc", "tensors": len(d)})
-        weights = {k: v for k, v in weights.items() if not k.startswith("disc.")}
-        own = model.state_dict()
-        taken = {k: v.to(own[k].dtype) for k, v in weights.items() if k in own and own[k].shape == v.shape}
-        # A compact warm start leaves out the EMA sums: rebuild them from the codebooks and counts.
-        for k in list(own):
-            if k.endswith("embed_avg") and k not in taken and k[:-4] in taken:
-                counts = taken.get(k[: -len("embed_avg")] + "cluster_size", torch.ones(own[k].shape[0]))
-                taken[k] = taken[k[:-4]] * counts[:, None]
-            if k.endswith("initted") and k[: -len("initted")] + "embed" in taken:
-                taken[k] = torch.tensor(True)
-        model.load_state_dict(taken, strict=False)
-        emit({"event": "init", "from": args.init_from.name, "tensors": len(taken), "of": len(own), "step": step})
+            emit({"event": "init-disc", "tensors": n_disc})
+        emit({"event": "init", "from": args.init_from.name, "tensors": taken, "of": own, "step": step})
 
     # The moving average starts from the weights just loaded unless the
     # checkpoint or warm start carries its own.
@@ -192,13 +176,7 @@ def main() -> int:
         if resumed and "ema" in ckpt:
             ema.load_state_dict(ckpt["ema"])
         elif not resumed and args.init_from:
-            own = dict(ema.named_parameters())
-            avg = {k[len("ema."):]: v for k, v in load_file(str(args.init_from)).items() if k.startswith("ema.")}
-            with torch.no_grad():
-                for k, v in avg.items():
-                    if k in own and own[k].shape == v.shape:
-                        own[k].copy_(v)
-            emit({"event": "init-ema", "tensors": len(avg)})
+            emit({"event": "init-ema", "tensors": load_ema(args.init_from, ema)})
         ema.requires_grad_(False)
         ema_params, live_params = list(ema.parameters()), list(model.parameters())
 
@@ -222,21 +200,16 @@ def main() -> int:
     def checkpoint():
         state = {"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
                  "trained_seconds": trained_seconds, "torch_rng": torch.get_rng_state(),
-                 "quantizer": args.quantizer, "config": args.config}
+                 "quantizer": args.quantizer, "config": args.config, "carried": carried}
         if disc is not None:
             state["disc"], state["opt_d"] = disc.state_dict(), opt_d.state_dict()
         if ema is not None:
             sync_ema_buffers()
             state["ema"] = ema.state_dict()
         save_atomic(state, ckpt_path)
-        weights = dict(model.state_dict())
-        if disc is not None:
-            weights |= {"disc." + k: v for k, v in disc.state_dict().items()}
-        if ema is not None:
-            weights |= {"ema." + k: v for k, v in ema.named_parameters()}
         meta = {"step": str(step), "trained_seconds": str(round(trained_seconds, 1)),
-                "quantizer": args.quantizer, "config": args.config}
-        save_atomic(weights, run / "warmstart.safetensors", weights_only=True, metadata=meta)
+                "quantizer": args.quantizer, "config": args.config} | carried
+        save_atomic(warmstart_tensors(model, disc, ema), run / "warmstart.safetensors", weights_only=True, metadata=meta)
         emit({"event": "checkpoint", "step": step, "hours": round(trained_seconds / 3600, 3)})
 
     # Warm up only a fresh optimiser (a new run or a warm start); a resumed one keeps its moments.
@@ -252,30 +225,7 @@ def main() -> int:
         for o in (opt, opt_d):
             for g in (o.param_groups if o else []):
                 g["lr"] = lr
-        x = torch.from_numpy(sampler.batch(args.batch))
-        y, _, commit = model(x, dropout=True)
-        target = x[:, : y.shape[1]]
-        mel = loss_fn.mel(y, target)
-        cplx = loss_fn.complex(y, target) if args.w_complex > 0 else torch.zeros(())
-        loss = args.w_mel * mel + args.w_complex * cplx + args.w_commit * commit
-        extra = {}
-        if disc is not None:
-            real, fake = random_segments(target, y, int(args.gan_seconds * 16000))
-            real_outs = disc(real)
-            d_loss = discriminator_loss(real_outs, disc(fake.detach()))
-            opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            torch.nn.utils.clip_grad_norm_(disc.parameters(), 1.0)
-            opt_d.step()
-            # The real segment's features are targets only: reuse them.
-            targets = [(r.detach(), [f.detach() for f in feats]) for r, feats in real_outs]
-            adv, fm = generator_losses(targets, disc(fake))
-            loss = loss + args.w_adv * adv + args.w_fm * fm
-            extra = {"disc": d_loss, "adv": adv, "fm": fm}
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        grad = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        figures = train_step(model, disc, opt, opt_d, loss_fn, torch.from_numpy(sampler.batch(args.batch)), args)
         if ema is not None:
             with torch.no_grad():
                 torch._foreach_lerp_(ema_params, live_params, 1.0 - args.ema)
@@ -285,7 +235,7 @@ def main() -> int:
         # a suspended machine) was not training.
         trained_seconds += min(now - tick, MAX_STEP_SECONDS)
         tick = now
-        for k, v in (("loss", loss), ("mel", mel), ("complex", cplx), ("commit", commit), ("grad", grad), *extra.items()):
+        for k, v in figures.items():
             sums[k] = sums.get(k, 0.0) + float(v)
         count += 1
         if step % 50 == 0:

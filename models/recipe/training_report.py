@@ -87,8 +87,8 @@ def main() -> int:
         f"- Data: {start['train_hours']} h of training speech (see `models/recipe/README.md`); "
         "dev set: asterisk Russian (unseen language and voices).",
         f"- Steps: {last.get('step', 0):,}; training time: {last.get('hours', 0):.2f} h on {args.hardware}.",
-        "- Resume: `python train.py --name NAME --quantizer KIND --init-from warmstart/NAME.safetensors` "
-        "(add the phase's flags below).",
+        "- Resume: `python warmstarts.py get NAME`, then `python train.py --name NAME --quantizer KIND "
+        "--init-from warmstart/NAME.safetensors` (add the phase's flags below).",
         "",
         "## Phases",
         "",

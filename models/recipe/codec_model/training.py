@@ -1,0 +1,105 @@
+"""What train.py and gpu_burst.py share: the training step (so a GPU burst
+optimises exactly the CPU recipe's losses), loading a warm start, and the
+weights a warm start holds."""
+
+import contextlib
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file
+
+from .discriminators import discriminator_loss, generator_losses, random_segments
+
+# Warm-start metadata that is carried from run to run unchanged by train.py.
+CARRIED_META = ("gpu_seconds",)
+
+
+def optimizers(model, disc, lr: float):
+    """AdamW for the codec and, with --gan, for the discriminators."""
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.8, 0.99), weight_decay=0.01)
+    opt_d = torch.optim.AdamW(disc.parameters(), lr=lr, betas=(0.8, 0.99), weight_decay=0.01) if disc else None
+    return opt, opt_d
+
+
+def load_warm_start(path, model, disc):
+    """Weights, discriminators and the step and hours they had reached.
+
+    -> (metadata, tensors taken, tensors the codec has, discriminator tensors taken)."""
+    weights = load_file(str(path))
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata() or {}
+    n_disc = 0
+    if disc is not None:
+        # The adversarial phase must not start against untrained critics.
+        d = {k[len("disc."):]: v.float() for k, v in weights.items() if k.startswith("disc.")}
+        if d:
+            disc.load_state_dict(d)
+        n_disc = len(d)
+    weights = {k: v for k, v in weights.items() if not k.startswith("disc.")}
+    own = model.state_dict()
+    taken = {k: v.to(own[k].dtype) for k, v in weights.items() if k in own and own[k].shape == v.shape}
+    # A compact warm start leaves out the EMA sums: rebuild them from the codebooks and counts.
+    for k in list(own):
+        if k.endswith("embed_avg") and k not in taken and k[:-4] in taken:
+            counts = taken.get(k[: -len("embed_avg")] + "cluster_size", torch.ones(own[k].shape[0]))
+            taken[k] = taken[k[:-4]] * counts[:, None]
+        if k.endswith("initted") and k[: -len("initted")] + "embed" in taken:
+            taken[k] = torch.tensor(True)
+    model.load_state_dict(taken, strict=False)
+    return meta, len(taken), len(own), n_disc
+
+
+def load_ema(path, ema) -> int:
+    """The moving average a warm start carries (ema.* tensors) into `ema`; -> tensors taken."""
+    own = dict(ema.named_parameters())
+    avg = {k[len("ema."):]: v for k, v in load_file(str(path)).items() if k.startswith("ema.")}
+    with torch.no_grad():
+        for k, v in avg.items():
+            if k in own and own[k].shape == v.shape:
+                own[k].copy_(v)
+    return len(avg)
+
+
+def warmstart_tensors(model, disc, ema) -> dict:
+    weights = dict(model.state_dict())
+    if disc is not None:
+        weights |= {"disc." + k: v for k, v in disc.state_dict().items()}
+    if ema is not None:
+        weights |= {"ema." + k: v for k, v in ema.named_parameters()}
+    return weights
+
+
+def train_step(model, disc, opt, opt_d, loss_fn, x, args, bf16_disc: bool = False) -> dict:
+    """One update of the codec (and of the discriminators with --gan); -> the
+    step's figures as tensors, so that a GPU caller need not wait for them.
+
+    bf16_disc runs the discriminators under bfloat16 autocast (their outputs
+    only feed losses); the codec stays in float32, since its head's
+    log-magnitude and phase would lose 3 % to bfloat16's 8-bit mantissa."""
+    y, _, commit = model(x, dropout=True)
+    target = x[:, : y.shape[1]]
+    mel = loss_fn.mel(y, target)
+    cplx = loss_fn.complex(y, target) if args.w_complex > 0 else torch.zeros((), device=x.device)
+    loss = args.w_mel * mel + args.w_complex * cplx + args.w_commit * commit
+    extra = {}
+    if disc is not None:
+        amp = torch.autocast(x.device.type, dtype=torch.bfloat16) if bf16_disc else contextlib.nullcontext()
+        real, fake = random_segments(target, y, int(args.gan_seconds * 16000))
+        with amp:
+            real_outs = disc(real)
+            d_loss = discriminator_loss(real_outs, disc(fake.detach()))
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        torch.nn.utils.clip_grad_norm_(disc.parameters(), 1.0)
+        opt_d.step()
+        # The real segment's features are targets only: reuse them.
+        targets = [(r.detach(), [f.detach() for f in feats]) for r, feats in real_outs]
+        with amp:
+            adv, fm = generator_losses(targets, disc(fake))
+        loss = loss + args.w_adv * adv + args.w_fm * fm
+        extra = {"disc": d_loss, "adv": adv, "fm": fm}
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    grad = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    return {"loss": loss, "mel": mel, "complex": cplx, "commit": commit, "grad": grad, **extra}
