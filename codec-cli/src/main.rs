@@ -4,13 +4,14 @@ mod commands;
 mod io;
 mod model_args;
 mod progress;
+mod stdout;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "codec", version, about = "Neural speech codec: speech to 2 kbps tokens and back", long_about = None)]
+#[command(name = "codec", version, about = "Neural speech codec: speech to 1.5-4 kbps tokens and back", long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -68,6 +69,8 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of our stdout has gone (`| head`): it wanted no more.
+        Err(e) if stdout::is_closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", one_line(&e));
             ExitCode::FAILURE

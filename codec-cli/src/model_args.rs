@@ -45,13 +45,20 @@ pub struct RateArgs {
 }
 
 impl RateArgs {
+    /// The stage count asked for, or the most that fit `--kbps` (with a
+    /// notice when that is less than asked), or the model's default.
     pub fn stages(&self, package: &ModelPackage) -> Result<usize> {
         let q = package.quantizer();
         if let Some(s) = self.stages {
-            q.check_stages(s)?;
+            if q.check_stages(s).is_err() {
+                bail!("--stages {s}: {}", supported_stages(package));
+            }
             return Ok(s);
         }
         if let Some(kbps) = self.kbps {
+            if !(kbps.is_finite() && kbps > 0.0) {
+                bail!("--kbps must be a positive number, not {kbps}");
+            }
             let fits = (q.min_stages()..=q.stages()).rev().find(|&s| package.bitrate(s) <= kbps * 1000.0 + 1e-6);
             let Some(s) = fits else {
                 bail!(
@@ -61,8 +68,30 @@ impl RateArgs {
                     q.min_stages()
                 );
             };
+            let got = package.bitrate(s) / 1000.0;
+            if got < kbps - 1e-9 {
+                eprintln!("notice: --kbps {kbps}: {}; using {got:.2} kbps ({s} stages)", supported_stages(package));
+            }
             return Ok(s);
         }
         Ok(package.default_stages())
+    }
+}
+
+/// The stage counts `package` offers, and their bitrates.
+fn supported_stages(package: &ModelPackage) -> String {
+    let q = package.quantizer();
+    let (min, max) = (q.min_stages(), q.stages());
+    let kbps = |s| package.bitrate(s) / 1000.0;
+    if min == max {
+        let per_group = if q.groups() > 1 { " per group" } else { "" };
+        format!(
+            "model `{}` has a fixed {max} stages{per_group} ({} codes a frame, {:.2} kbps)",
+            package.name(),
+            q.codes_per_frame(max),
+            kbps(max)
+        )
+    } else {
+        format!("model `{}` has {min} to {max} stages ({:.2} to {:.2} kbps)", package.name(), kbps(min), kbps(max))
     }
 }

@@ -142,7 +142,7 @@ fn bad_token_files_fail_cleanly() {
 
     let garbage = dir.path().join("garbage.tok");
     std::fs::write(&garbage, b"RIFF\0\0\0\0WAVEfmt definitely not tokens").expect("write");
-    fails(&["decode", s(&garbage), s(&wav)], "magic");
+    fails(&["decode", s(&garbage), s(&wav)], "a WAV file, not a token file");
 
     fails(&["decode", s(&tok), s(&wav), "--model", "mcrvq"], "different model");
     fails(&["decode", "/no/such.tok", s(&wav)], "no/such.tok");

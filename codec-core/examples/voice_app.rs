@@ -3,6 +3,8 @@
 //! far side packets back to PCM for the speaker.
 //!
 //! Run: `cargo run --release -p codec-core --example voice_app [input.wav] [output.wav]`
+//! (the output goes to the system's temporary folder unless named; the
+//! example says where it wrote it).
 
 use std::error::Error;
 use std::path::PathBuf;
@@ -83,10 +85,16 @@ impl Receiver {
     }
 }
 
+/// Where the decoded audio goes without a second argument: not the working
+/// directory, where a run from the repository's root left an untracked file.
+fn default_output() -> PathBuf {
+    std::env::temp_dir().join("voice_app_out.wav")
+}
+
 fn main() -> Result<(), Box<dyn Error>> {
     let mut args = std::env::args().skip(1);
     let input = args.next().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("testdata/sample.wav"));
-    let output = args.next().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("voice_app_out.wav"));
+    let output = args.next().map(PathBuf::from).unwrap_or_else(default_output);
 
     let package = ModelPackage::open("default")?;
     let stages = package.default_stages();
@@ -129,4 +137,15 @@ fn main() -> Result<(), Box<dyn Error>> {
         output.display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_default_output_is_outside_the_working_directory() {
+        let out = super::default_output();
+        assert!(out.is_absolute(), "{}", out.display());
+        let cwd = std::env::current_dir().expect("cwd");
+        assert_ne!(out.parent(), Some(cwd.as_path()), "{}", out.display());
+    }
 }

@@ -43,6 +43,17 @@
 //! however heavy the loss. A frame that comes after its turn is counted
 //! [`late`](JitterStats::late) and does move the delay up.
 //!
+//! Only arrivals near the playout point do: a frame later than the largest
+//! delay could have waited for it ([`stale`](JitterStats::stale)), or too
+//! far ahead to be held ([`overflow`](JitterStats::overflow)), is a replayed,
+//! misrouted or forged packet, not news about the network. It is dropped and
+//! moves neither the delay nor the jitter estimate; had it counted, three
+//! stale packets would have grown the delay to its maximum for the length of
+//! the window, and packets at random frame indices would have sent the jitter
+//! estimate to 10^10 ms. A run of such packets re-synchronises the buffer on
+//! a restarted sender only if they follow one another (see
+//! [`RESYNC_AFTER_PACKETS`]).
+//!
 //! The target delay reported in [`JitterStats::target_delay_frames`] is
 //! `min_delay_frames` plus the spread of the lead over the window (the jitter
 //! in frames), clamped to `[min_delay_frames, max_delay_frames]`; the buffer
@@ -83,8 +94,10 @@ const FAST_SHRINK_EXCESS: i64 = 4;
 const FAST_SHRINK_INTERVAL: usize = 2;
 
 /// After this many consecutive packets of which no frame could be stored
-/// (all late or all too far ahead), the sender is assumed to have restarted
-/// or jumped, and the buffer re-synchronises on the next packet.
+/// (all late or all too far ahead), each within the buffer's capacity of the
+/// one before, the sender is assumed to have restarted or jumped, and the
+/// buffer re-synchronises on the last of them. Packets at scattered indices
+/// (forged ones) never form such a run.
 pub const RESYNC_AFTER_PACKETS: u32 = 16;
 
 /// Settings of a [`JitterBuffer`].
@@ -181,6 +194,8 @@ pub struct PushOutcome {
     pub late: u8,
     /// Frames too far ahead of the playout point for the buffer.
     pub overflow: u8,
+    /// Frames later than the largest delay could have waited for them.
+    pub stale: u8,
     /// The packet did not match the configuration (codebooks or code count);
     /// nothing was stored.
     pub invalid: bool,
@@ -203,6 +218,9 @@ pub struct JitterStats {
     pub duplicate: u64,
     /// Frames dropped for being too far ahead.
     pub overflow: u64,
+    /// Frames dropped for being later than the largest delay could have
+    /// waited for them (replayed, misrouted or forged packets).
+    pub stale: u64,
     /// Packets rejected as not matching the configuration.
     pub invalid: u64,
     /// Frames discarded to shrink the delay.
@@ -248,7 +266,10 @@ pub struct JitterBuffer {
     /// Net frames of delay added since start (stretches minus drops).
     adjust: i64,
     pops_since_adjust: usize,
+    /// Consecutive packets none of whose frames could be stored, each near
+    /// the one before, and the frame index of the last of them.
     bad_streak: u32,
+    bad_last: u32,
     /// RFC 3550 jitter state.
     last_transit: Option<f64>,
     jitter_ms: f64,
@@ -283,6 +304,7 @@ impl JitterBuffer {
             adjust: 0,
             pops_since_adjust: 0,
             bad_streak: 0,
+            bad_last: 0,
             last_transit: None,
             jitter_ms: 0.0,
             stats: JitterStats::default(),
@@ -348,6 +370,21 @@ impl JitterBuffer {
     /// Index of the frame the next `pop` will consider, once a packet arrived.
     pub fn next_frame_index(&self) -> Option<u32> {
         self.initialised.then_some(self.next)
+    }
+
+    /// Whether an end-of-stream marker saying `frames_sent` frames were sent
+    /// belongs to this stream: it must come after every frame received (the
+    /// sender sends nothing after it), and no further beyond the newest one
+    /// than the buffer holds. A stale marker, or one
+    /// of a previous stream, fails; before any packet, every marker does.
+    pub fn is_plausible_end(&self, frames_sent: u32) -> bool {
+        if !self.initialised {
+            return false;
+        }
+        // From the first frame not received: playout may have concealed past
+        // it while the marker was on its way.
+        let d = i64::from(serial_diff(frames_sent, self.next)) - (self.newest_ext + 1 - self.next_ext);
+        (0..=self.config.capacity_frames as i64).contains(&d)
     }
 
     fn depth(&self) -> usize {
@@ -434,6 +471,8 @@ impl JitterBuffer {
             }
         }
         let first_d = i64::from(serial_diff(packet.frame_index, self.next));
+        // The latest a frame can come and still have been playable at the largest delay.
+        let floor = -(self.config.max_delay_frames as i64) - 1;
         for i in 0..frames {
             let d = first_d + i as i64;
             let ext = self.next_ext + d;
@@ -441,6 +480,8 @@ impl JitterBuffer {
                 let bit = -d - 1;
                 if bit < HISTORY && self.history & (1 << bit) != 0 {
                     outcome.duplicate += 1;
+                } else if d < floor {
+                    outcome.stale += 1;
                 } else {
                     outcome.late += 1;
                     if bit < HISTORY {
@@ -464,8 +505,9 @@ impl JitterBuffer {
         self.stats.duplicate += u64::from(outcome.duplicate);
         self.stats.late += u64::from(outcome.late);
         self.stats.overflow += u64::from(outcome.overflow);
+        self.stats.stale += u64::from(outcome.stale);
 
-        if outcome.accepted > 0 || outcome.late > 0 {
+        if (outcome.accepted > 0 || outcome.late > 0) && first_d >= floor {
             // RFC 3550 interarrival jitter, on the packet's first frame.
             let transit = arrival_ms - (self.next_ext + first_d) as f64 * self.config.frame_ms;
             if let Some(prev) = self.last_transit {
@@ -476,13 +518,14 @@ impl JitterBuffer {
             }
             self.last_transit = Some(transit);
             if self.started {
-                let floor = -(self.config.max_delay_frames as i64) - 1;
-                self.record_lead(first_d.clamp(floor, cap));
+                self.record_lead(first_d.min(cap));
             }
         }
 
         if outcome.accepted == 0 && outcome.duplicate == 0 {
-            self.bad_streak += 1;
+            let follows = serial_diff(packet.frame_index, self.bad_last).unsigned_abs() < cap as u32;
+            self.bad_streak = if self.bad_streak > 0 && follows { self.bad_streak + 1 } else { 1 };
+            self.bad_last = packet.frame_index;
             if self.bad_streak >= RESYNC_AFTER_PACKETS {
                 self.stats.resyncs += 1;
                 self.init_at(packet.frame_index);
@@ -976,6 +1019,88 @@ mod tests {
         assert_eq!(r.stats.missing, r.lost_in_played + r.missing_late);
         assert!(r.stats.played > 4_500);
         assert_eq!(r.stats.resyncs, 0);
+    }
+
+    /// A steady stream of one-frame packets, one every 20 ms, each pushed
+    /// on time and popped once; `extra(n)` gives packets to push as
+    /// well before pop `n`. Asserts that every pop plays the stream's own
+    /// frame, and that the delay and the jitter estimate never move.
+    fn steady_stream_with(mut extra: impl FnMut(u32) -> Vec<Packet>) -> JitterBuffer {
+        let mut jb = JitterBuffer::new(JitterConfig::new(CPF));
+        let mut out = [0u16; CPF];
+        for n in 0..1_000u32 {
+            jb.push(&packet(n), f64::from(n) * 20.0);
+            for p in extra(n) {
+                jb.push(&p, f64::from(n) * 20.0);
+            }
+            assert_eq!(jb.pop(&mut out), Playout::Frame { index: n }, "pop {n}");
+            assert_eq!(codes_index(&out), n, "pop {n} played another frame's codes");
+            let s = jb.stats();
+            assert_eq!((s.target_delay_frames, s.stretched, s.dropped_for_delay), (1, 0, 0), "pop {n}: {s:?}");
+            assert!(s.jitter_ms < 1.0, "pop {n}: jitter estimate {} ms", s.jitter_ms);
+        }
+        jb
+    }
+
+    #[test]
+    fn stale_packets_do_not_move_the_delay_or_the_jitter_estimate() {
+        // Three copies of a frame played 4 s ago, as a replay or a stale
+        // route would deliver them.
+        let jb = steady_stream_with(|n| if n == 300 { vec![packet(100); 3] } else { Vec::new() });
+        let s = jb.stats();
+        assert_eq!((s.played, s.missing, s.late, s.stale), (1_000, 0, 0, 3), "{s:?}");
+    }
+
+    #[test]
+    fn an_end_marker_is_plausible_only_after_what_was_received() {
+        let mut jb = JitterBuffer::new(JitterConfig::new(CPF));
+        let mut out = [0u16; CPF];
+        assert!(!jb.is_plausible_end(0), "no stream yet");
+        for n in 100..110u32 {
+            jb.push(&packet(n), 0.0);
+        }
+        for _ in 0..5 {
+            jb.pop(&mut out);
+        }
+        // Frames 105-109 wait to play; 110 is the first not received.
+        for stale in [0, 100, 105, 109, u32::MAX] {
+            assert!(!jb.is_plausible_end(stale), "{stale}");
+        }
+        assert!(jb.is_plausible_end(110));
+        assert!(jb.is_plausible_end(110 + 64), "the last frames may have been lost");
+        assert!(!jb.is_plausible_end(110 + 65), "further than the buffer holds");
+        assert!(!jb.is_plausible_end(1_000_000));
+        // Played past the newest frame by concealment, the marker of the
+        // frames lost meanwhile still fits.
+        for _ in 0..10 {
+            jb.pop(&mut out);
+        }
+        assert_eq!(jb.next_frame_index(), Some(115));
+        assert!(jb.is_plausible_end(110) && !jb.is_plausible_end(109));
+    }
+
+    #[test]
+    fn forged_packets_at_random_indices_are_neither_played_nor_counted_in_the_delay() {
+        // From pop 200 on, 20 forged packets before every pop, at random
+        // frame indices, with codes that are no frame's.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let jb = steady_stream_with(|n| {
+            if n < 200 {
+                return Vec::new();
+            }
+            (0..20)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    let mut p = packet(seed as u32);
+                    p.codes = vec![0xdead, 0xbeef];
+                    p
+                })
+                .collect()
+        });
+        let s = jb.stats();
+        assert_eq!((s.played, s.missing, s.resyncs), (1_000, 0, 0), "{s:?}");
     }
 
     #[test]

@@ -44,6 +44,10 @@ pub enum Arrival {
     Foreign,
     /// A packet of another model (its tag) or layout.
     OtherModel(u32),
+    /// A packet of this model far from the playout point (replayed,
+    /// misrouted or forged), or an end-of-stream marker that does not follow
+    /// what was received: dropped.
+    Stale,
     /// The sender's end-of-stream marker.
     End,
 }
@@ -154,20 +158,37 @@ impl FrameReceiver {
             return Arrival::OtherModel(self.packet.model_tag);
         }
         if self.packet.is_end_of_stream() {
+            // One stale or forged marker must not end a call that goes on.
+            if !self.jitter.is_plausible_end(self.packet.frame_index) {
+                self.counters.stale.fetch_add(1, Relaxed);
+                return Arrival::Stale;
+            }
             self.end_frame.get_or_insert(self.packet.frame_index);
             return Arrival::End;
         }
-        self.counters.packets_received.fetch_add(1, Relaxed);
-        for i in 0..u32::from(self.packet.frames) {
-            let index = self.packet.frame_index.wrapping_add(i);
-            if let Some(slot) = self.arrivals.get_mut(index as usize % ARRIVALS) {
-                *slot = (index, now_ms, i as u8);
-            }
-        }
-        if self.jitter.push(&self.packet, now_ms).resync {
-            // A new stream after an ended one (the sender started again).
+        let outcome = self.jitter.push(&self.packet, now_ms);
+        let last = self.packet.frame_index.wrapping_add(u32::from(self.packet.frames).saturating_sub(1));
+        let beyond_end = self.end_frame.is_some_and(|end| last.wrapping_sub(end) as i32 >= 0);
+        if outcome.resync || (outcome.accepted > 0 && beyond_end) {
+            // A new stream after an ended one (the sender started again), or
+            // frames after the end marker: it was not the end.
             self.end_frame = None;
             self.drained_at_ms = None;
+        }
+        if outcome.accepted == 0 && outcome.duplicate == 0 && outcome.late == 0 {
+            // Not counted as received, or a trickle of them would keep an
+            // ended call from its idle stop.
+            self.counters.stale.fetch_add(1, Relaxed);
+            return Arrival::Stale;
+        }
+        self.counters.packets_received.fetch_add(1, Relaxed);
+        if outcome.accepted > 0 {
+            for i in 0..u32::from(self.packet.frames) {
+                let index = self.packet.frame_index.wrapping_add(i);
+                if let Some(slot) = self.arrivals.get_mut(index as usize % ARRIVALS) {
+                    *slot = (index, now_ms, i as u8);
+                }
+            }
         }
         Arrival::Accepted
     }

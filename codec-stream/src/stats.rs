@@ -41,6 +41,9 @@ pub struct Counters {
     pub foreign: AtomicU64,
     /// Packets of another model or layout (dropped).
     pub wrong_model: AtomicU64,
+    /// Packets of this model far from the playout point, and end markers
+    /// that do not follow what was received (dropped).
+    pub stale: AtomicU64,
     /// Frames decoded from packets.
     pub frames_decoded: AtomicU64,
     /// Frames the jitter buffer never got in time, stood in for by concealment.
@@ -88,6 +91,7 @@ pub struct Snapshot {
     pub bytes_received: u64,
     pub foreign: u64,
     pub wrong_model: u64,
+    pub stale: u64,
     pub frames_decoded: u64,
     pub concealed: u64,
     pub stretched: u64,
@@ -119,6 +123,7 @@ impl Counters {
             bytes_received: self.bytes_received.load(Relaxed),
             foreign: self.foreign.load(Relaxed),
             wrong_model: self.wrong_model.load(Relaxed),
+            stale: self.stale.load(Relaxed),
             frames_decoded: self.frames_decoded.load(Relaxed),
             concealed: self.concealed.load(Relaxed),
             stretched: self.stretched.load(Relaxed),
@@ -177,8 +182,8 @@ impl fmt::Display for StatusLine<'_> {
             n.codec_delay_ms, n.jitter_depth_frames, n.jitter_target_frames, n.jitter_ms
         )?;
         write!(f, " | concealed {} late {}", n.concealed, n.late)?;
-        if n.foreign + n.wrong_model > 0 {
-            write!(f, " foreign {} other-model {}", n.foreign, n.wrong_model)?;
+        if n.foreign + n.wrong_model + n.stale > 0 {
+            write!(f, " foreign {} other-model {} stale {}", n.foreign, n.wrong_model, n.stale)?;
         }
         write!(f, " | xruns {}", n.xruns())?;
         if n.device_errors > 0 {

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use codec_core::audio::read_audio;
+use codec_core::bitstream::Packet;
 use codec_core::offline::{decode_tokens, encode_pcm};
 use codec_core::{ModelPackage, RuntimeOptions};
 use codec_stream::receiver::FrameReceiver;
@@ -41,11 +42,13 @@ fn simulate(net: NetSimConfig, capture_speed: f64, seconds: f64, input: &[f32]) 
 
 /// As [`simulate`], with `frames_per_packet` frames in each packet.
 fn simulate_packets(net: NetSimConfig, capture_speed: f64, seconds: f64, input: &[f32], frames_per_packet: u8) -> Run {
-    simulate_call(net, capture_speed, seconds, input, frames_per_packet, false)
+    simulate_call(net, capture_speed, seconds, input, frames_per_packet, false, &[])
 }
 
 /// As [`simulate_packets`]; with `hang_up` the capture stops at the end of
 /// `input` and the sender ends its stream, instead of capturing silence.
+/// Each of `forged` is a datagram the receiver gets at that millisecond, from
+/// someone other than the sender.
 fn simulate_call(
     net: NetSimConfig,
     capture_speed: f64,
@@ -53,6 +56,7 @@ fn simulate_call(
     input: &[f32],
     frames_per_packet: u8,
     hang_up: bool,
+    forged: &[(usize, Vec<u8>)],
 ) -> Run {
     let package = ModelPackage::open("default").expect("default model");
     let counters = Arc::new(Counters::default());
@@ -100,6 +104,9 @@ fn simulate_call(
         sim.deliver_into(now_ms, &mut arrived);
         for (d, _) in arrived.drain(..) {
             receiver.accept(&d, now_ms);
+        }
+        for (_, d) in forged.iter().filter(|(at, _)| *at == ms) {
+            receiver.accept(d, now_ms);
         }
         receiver.fill(now_ms).expect("decode");
         if ms % 10 != 9 {
@@ -197,7 +204,7 @@ fn three_frames_a_packet_send_half_the_bytes_for_the_same_audio_40_ms_later() {
 #[test]
 fn a_stream_that_ends_plays_out_whole_then_silence_not_concealment() {
     let input: Vec<f32> = speech()[..2 * RATE as usize].to_vec();
-    let run = simulate_call(NetSimConfig::default(), 1.0, 4.0, &input, 1, true);
+    let run = simulate_call(NetSimConfig::default(), 1.0, 4.0, &input, 1, true, &[]);
     let s = &run.stats;
     println!("2 s then hang-up: {s:?}");
     assert_eq!(s.streams_ended, 1, "{s:?}");
@@ -208,7 +215,7 @@ fn a_stream_that_ends_plays_out_whole_then_silence_not_concealment() {
     let speech_end = run.output.iter().rposition(|v| v.abs() > 1e-6).unwrap_or(0);
     assert!(speech_end < 2 * RATE as usize + 2400, "audio goes on {} ms after the end", speech_end / 16);
     // Three frames a packet: the last, partial packet goes out before the goodbye.
-    let run = simulate_call(NetSimConfig::default(), 1.0, 4.0, &input, 3, true);
+    let run = simulate_call(NetSimConfig::default(), 1.0, 4.0, &input, 3, true, &[]);
     assert_eq!((run.stats.streams_ended, run.stats.concealed), (1, 0), "{:?}", run.stats);
     assert!(run.stats.frames_decoded >= 99, "{:?}", run.stats);
 }
@@ -216,11 +223,40 @@ fn a_stream_that_ends_plays_out_whole_then_silence_not_concealment() {
 #[test]
 fn a_stream_shorter_than_the_jitter_buffer_still_plays() {
     let input: Vec<f32> = speech()[RATE as usize..RATE as usize + 640].to_vec();
-    let run = simulate_call(NetSimConfig::default(), 1.0, 1.0, &input, 1, true);
+    let run = simulate_call(NetSimConfig::default(), 1.0, 1.0, &input, 1, true, &[]);
     let s = &run.stats;
     assert!(s.packets_sent >= 1, "{s:?}");
     assert_eq!((s.frames_decoded, s.streams_ended, s.concealed), (s.packets_sent, 1, 0), "{s:?}");
     assert!(run.output.iter().any(|v| v.abs() > 1e-4), "nothing audible played");
+}
+
+/// The end-of-stream marker of a stream of the default model that sent `frames_sent` frames.
+fn end_marker(frames_sent: u32) -> Vec<u8> {
+    let package = ModelPackage::open("default").expect("model");
+    let q = package.quantizer();
+    let codebooks = u8::try_from(q.codes_per_frame(package.default_stages())).expect("codebooks");
+    let mut d = Vec::new();
+    Packet::end_of_stream(package.tag(), q.bits_per_code(), codebooks, 0, frames_sent)
+        .encode_into(&mut d)
+        .expect("encode");
+    d
+}
+
+#[test]
+fn a_stale_or_forged_end_marker_does_not_end_a_call_that_goes_on() {
+    let input = speech();
+    // At 2 s a marker for frame 0 (a stale copy, or a forger's); at 3 s one
+    // far ahead; at 4 s one just past the frames received (frame ~200), which
+    // the frames that follow it show to be wrong.
+    let forged = [(2000, end_marker(0)), (3000, end_marker(1_000_000)), (4000, end_marker(205))];
+    let run = simulate_call(NetSimConfig::default(), 1.0, 6.0, &input, 1, false, &forged);
+    let s = &run.stats;
+    println!("forged end markers: {s:?}");
+    assert_eq!(s.streams_ended, 0, "{s:?}");
+    assert_eq!((s.concealed, s.stretched), (0, 0), "{s:?}");
+    assert_eq!(s.stale, 2, "{s:?}");
+    // Every frame sent in time to play was played, to the end of the 6 s.
+    assert!(s.frames_decoded + 5 >= s.packets_sent && s.frames_decoded >= 290, "{s:?}");
 }
 
 #[test]

@@ -31,6 +31,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    crate::stdout::refuse_terminal(&args.output, "WAV audio")?;
     let tokens = io::read_tokens(&args.input)?;
     let name = args.model.clone().unwrap_or_else(|| tokens.header.model_name.clone());
     let model = ModelArgs { model: name, device: args.device, threads: args.threads };

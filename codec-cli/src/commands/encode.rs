@@ -24,6 +24,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    crate::stdout::refuse_terminal(&args.output, "tokens")?;
     let package = args.model.open()?;
     let stages = args.rate.stages(&package)?;
     let input = io::read_audio(&args.input)?;

@@ -3,6 +3,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use crate::io;
+use crate::stdout::outln;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -16,22 +17,26 @@ pub fn run(args: Args) -> Result<()> {
     let bytes = tokens.encoded_len();
     let seconds = h.duration_seconds();
     let hash: String = h.model_hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    println!("model:        {} ({hash}...)", h.model_name);
-    println!(
+    outln!("model:        {} ({hash}...)", h.model_name)?;
+    outln!(
         "sample rate:  {} Hz, hop {} samples ({:.1} frames/s)",
         h.sample_rate,
         h.hop,
         f64::from(h.sample_rate) / f64::from(h.hop)
-    );
-    println!(
-        "layout:       {} codes/frame ({} groups x {} stages), {} bits each",
-        h.layout.codebooks, h.layout.groups, h.layout.stages, h.layout.bits
-    );
-    println!("frames:       {}", h.frames);
-    println!("duration:     {seconds:.3} s ({} samples)", h.original_len);
-    println!("bitrate:      {:.3} kbps (codes)", h.bitrate_bps() / 1000.0);
+    )?;
+    outln!(
+        "layout:       {} codes/frame ({} group{} x {} stages), {} bits each",
+        h.layout.codebooks,
+        h.layout.groups,
+        if h.layout.groups == 1 { "" } else { "s" },
+        h.layout.stages,
+        h.layout.bits
+    )?;
+    outln!("frames:       {}", h.frames)?;
+    outln!("duration:     {seconds:.3} s ({} samples)", h.original_len)?;
+    outln!("bitrate:      {:.3} kbps (codes)", h.bitrate_bps() / 1000.0)?;
     if seconds > 0.0 {
-        println!("file:         {bytes} bytes, {:.3} kbps with the header", bytes as f64 * 8.0 / seconds / 1000.0);
+        outln!("file:         {bytes} bytes, {:.3} kbps with the header", bytes as f64 * 8.0 / seconds / 1000.0)?;
     }
     Ok(())
 }

@@ -12,17 +12,16 @@ use clap::Args as ClapArgs;
 use codec_stream::{CallOptions, Input, NetSimConfig, Output, Summary};
 
 use crate::model_args::{ModelArgs, RateArgs};
+use crate::stdout::outln;
 
 #[derive(ClapArgs, Debug)]
 pub struct CommonArgs {
     #[command(flatten)]
     pub model: ModelArgs,
-    #[command(flatten)]
-    pub rate: RateArgs,
     /// Device buffer to ask for, in milliseconds (smaller: less delay, more risk of xruns)
     #[arg(long, default_value_t = codec_stream::DEFAULT_BUFFER_MS, value_parser = clap::value_parser!(u32).range(1..=500))]
     pub buffer_ms: u32,
-    /// Stop after this many seconds (default: run until Ctrl-C, or to the end of --input)
+    /// Stop after this many seconds (default: run until Ctrl-C, or to the end of the input file)
     #[arg(long)]
     pub duration: Option<f64>,
     /// No status line (one a second on stderr otherwise)
@@ -90,6 +89,8 @@ pub struct LoopbackArgs {
     #[command(flatten)]
     pub common: CommonArgs,
     #[command(flatten)]
+    pub rate: RateArgs,
+    #[command(flatten)]
     pub net: NetArgs,
     /// Capture device (id or name from `codec devices`; default: the system's)
     #[arg(long, conflicts_with = "input")]
@@ -110,6 +111,8 @@ pub struct SendArgs {
     #[command(flatten)]
     pub common: CommonArgs,
     #[command(flatten)]
+    pub rate: RateArgs,
+    #[command(flatten)]
     pub net: NetArgs,
     /// Where the receiver listens: HOST:PORT
     #[arg(long)]
@@ -126,6 +129,9 @@ pub struct SendArgs {
 pub struct ReceiveArgs {
     #[command(flatten)]
     pub common: CommonArgs,
+    /// Stages the sender sends (its first line says how many); default: the model's default
+    #[arg(long)]
+    pub stages: Option<usize>,
     /// UDP port to listen on (all interfaces), or ADDRESS:PORT
     #[arg(long)]
     pub listen: String,
@@ -155,6 +161,7 @@ fn seconds(what: &str, v: Option<f64>) -> Result<Option<Duration>> {
 
 fn options(
     common: &CommonArgs,
+    rate: &RateArgs,
     package: &codec_core::ModelPackage,
     net: NetSimConfig,
     frames_per_packet: u8,
@@ -163,7 +170,7 @@ fn options(
         bail!("--pace must be between 0.1 and 100");
     }
     Ok(CallOptions {
-        stages: common.rate.stages(package)?,
+        stages: rate.stages(package)?,
         runtime: common.model.runtime(),
         buffer_ms: common.buffer_ms,
         net,
@@ -208,7 +215,7 @@ fn print_summary(s: &Summary) {
     let t = &s.stats;
     eprintln!(
         "{} after {:.1} s: {} -> {}\n  packets sent {} received {}, frames decoded {}, concealed {} (stretched {}), \
-         late {}, duplicates {}, dropped for delay {}, foreign {}, other model {}\n  xruns {} (capture {}, playback {}, device {}), device errors {}, \
+         late {}, duplicates {}, dropped for delay {}, foreign {}, other model {}, stale {}\n  xruns {} (capture {}, playback {}, device {}), device errors {}, \
          codec delay {:.0} ms now, {:.0} ms at most (model {:.0} ms)",
         s.ended,
         s.seconds,
@@ -224,6 +231,7 @@ fn print_summary(s: &Summary) {
         t.dropped_for_delay,
         t.foreign,
         t.wrong_model,
+        t.stale,
         t.xruns(),
         t.capture_overruns,
         t.playback_underruns,
@@ -241,7 +249,7 @@ fn report(line: &str) {
 
 pub fn loopback(a: LoopbackArgs) -> Result<()> {
     let package = a.common.model.open()?;
-    let options = options(&a.common, &package, a.net.config()?, a.net.frames_per_packet)?;
+    let options = options(&a.common, &a.rate, &package, a.net.config()?, a.net.frames_per_packet)?;
     let input = match a.input {
         Some(path) => Input::File { path, pace: a.common.pace },
         None => Input::Device(a.input_device),
@@ -259,6 +267,11 @@ pub fn loopback(a: LoopbackArgs) -> Result<()> {
 }
 
 fn resolve(addr: &str) -> Result<SocketAddr> {
+    // A port that is a number, but not one of 0-65535, deserves better than "not HOST:PORT".
+    let port = addr.rsplit_once(':').map_or(addr, |(_, port)| port);
+    if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_err() {
+        bail!("port {port} is out of range (ports go up to 65535)");
+    }
     addr.to_socket_addrs()
         .with_context(|| format!("`{addr}` is not HOST:PORT"))?
         .next()
@@ -267,7 +280,7 @@ fn resolve(addr: &str) -> Result<SocketAddr> {
 
 pub fn send(a: SendArgs) -> Result<()> {
     let package = a.common.model.open()?;
-    let options = options(&a.common, &package, a.net.config()?, a.net.frames_per_packet)?;
+    let options = options(&a.common, &a.rate, &package, a.net.config()?, a.net.frames_per_packet)?;
     let to = resolve(&a.to)?;
     let input = match a.input {
         Some(path) => Input::File { path, pace: 1.0 },
@@ -283,7 +296,8 @@ pub fn send(a: SendArgs) -> Result<()> {
 
 pub fn receive(a: ReceiveArgs) -> Result<()> {
     let package = a.common.model.open()?;
-    let mut options = options(&a.common, &package, NetSimConfig::default(), 1)?;
+    let rate = RateArgs { stages: a.stages, kbps: None };
+    let mut options = options(&a.common, &rate, &package, NetSimConfig::default(), 1)?;
     let listen: SocketAddr = match a.listen.parse::<u16>() {
         Ok(port) => ([0, 0, 0, 0], port).into(),
         Err(_) => resolve(&a.listen)?,
@@ -304,7 +318,7 @@ pub fn receive(a: ReceiveArgs) -> Result<()> {
 pub fn devices(_: DevicesArgs) -> Result<()> {
     let devices = codec_stream::list_devices()?;
     if devices.is_empty() {
-        println!("no audio devices (no sound card or sound server); --input FILE / --output FILE work without one");
+        outln!("no audio devices (no sound card or sound server); --input FILE / --output FILE work without one")?;
         return Ok(());
     }
     for d in devices {
@@ -316,12 +330,12 @@ pub fn devices(_: DevicesArgs) -> Result<()> {
             marks.push("default output");
         }
         let marks = if marks.is_empty() { String::new() } else { format!(" [{}]", marks.join(", ")) };
-        println!("{}{marks}: {}", d.id, d.description);
+        outln!("{}{marks}: {}", d.id, d.description)?;
         if let Some(i) = d.input {
-            println!("    input:  {i}");
+            outln!("    input:  {i}")?;
         }
         if let Some(o) = d.output {
-            println!("    output: {o}");
+            outln!("    output: {o}")?;
         }
     }
     Ok(())

@@ -2,6 +2,8 @@ use anyhow::Result;
 use codec_core::package::{default_model_name, models_dir};
 use codec_core::ModelPackage;
 
+use crate::stdout::outln;
+
 #[derive(clap::Args)]
 pub struct Args {}
 
@@ -14,7 +16,7 @@ pub fn run(_: Args) -> Result<()> {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    println!("models in {}:", dir.display());
+    outln!("models in {}:", dir.display())?;
     for name in names {
         match ModelPackage::open(&name) {
             Ok(p) => {
@@ -25,7 +27,7 @@ pub fn run(_: Args) -> Result<()> {
                     codec_core::quantizer::QuantizerKind::Grvq => "GRVQ",
                     codec_core::quantizer::QuantizerKind::Mcrvq => "MCRVQ",
                 };
-                println!(
+                outln!(
                     "  {name}{}: {kind}, {} group(s) x {} stages of {} codes; kbps {} (default {:.2})",
                     if name == default { " (default)" } else { "" },
                     q.groups(),
@@ -33,9 +35,9 @@ pub fn run(_: Args) -> Result<()> {
                     q.codebook_size(),
                     rates.join(", "),
                     p.bitrate(p.default_stages()) / 1000.0
-                );
+                )?;
             }
-            Err(e) => println!("  {name}: unusable: {e}"),
+            Err(e) => outln!("  {name}: unusable: {e}")?,
         }
     }
     Ok(())

@@ -19,11 +19,15 @@ pub struct Args {
     #[command(flatten)]
     pub rate: RateArgs,
     /// Output sample rate in Hz; default: the input's rate
-    #[arg(long)]
+    #[arg(long = "rate", alias = "out-rate", value_name = "RATE")]
     pub out_rate: Option<u32>,
+    /// Print nothing but errors
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 pub fn run(args: Args) -> Result<()> {
+    crate::stdout::refuse_terminal(&args.output, "WAV audio")?;
     let package = args.model.open()?;
     let stages = args.rate.stages(&package)?;
     let input = io::read_audio(&args.input)?;
@@ -44,6 +48,9 @@ pub fn run(args: Args) -> Result<()> {
     let rate = args.out_rate.unwrap_or(input.sample_rate);
     let out = audio::resample(&out, package.sample_rate(), rate).context("cannot resample")?;
     io::write_wav(&args.output, &out, rate)?;
+    if args.quiet {
+        return Ok(());
+    }
     eprintln!(
         "{}: {stages} stages, {:.2} kbps ({} bytes for {seconds:.2} s, {:.2} kbps with the header); \
          encode {encoded:.3} s + decode {:.3} s = {:.0}x realtime",

@@ -11,10 +11,12 @@
 mod bits;
 mod cursor;
 mod packet;
+mod sniff;
 mod token_file;
 
 pub use bits::{pack_codes, packed_len, unpack_codes, BitReaderLtr, BitWriterLtr, MAX_CODE_BITS};
 pub use packet::{Packet, PacketHeader, MAX_DATAGRAM_LEN, MAX_PACKET_FRAMES, PACKET_HEADER_LEN, PACKET_VERSION};
+pub use sniff::describe_not_tokens;
 pub use token_file::{
     CodeLayout, TokenFile, TokenHeader, MAX_CODEBOOKS, MAX_FRAMES, MAX_HOP, MAX_MODEL_NAME_LEN, MAX_SAMPLE_RATE,
     MAX_TOKEN_FILE_LEN, MIN_SAMPLE_RATE, TOKEN_FILE_VERSION, TOKEN_MAGIC,
@@ -28,12 +30,15 @@ pub use token_file::{
 #[non_exhaustive]
 pub enum BitstreamError {
     /// The input does not start with the expected magic bytes.
-    #[error("bad magic {found:02x?}, expected {expected:02x?}")]
+    #[error("{what}")]
     BadMagic {
         /// The first four bytes of the input.
         found: [u8; 4],
         /// The magic this format requires.
         expected: [u8; 4],
+        /// What the input is instead, as far as its first bytes tell
+        /// (a WAV file, a token part, or its first bytes).
+        what: String,
     },
 
     /// The format version is not one this build understands.

@@ -300,7 +300,8 @@ impl TokenFile {
         let mut c = Cursor::new(bytes);
         let magic = c.array::<4>("magic")?;
         if magic != TOKEN_MAGIC {
-            return Err(BitstreamError::BadMagic { found: magic, expected: TOKEN_MAGIC });
+            let what = super::describe_not_tokens(&bytes[..bytes.len().min(64)]);
+            return Err(BitstreamError::BadMagic { found: magic, expected: TOKEN_MAGIC, what });
         }
         let version = c.u16("version")?;
         if version != TOKEN_FILE_VERSION {

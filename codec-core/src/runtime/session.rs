@@ -25,8 +25,10 @@ impl FromStr for Device {
     fn from_str(s: &str) -> Result<Self, String> {
         match s.to_ascii_lowercase().as_str() {
             "cpu" => Ok(Device::Cpu),
-            "cuda" | "gpu" => Ok(Device::Cuda),
-            "tensorrt" | "trt" => Ok(Device::TensorRt),
+            "cuda" => Ok(Device::Cuda),
+            "tensorrt" => Ok(Device::TensorRt),
+            // Both GPU providers run on an NVIDIA GPU: "gpu" would pick one silently.
+            "gpu" => Err("unknown device `gpu`: say cuda or tensorrt (both run on an NVIDIA GPU)".into()),
             other => Err(format!("unknown device `{other}` (expected cpu, cuda or tensorrt)")),
         }
     }

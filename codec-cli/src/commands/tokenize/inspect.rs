@@ -9,6 +9,7 @@ use codec_core::corpus::part::{list_parts, read_part, PartMeta};
 
 use super::model_id;
 use crate::model_args::ModelArgs;
+use crate::stdout::outln;
 
 #[derive(clap::Args)]
 pub struct DetokenizeArgs {
@@ -109,15 +110,15 @@ pub fn stats(args: StatsArgs) -> Result<()> {
         }
     }
     let meta = meta.context("no parts")?;
-    println!(
+    outln!(
         "{} parts, {frames} frames ({:.2} h), model {} at {} stages",
         paths.len(),
         frames as f64 * meta.hop as f64 / f64::from(meta.sample_rate) / 3600.0,
         meta.model,
         meta.stages
-    );
-    println!("| codebook | entries used | entropy (bits) | perplexity |");
-    println!("|---|---|---|---|");
+    )?;
+    outln!("| codebook | entries used | entropy (bits) | perplexity |")?;
+    outln!("|---|---|---|---|")?;
     let mut total_bits = 0.0;
     for (book, c) in counts.iter().enumerate() {
         let n: u64 = c.iter().sum();
@@ -131,19 +132,19 @@ pub fn stats(args: StatsArgs) -> Result<()> {
             })
             .sum();
         total_bits += entropy;
-        println!(
+        outln!(
             "| {book} | {:.1}% ({used} of {}) | {entropy:.2} | {:.0} |",
             100.0 * used as f64 / c.len() as f64,
             c.len(),
             entropy.exp2()
-        );
+        )?;
     }
     let raw_bits = (meta.codebook_size as f64).log2() * meta.codes_per_frame as f64;
     let frame_rate = f64::from(meta.sample_rate) / meta.hop as f64;
-    println!(
+    outln!(
         "entropy {total_bits:.2} bits a frame against {raw_bits:.0} sent: {:.2} kbps with ideal entropy coding of each codebook, {:.2} kbps as sent",
         total_bits * frame_rate / 1000.0,
         raw_bits * frame_rate / 1000.0
-    );
+    )?;
     Ok(())
 }
