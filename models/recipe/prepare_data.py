@@ -68,6 +68,11 @@ PACKAGES = [
 HEDGEWARS_LANGS = {"Default_es": "es", "Default_pl": "pl", "Default_uk": "uk",
                    "Russian": "ru", "Default_ru": "ru", "Russian_pl": "ru"}
 HEDGEWARS_SKIP = {"Robot", "Singer"}
+# megaglest units that answer in a human voice; the animals and creatures
+# (cow, dragon, golem, daemon, ...) moo, roar or growl.
+MEGAGLEST_VOICES = {"archer", "archmage", "axe_thrower", "battlemage", "cudgel", "genie", "guard", "horseman",
+                    "initiate", "princess", "shaman", "spearman", "stickfighter", "summoner", "swordman",
+                    "technician", "valkyrie", "warrior", "worker"}
 FILLETS_SPEECH_LANGS = {"en", "cs", "nl"}
 
 
@@ -129,7 +134,7 @@ def classify(path: Path, root: Path):
     if "megaglest" in rel and path.suffix == ".wav" and ("_select" in path.stem or "_ack" in path.stem):
         # Unit acknowledgements (archer_select3.wav); the rest is battle noise and music.
         unit = path.stem.split("_select")[0].split("_ack")[0]
-        return "megaglest", "en", f"megaglest-{unit}"
+        return ("megaglest", "en", f"megaglest-{unit}") if unit in MEGAGLEST_VOICES else None
     return None
 
 

@@ -45,6 +45,7 @@ class Classify(unittest.TestCase):
         mg = "usr/share/games/megaglest/techs/megapack/commondata/sounds"
         self.assertEqual(classify(f"{mg}/axe_thrower_select5.wav"), ("megaglest", "en", "megaglest-axe_thrower"))
         self.assertIsNone(classify(f"{mg}/swordman_attack3.wav"))
+        self.assertIsNone(classify(f"{mg}/cow_select1.wav"))
 
 
 class Splits(unittest.TestCase):
