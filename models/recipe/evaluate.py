@@ -27,14 +27,15 @@ Usage (from anywhere; paths default relative to the repository):
 
   cargo build --release -p codec-cli
   python models/recipe/evaluate.py                       # all packages, 80 files of dev and of dev2
-  python models/recipe/evaluate.py --sets dev2 --baselines  # the held-out full-band voice only, with Opus
+  python models/recipe/evaluate.py --sets dev2 --stages 4 --baselines  # the default on dev2 beside Opus
   python models/recipe/evaluate.py --files 8 --baselines # quick check, with Opus
   python models/recipe/evaluate.py --models mcrvq --files 0 --jobs 4 --out dev.json
   python models/recipe/evaluate.py --update-manifests    # write "quality" into each manifest.json
   python models/recipe/evaluate.py --folder ~/my-speech --models grvq
 
 Options: --codec PATH (default target/release/codec), --data DIR (default
-$CODEC_DATA or ~/.cache/codec-data), --models NAME..., --files N, --folder DIR,
+$CODEC_DATA or ~/.cache/codec-data), --sets dev dev2, --models NAME...,
+--stages N..., --files N, --folder DIR,
 --baselines, --no-dnsmos (DNSMOS is most of the run time: about 4 times
 faster without it), --jobs N (files in parallel, default 2), --out FILE.json,
 --update-manifests ("quality" from dev, "quality_dev2" from dev2; the
@@ -166,6 +167,7 @@ def main(argv=None) -> int:
                     help="held-out sets to evaluate (default: both)")
     ap.add_argument("--models", nargs="+", default=None, help="package names (default: every models/*/manifest.json)")
     ap.add_argument("--files", type=int, default=80, help="files of each set, evenly spaced over the sorted ids; 0: all")
+    ap.add_argument("--stages", nargs="+", type=int, help="only these stage counts (default: every one a package supports)")
     ap.add_argument("--folder", type=Path, default=None, help="evaluate the audio files under this folder instead")
     ap.add_argument("--baselines", action="store_true", help="also Opus at 6, 8, 12 kbps, 20 ms frames")
     ap.add_argument("--no-dnsmos", action="store_true", help="skip DNSMOS (most of the run time)")
@@ -177,6 +179,8 @@ def main(argv=None) -> int:
 
     if args.update_manifests and args.folder is not None:
         ap.error("--update-manifests records dev-set figures: it cannot be used with --folder")
+    if args.update_manifests and args.stages:
+        ap.error("--update-manifests records every stage count: it cannot be used with --stages")
     known = coders.all_packages()
     models = args.models if args.models is not None else known
     unknown = [m for m in models if m not in known]
@@ -190,7 +194,7 @@ def main(argv=None) -> int:
     if missing:
         ap.error(f"--baselines needs {', '.join(missing)}")
 
-    rates = [r for m in models for r in coders.package_rates(m)] + coders.baseline_rates(baselines)
+    rates = [r for m in models for r in coders.package_rates(m, args.stages)] + coders.baseline_rates(baselines)
     if not rates:
         ap.error("nothing to evaluate")
     data = (args.data or default_data()).expanduser()
