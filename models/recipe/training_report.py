@@ -62,10 +62,10 @@ def eval_table(ev, model):
     return out
 
 
-def eval_section(ev, model):
-    lines = ["", f"## Quality on {ev['source'].split(':')[0]} (through the Rust `codec` binary)", "",
+def eval_section(ev, model, name):
+    lines = ["", f"## Quality on {name} (through the Rust `codec` binary)", "",
              f"{ev['source']}; {ev['seconds']:.0f} s of audio; evaluated {ev['date']} with "
-             f"`python models/recipe/evaluate.py --files {len(ev['files'])}"
+             f"`python models/recipe/evaluate.py --sets {name} --files {len(ev['files'])}"
              f"{' --baselines' if any(r['kind'] != 'codec' for r in ev['rows']) else ''}`.", ""]
     lines += eval_table(ev, model)
     usage = ev.get("codebooks", {})
@@ -151,8 +151,10 @@ def main() -> int:
     if args.eval:
         top_ev = json.loads(args.eval.read_text())
         # evaluate.py puts its first set at the top level and dev2 under "dev2".
-        for ev in [top_ev] + ([top_ev["dev2"]] if "dev2" in top_ev else []):
-            lines += eval_section(ev, args.name)
+        first = "dev2" if top_ev["source"].startswith("dev2") else "dev"
+        lines += eval_section(top_ev, args.name, first)
+        if "dev2" in top_ev:
+            lines += eval_section(top_ev["dev2"], args.name, "dev2")
     if args.notes:
         lines += ["", args.notes.read_text().strip()]
     out = REPO / "models" / args.name / "TRAINING.md"
