@@ -13,10 +13,14 @@ import soundfile as sf
 from scipy.signal import resample_poly
 
 from repo import SR
-from prepare_data import default_out
+from prepare_data import default_out, wav_path
 
 AUDIO_EXTS = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".opus", ".m4a", ".aac", ".webm"}
-DEV_SET = "dev set (asterisk Russian, unseen language and voices)"
+# The held-out sets prepare_data.py writes, and what each one is.
+DEV_SETS = {
+    "dev": "dev set (asterisk Russian, unseen language and voices)",
+    "dev2": "dev2 (tuxpaint Greek: one full-band voice on its own microphone, never trained on)",
+}
 RUN_TIMEOUT_S = 600
 
 
@@ -33,15 +37,18 @@ def spaced_subset(items: list, n: int) -> list:
     return [items[i] for i in picks]
 
 
-def dev_files(data: Path, n: int) -> "tuple[list, str]":
-    """(files, description of the set)."""
-    manifest = data / "dev.jsonl"
+def dev_files(data: Path, n: int, split: str = "dev") -> "tuple[list, str]":
+    """(files, description of the set) for one of DEV_SETS."""
+    manifest = data / f"{split}.jsonl"
     if not manifest.is_file():
         sys.exit(f"error: {manifest} not found: run models/recipe/prepare_data.py first, or pass --data / --folder")
     rows = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
     rows.sort(key=lambda r: r["id"])
-    files = [{"id": r["id"], "path": str(data / r["path"])} for r in spaced_subset(rows, n)]
-    return files, f"{DEV_SET}: {len(files)} of {len(rows)} files, evenly spaced over the sorted ids"
+    try:
+        files = [{"id": r["id"], "path": str(wav_path(data, r))} for r in spaced_subset(rows, n)]
+    except ValueError as e:
+        sys.exit(f"error: {manifest}: {e}")
+    return files, f"{DEV_SETS[split]}: {len(files)} of {len(rows)} files, evenly spaced over the sorted ids"
 
 
 def folder_files(folder: Path, n: int) -> "tuple[list, str]":

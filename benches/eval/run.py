@@ -23,7 +23,7 @@ import repo  # first: it puts the recipe package on the import path
 import coders
 import evaluation
 import report
-from inputs import default_data, dev_files, folder_files
+from inputs import DEV_SETS, default_data, dev_files, folder_files
 from metrics import Dnsmos
 
 
@@ -33,6 +33,8 @@ def parse_args(argv):
     ap.add_argument("--files", type=int, default=40, help="files, evenly spaced over the sorted list; 0: all (default 40)")
     ap.add_argument("--folder", type=Path, help="the audio files under this folder instead of the dev set")
     ap.add_argument("--data", type=Path, help="folder holding dev.jsonl (default $CODEC_DATA or ~/.cache/codec-data)")
+    ap.add_argument("--set", choices=sorted(DEV_SETS), default="dev",
+                    help="held-out set: dev (asterisk Russian) or dev2 (a full-band voice); default dev")
     ap.add_argument("--codec", type=Path, default=repo.DEFAULT_CODEC, help="the codec binary (default target/release/codec)")
     ap.add_argument("--models", nargs="+", help="package names (default: every models/*/manifest.json)")
     ap.add_argument("--stages", nargs="+", type=int, help="only these stage counts (default: every one a package supports)")
@@ -75,7 +77,7 @@ def main(argv=None) -> int:
     if args.folder is not None:
         items, source = folder_files(args.folder.expanduser(), args.files)
     else:
-        items, source = dev_files((args.data or default_data()).expanduser(), args.files)
+        items, source = dev_files((args.data or default_data()).expanduser(), args.files, args.set)
 
     coders_line = report.provenance(rates)
     print(f"{source}\n{len(rates)} coders ({', '.join(r['key'] for r in rates)}), {args.jobs} jobs", flush=True)

@@ -16,29 +16,36 @@ installed; a "reference" row gives the input's own), code and file kbps, and
 per codebook the share of its entries used and the perplexity of its codes.
 With --baselines, Opus at 6, 8 and 12 kbps (20 ms frames) runs on the same files.
 
-The dev set is asterisk Russian speech (519 files; an unseen language and
-unseen voices). --files N takes N files evenly spaced over the sorted ids
+Two held-out sets, both evaluated by default (--sets to choose): dev,
+asterisk Russian speech (519 files; an unseen language and unseen voices,
+but the training data's G.722 prompt channel), and dev2, tuxpaint's Greek
+descriptions (one full-band voice on its own microphone, never trained on).
+--files N takes N files of each, evenly spaced over the sorted ids
 (deterministic; 0 takes all of them).
 
 Usage (from anywhere; paths default relative to the repository):
 
   cargo build --release -p codec-cli
-  python models/recipe/evaluate.py                       # all packages, 80 dev files
+  python models/recipe/evaluate.py                       # all packages, 80 files of dev and of dev2
+  python models/recipe/evaluate.py --sets dev2 --stages 4 --baselines  # the default on dev2 beside Opus
   python models/recipe/evaluate.py --files 8 --baselines # quick check, with Opus
   python models/recipe/evaluate.py --models mcrvq --files 0 --jobs 4 --out dev.json
   python models/recipe/evaluate.py --update-manifests    # write "quality" into each manifest.json
   python models/recipe/evaluate.py --folder ~/my-speech --models grvq
 
 Options: --codec PATH (default target/release/codec), --data DIR (default
-$CODEC_DATA or ~/.cache/codec-data), --models NAME..., --files N, --folder DIR,
+$CODEC_DATA or ~/.cache/codec-data), --sets dev dev2, --models NAME...,
+--stages N..., --files N, --folder DIR,
 --baselines, --no-dnsmos (DNSMOS is most of the run time: about 4 times
 faster without it), --jobs N (files in parallel, default 2), --out FILE.json,
---update-manifests (dev set only; the manifest's sha256 list covers the other
-files, so editing manifest.json leaves the package valid).
+--update-manifests ("quality" from dev, "quality_dev2" from dev2; the
+manifest's sha256 list covers the other files, so editing manifest.json leaves
+the package valid).
 
 The JSON (--out) holds one row per codec and rate (the table's figures, plus
 the skipped counts, lag, and encode/decode real-time factors), the per-codebook
-tables for every rate, the failures, and every file's figures.
+tables for every rate, the failures, and every file's figures: for the first
+set at the top level, and for dev2 the same again under "dev2".
 
 Exit status: 0 when every file was evaluated, 1 when some encode/decode runs
 failed (each is reported with its file), 2 on a usage error.
@@ -54,7 +61,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benches" / "eval")
 
 import coders  # noqa: E402  (benches/eval, on the path above)
 import evaluation  # noqa: E402
-from inputs import default_data, dev_files, folder_files  # noqa: E402
+from inputs import DEV_SETS, default_data, dev_files, folder_files  # noqa: E402
 from metrics import Dnsmos  # noqa: E402
 from repo import DEFAULT_CODEC, MODELS_DIR  # noqa: E402
 
@@ -93,7 +100,7 @@ def print_codebooks(key: str, table: list, size: int) -> None:
         print(f"| {c['codebook']} | {c['stage']} | {c['group']} | {100 * c['used']:.1f}% | {c['perplexity']:.1f} |")
 
 
-def update_manifest(model: str, rows: list, tables: dict, files: list, source: str, date: str) -> Path:
+def update_manifest(model: str, key: str, rows: list, tables: dict, files: list, source: str, date: str) -> Path:
     path = MODELS_DIR / model / "manifest.json"
     manifest = json.loads(path.read_text())
     keep = ["kbps", "file_kbps", "pesq_wb", "stoi", "mel_distance", "dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak",
@@ -101,7 +108,7 @@ def update_manifest(model: str, rows: list, tables: dict, files: list, source: s
     by_stages = {str(r["stages"]): {k: r[k] for k in keep if k in r} for r in rows if r.get("model") == model}
     top = max((r for r in rows if r.get("model") == model), key=lambda r: r["stages"])
     table = tables.get(top["key"]) or []
-    manifest["quality"] = evaluation.rounded({
+    manifest[key] = evaluation.rounded({
         "set": source,
         "files": len(files),
         "seconds": sum(f.get("seconds", 0.0) for f in files),
@@ -119,49 +126,8 @@ def update_manifest(model: str, rows: list, tables: dict, files: list, source: s
     return path
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--codec", type=Path, default=DEFAULT_CODEC, help="the codec binary")
-    ap.add_argument("--data", type=Path, default=None, help="data folder holding dev.jsonl (default: %s)" % default_data())
-    ap.add_argument("--models", nargs="+", default=None, help="package names (default: every models/*/manifest.json)")
-    ap.add_argument("--files", type=int, default=80, help="dev files, evenly spaced over the sorted ids; 0: all")
-    ap.add_argument("--folder", type=Path, default=None, help="evaluate the audio files under this folder instead")
-    ap.add_argument("--baselines", action="store_true", help="also Opus at 6, 8, 12 kbps, 20 ms frames")
-    ap.add_argument("--no-dnsmos", action="store_true", help="skip DNSMOS (most of the run time)")
-    ap.add_argument("--jobs", type=int, default=2, help="files evaluated in parallel")
-    ap.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
-    ap.add_argument("--update-manifests", action="store_true", help='write the figures into each manifest.json as "quality"')
-    args = ap.parse_args(argv)
-
-    if args.update_manifests and args.folder is not None:
-        ap.error("--update-manifests records dev-set figures: it cannot be used with --folder")
-    known = coders.all_packages()
-    models = args.models if args.models is not None else known
-    unknown = [m for m in models if m not in known]
-    if unknown:
-        ap.error(f"unknown model(s) {', '.join(unknown)}; packages in {MODELS_DIR}: {', '.join(known) or 'none'}")
-    codec = args.codec.expanduser().resolve()
-    if models and not os.access(codec, os.X_OK):
-        ap.error(f"{codec} is not an executable: build it with `cargo build --release -p codec-cli` or pass --codec")
-    baselines = ["opus"] if args.baselines else []
-    missing = coders.missing_tools(baselines)
-    if missing:
-        ap.error(f"--baselines needs {', '.join(missing)}")
-
-    rates = [r for m in models for r in coders.package_rates(m)] + coders.baseline_rates(baselines)
-    if not rates:
-        ap.error("nothing to evaluate")
-    if args.folder is not None:
-        items, source = folder_files(args.folder.expanduser(), args.files)
-    else:
-        items, source = dev_files((args.data or default_data()).expanduser(), args.files)
-
-    dnsmos_path = None if args.no_dnsmos else Dnsmos.find()
-    print(f"{len(items)} files x {len(rates)} rates ({', '.join(r['key'] for r in rates)}), {args.jobs} jobs", flush=True)
-    print("DNSMOS: " + (f"on ({dnsmos_path})" if dnsmos_path else
-                        "off (--no-dnsmos)" if args.no_dnsmos else "off (pip install speechmos to add it)"), flush=True)
-
-    jobs = max(1, args.jobs)
+def evaluate_set(items: list, source: str, models: list, rates: list, codec: Path, dnsmos_path, jobs: int) -> dict:
+    """Run every rate over one set of files, print its tables, return its figures."""
     results, wall = evaluation.evaluate_all(items, rates, str(codec), dnsmos_path, jobs)
     rows = [evaluation.summarise(r, results) for r in rates]
     tables = {r["key"]: evaluation.codebook_table(r, results) for r in rates if r["kind"] == "codec"}
@@ -185,19 +151,84 @@ def main(argv=None) -> int:
         print(f"\n{len(errors)} failures:")
         for e in errors:
             print(f"  {e['file']} [{e['key']}]: {e['error']}")
-
     date = evaluation.utc_now()
+    report = evaluation.json_report(date=date, source=source, codec=codec, dnsmos_path=dnsmos_path, items=items,
+                                    results=results, rows=rows, reference=reference, tables=tables, wall=wall,
+                                    jobs=jobs)
+    return {"report": report, "rows": rows, "tables": tables, "evaluated": evaluated, "errors": errors,
+            "source": source, "date": date}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--codec", type=Path, default=DEFAULT_CODEC, help="the codec binary")
+    ap.add_argument("--data", type=Path, default=None, help="data folder holding dev.jsonl and dev2.jsonl (default: %s)" % default_data())
+    ap.add_argument("--sets", nargs="+", choices=sorted(DEV_SETS), default=sorted(DEV_SETS),
+                    help="held-out sets to evaluate (default: both)")
+    ap.add_argument("--models", nargs="+", default=None, help="package names (default: every models/*/manifest.json)")
+    ap.add_argument("--files", type=int, default=80, help="files of each set, evenly spaced over the sorted ids; 0: all")
+    ap.add_argument("--stages", nargs="+", type=int, help="only these stage counts (default: every one a package supports)")
+    ap.add_argument("--folder", type=Path, default=None, help="evaluate the audio files under this folder instead")
+    ap.add_argument("--baselines", action="store_true", help="also Opus at 6, 8, 12 kbps, 20 ms frames")
+    ap.add_argument("--no-dnsmos", action="store_true", help="skip DNSMOS (most of the run time)")
+    ap.add_argument("--jobs", type=int, default=2, help="files evaluated in parallel")
+    ap.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    ap.add_argument("--update-manifests", action="store_true",
+                    help='write the figures into each manifest.json as "quality" (dev) and "quality_dev2"')
+    args = ap.parse_args(argv)
+
+    if args.update_manifests and args.folder is not None:
+        ap.error("--update-manifests records dev-set figures: it cannot be used with --folder")
+    if args.update_manifests and args.stages:
+        ap.error("--update-manifests records every stage count: it cannot be used with --stages")
+    known = coders.all_packages()
+    models = args.models if args.models is not None else known
+    unknown = [m for m in models if m not in known]
+    if unknown:
+        ap.error(f"unknown model(s) {', '.join(unknown)}; packages in {MODELS_DIR}: {', '.join(known) or 'none'}")
+    codec = args.codec.expanduser().resolve()
+    if models and not os.access(codec, os.X_OK):
+        ap.error(f"{codec} is not an executable: build it with `cargo build --release -p codec-cli` or pass --codec")
+    baselines = ["opus"] if args.baselines else []
+    missing = coders.missing_tools(baselines)
+    if missing:
+        ap.error(f"--baselines needs {', '.join(missing)}")
+
+    rates = [r for m in models for r in coders.package_rates(m, args.stages)] + coders.baseline_rates(baselines)
+    if not rates:
+        ap.error("nothing to evaluate")
+    data = (args.data or default_data()).expanduser()
+    if args.folder is not None:
+        sets = {"folder": folder_files(args.folder.expanduser(), args.files)}
+    else:
+        sets = {name: dev_files(data, args.files, name) for name in DEV_SETS if name in args.sets}
+
+    dnsmos_path = None if args.no_dnsmos else Dnsmos.find()
+    print(f"{' + '.join(str(len(items)) for items, _ in sets.values())} files x {len(rates)} rates "
+          f"({', '.join(r['key'] for r in rates)}), {args.jobs} jobs", flush=True)
+    print("DNSMOS: " + (f"on ({dnsmos_path})" if dnsmos_path else
+                        "off (--no-dnsmos)" if args.no_dnsmos else "off (pip install speechmos to add it)"), flush=True)
+
+    jobs = max(1, args.jobs)
+    done = {name: evaluate_set(items, source, models, rates, codec, dnsmos_path, jobs)
+            for name, (items, source) in sets.items()}
+
     if args.out:
-        report = evaluation.json_report(date=date, source=source, codec=codec, dnsmos_path=dnsmos_path, items=items,
-                                        results=results, rows=rows, reference=reference, tables=tables, wall=wall,
-                                        jobs=jobs)
+        # The first set at the top level (the layout training_report.py and
+        # older readers know), any other under its name.
+        names = list(done)
+        report = dict(done[names[0]]["report"])
+        for name in names[1:]:
+            report[name] = done[name]["report"]
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2) + "\n")
         print(f"\nwrote {args.out}")
     if args.update_manifests:
-        for m in models:
-            print(f"updated {update_manifest(m, rows, tables, evaluated, source, date)}")
-    return 1 if errors else 0
+        for name, d in done.items():
+            key = "quality" if name == "dev" else f"quality_{name}"
+            for m in models:
+                print(f"updated {update_manifest(m, key, d['rows'], d['tables'], d['evaluated'], d['source'], d['date'])}")
+    return 1 if any(d["errors"] for d in done.values()) else 0
 
 
 if __name__ == "__main__":

@@ -19,14 +19,14 @@ import torch
 
 from codec_model.codec import load_codec
 from codec_model.data import read_manifest
-from prepare_data import default_out
+from prepare_data import default_out, wav_path
 from train import evaluate
 
 
 def pick(data: Path, split: str, source: str, limit: int, seconds: float):
     entries = [e for e in read_manifest(data, split) if e["source"] == source and e["seconds"] >= seconds]
     entries = entries[:: max(1, len(entries) // limit)][:limit]
-    return [(e["id"], sf.read(data / e["path"], dtype="float32")[0]) for e in entries]
+    return [(e["id"], sf.read(wav_path(data, e), dtype="float32")[0]) for e in entries]
 
 
 def diagnostic_args(description: str) -> argparse.ArgumentParser:

@@ -4,10 +4,17 @@ Downloads the packages with `apt-get download`, extracts them, decodes every
 speech file to 16 kHz mono 16-bit WAV with ffmpeg (asterisk's raw G.722 with
 `-f g722`), drops silence-only and very short files, and writes deterministic
 manifests: train.jsonl, valid.jsonl (a hash-chosen 2% of the training
-sources) and dev.jsonl (asterisk Russian, never trained on).
+sources), dev.jsonl (asterisk Russian, never trained on) and dev2.jsonl (the
+Greek volunteer of tuxpaint's stamp descriptions: one full-band voice, never
+trained on).
 
 Russian speech from any package is kept out of train and valid so that the dev
-set stays an unseen language with unseen voices.
+set stays an unseen language with unseen voices; Greek likewise for dev2. The
+full-band sources (DATA_SURVEY.md tier A: tuxpaint, ktuberling) are amateur
+recordings: byte-identical copies are dropped (md5), and so are clips
+recorded below 16 kHz or whose noise floor is too close to their speech.
+The small full-band sources are hedgewars' voice packs and megaglest's unit
+acknowledgements.
 
 Usage: python prepare_data.py [--out DIR]   (default: $CODEC_DATA or ~/.cache/codec-data)
 """
@@ -23,11 +30,22 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from scipy.signal import butter, sosfilt
 
 SAMPLE_RATE = 16000
 MIN_SECONDS = 0.5
 # A file whose loudest 20 ms frame is below this is taken as silence.
 SILENCE_DBFS = -45.0
+# Full-band sources only (amateur microphones): the loud frames (90th
+# percentile of 20 ms frame levels) must stand this far above the quiet ones
+# (10th percentile), measured above 100 Hz so that rumble counts as noise only
+# where it reaches the speech band.
+MIN_SNR_DB = 25.0
+FULLBAND_SOURCES = {"tuxpaint", "ktuberling", "hedgewars", "megaglest"}
+# The second dev set: one full-band voice (Serafeim Kyriaki, credited for all
+# of tuxpaint's Greek descriptions). No other Greek is trained on, so no
+# training file can hold that voice.
+DEV2 = ("tuxpaint", "el")
 
 PACKAGES = [
     "asterisk-core-sounds-en-g722",
@@ -39,7 +57,22 @@ PACKAGES = [
     "fillets-ng-data-cs",
     "fillets-ng-data-nl",
     "klettres-data",
+    "tuxpaint-stamps-default",
+    "ktuberling-data",
+    "hedgewars-data",
+    "megaglest-data",
 ]
+# hedgewars voice packs: the language of the ones not in English; Russian and
+# the Russian-accented Polish pack are kept out like all Russian, the robot
+# (processed) and the singer (sung) are not speech to learn from.
+HEDGEWARS_LANGS = {"Default_es": "es", "Default_pl": "pl", "Default_uk": "uk",
+                   "Russian": "ru", "Default_ru": "ru", "Russian_pl": "ru"}
+HEDGEWARS_SKIP = {"Robot", "Singer"}
+# megaglest units that answer in a human voice; the animals and creatures
+# (cow, dragon, golem, daemon, ...) moo, roar or growl.
+MEGAGLEST_VOICES = {"archer", "archmage", "axe_thrower", "battlemage", "cudgel", "genie", "guard", "horseman",
+                    "initiate", "princess", "shaman", "spearman", "stickfighter", "summoner", "swordman",
+                    "technician", "valkyrie", "warrior", "worker"}
 FILLETS_SPEECH_LANGS = {"en", "cs", "nl"}
 
 
@@ -57,13 +90,14 @@ def fetch_debs(debs: Path) -> None:
 
 
 def extract(debs: Path, root: Path) -> None:
-    marker = root / ".extracted"
-    if marker.exists():
-        return
-    root.mkdir(parents=True, exist_ok=True)
+    # One marker per package, so a package added to the list is extracted on the next run.
+    done = root / ".extracted.d"
+    done.mkdir(parents=True, exist_ok=True)
     for deb in sorted(debs.glob("*.deb")):
-        subprocess.run(["dpkg", "-x", str(deb), str(root)], check=True)
-    marker.touch()
+        marker = done / deb.name
+        if not marker.exists():
+            subprocess.run(["dpkg", "-x", str(deb), str(root)], check=True)
+            marker.touch()
 
 
 def classify(path: Path, root: Path):
@@ -82,15 +116,38 @@ def classify(path: Path, root: Path):
     if path.suffix == ".ogg" and "klettres" in rel:
         lang = rel[rel.index("klettres") + 1]
         return "klettres", lang.split("_")[0], f"klettres-{lang}"
+    if "tuxpaint" in rel and "stamps" in rel and path.suffix in (".ogg", ".wav"):
+        # NAME_desc_LANG.ogg (no suffix: English); the rest are sound effects.
+        stem = path.name.split(".")[0]
+        if "_desc" not in stem:
+            return None
+        lang = stem.rsplit("_desc", 1)[1].lstrip("_") or "en"
+        return "tuxpaint", lang.split("_")[0], f"tuxpaint-{lang}"
+    if "ktuberling" in rel and "sounds" in rel and path.suffix in (".ogg", ".wav", ".opus"):
+        lang = path.parent.name  # ca, sr@latin, ...
+        return "ktuberling", lang.split("@")[0], f"ktuberling-{lang}"
+    if "hedgewars" in rel and "voices" in rel and path.suffix == ".ogg":
+        pack = path.parent.name
+        if pack in HEDGEWARS_SKIP:
+            return None
+        return "hedgewars", HEDGEWARS_LANGS.get(pack, "en"), f"hedgewars-{pack}"
+    if "megaglest" in rel and path.suffix == ".wav" and ("_select" in path.stem or "_ack" in path.stem):
+        # Unit acknowledgements (archer_select3.wav); the rest is battle noise and music.
+        unit = path.stem.split("_select")[0].split("_ack")[0]
+        return ("megaglest", "en", f"megaglest-{unit}") if unit in MEGAGLEST_VOICES else None
     return None
 
 
 def decode(src: Path, dst: Path) -> np.ndarray:
+    # Through a temporary name: an interrupted run must not leave a truncated
+    # file that the next run would take as decoded.
+    tmp = dst.with_name(dst.stem + ".part.wav")
     cmd = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y"]
     if src.suffix == ".g722":
         cmd += ["-f", "g722"]
-    cmd += ["-i", str(src), "-ac", "1", "-ar", str(SAMPLE_RATE), "-sample_fmt", "s16", str(dst)]
+    cmd += ["-i", str(src), "-ac", "1", "-ar", str(SAMPLE_RATE), "-sample_fmt", "s16", str(tmp)]
     subprocess.run(cmd, check=True)
+    os.replace(tmp, dst)
     audio, rate = sf.read(dst, dtype="float32")
     assert rate == SAMPLE_RATE
     return audio
@@ -106,8 +163,45 @@ def loudest_frame_dbfs(audio: np.ndarray) -> float:
     return float(20 * np.log10(rms.max()))
 
 
+def native_rate(src: Path) -> int:
+    try:
+        return sf.info(str(src)).samplerate
+    except RuntimeError:  # a container libsndfile cannot read: ask ffprobe
+        out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
+                              "stream=sample_rate", "-of", "csv=p=0", str(src)],
+                             capture_output=True, text=True, check=True).stdout
+        return int(out.split()[0])
+
+
+def snr_db(audio: np.ndarray) -> "tuple[float, float]":
+    """(speech minus noise level, noise level) in dB, from the spread of 20 ms
+    frame levels above 100 Hz: these clips are single words with a little
+    room around them, so the quiet frames are the microphone's floor."""
+    # An IIR high-pass, not a brick wall over the whole file: that would ring
+    # the speech out into the pauses and raise the floor it measures.
+    x = sosfilt(butter(4, 100, "highpass", fs=SAMPLE_RATE, output="sos"), audio.astype(np.float64))
+    hop = SAMPLE_RATE // 50
+    n = len(x) // hop
+    level = 10 * np.log10(np.mean(x[: n * hop].reshape(n, hop) ** 2, axis=1) + 1e-12)
+    floor = float(np.percentile(level, 10))
+    return float(np.percentile(level, 90)) - floor, floor
+
+
+def md5_of(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
 def stable_id(rel: str) -> str:
     return hashlib.sha1(rel.encode()).hexdigest()[:12]
+
+
+def wav_path(data: Path, entry) -> Path:
+    """Where a manifest entry's audio is. Built from the id (checked), never
+    from the entry's "path": a manifest is only text, and may come from anyone."""
+    uid = entry.get("id") if isinstance(entry, dict) else None
+    if not isinstance(uid, str) or len(uid) != 12 or any(c not in "0123456789abcdef" for c in uid):
+        raise ValueError(f"bad id {uid!r} in a manifest entry (12 hex digits expected)")
+    return data / "wav" / f"{uid}.wav"
 
 
 def process(item, root: Path, wav_dir: Path):
@@ -126,6 +220,17 @@ def process(item, root: Path, wav_dir: Path):
     if loudest_frame_dbfs(audio) < SILENCE_DBFS:
         dst.unlink(missing_ok=True)
         return None, f"{rel}: silence"
+    extra = {}
+    if source in FULLBAND_SOURCES:
+        rate = native_rate(path)
+        if rate < SAMPLE_RATE:
+            dst.unlink(missing_ok=True)
+            return None, f"{rel}: recorded at {rate} Hz, not full band"
+        snr, floor = snr_db(audio)
+        if snr < MIN_SNR_DB:
+            dst.unlink(missing_ok=True)
+            return None, f"{rel}: SNR {snr:.1f} dB (floor {floor:.1f} dBFS)"
+        extra = {"rate": rate, "snr_db": round(snr, 1)}
     entry = {
         "id": uid,
         "path": str(dst.relative_to(wav_dir.parent)),
@@ -134,15 +239,45 @@ def process(item, root: Path, wav_dir: Path):
         "speaker": speaker,
         "seconds": round(seconds, 3),
         "origin": rel,
+        **extra,
     }
     return entry, None
 
 
+def held_out(source: str, lang: str):
+    """The dev set a language's files go to, "excluded", or None (training)."""
+    if lang == "ru":
+        return "dev" if source == "asterisk" else "excluded"
+    if lang == DEV2[1]:
+        return "dev2" if source == DEV2[0] else "excluded"
+    return None
+
+
 def split_of(entry) -> str:
-    if entry["lang"] == "ru":
-        return "dev" if entry["source"] == "asterisk" else "excluded"
+    held = held_out(entry["source"], entry["lang"])
+    if held:
+        return held
     h = int(hashlib.sha1(entry["id"].encode()).hexdigest(), 16)
     return "valid" if h % 50 == 0 else "train"
+
+
+def dedupe(items, root: Path):
+    """Keep one file of each set of byte-identical files. The copy kept is the
+    one whose split is most restricted (excluded, then a dev set, then
+    training), so a held-out clip never also reaches training under another
+    name; then the first by path. Returns (kept items, [(dropped, kept)])."""
+    rank = {"excluded": 0, "dev": 1, "dev2": 1, None: 2}
+    groups = {}
+    for path, info in items:
+        if info[0] in FULLBAND_SOURCES:
+            groups.setdefault(md5_of(path), []).append((path, info))
+    dropped, drop = [], set()
+    for copies in groups.values():
+        copies.sort(key=lambda it: (rank[held_out(it[1][0], it[1][1])], str(it[0].relative_to(root))))
+        for path, _ in copies[1:]:
+            drop.add(path)
+            dropped.append((str(path.relative_to(root)), str(copies[0][0].relative_to(root))))
+    return [it for it in items if it[0] not in drop], sorted(dropped)
 
 
 def main() -> int:
@@ -159,11 +294,13 @@ def main() -> int:
     root = out / "x"
     items = []
     for path in sorted(root.rglob("*")):
-        if path.suffix in (".g722", ".ogg") and path.is_file():
+        if path.suffix in (".g722", ".ogg", ".wav", ".opus") and path.is_file():
             info = classify(path, root)
             if info is not None:
                 items.append((path, info))
     print(f"{len(items)} candidate speech files", flush=True)
+    items, dropped = dedupe(items, root)
+    print(f"{len(items)} after dropping {len(dropped)} byte-identical copies", flush=True)
 
     entries, skipped = [], []
     with cf.ThreadPoolExecutor(args.jobs) as pool:
@@ -175,16 +312,21 @@ def main() -> int:
             if (i + 1) % 500 == 0:
                 print(f"  {i + 1}/{len(items)}", flush=True)
 
-    splits = {"train": [], "valid": [], "dev": [], "excluded": []}
+    splits = {"train": [], "valid": [], "dev": [], "dev2": [], "excluded": []}
     for e in sorted(entries, key=lambda e: e["id"]):
         splits[split_of(e)].append(e)
-    for name in ("train", "valid", "dev"):
-        with open(out / f"{name}.jsonl", "w") as f:
-            for e in splits[name]:
-                f.write(json.dumps(e) + "\n")
+    for name in ("train", "valid", "dev", "dev2"):
+        # Atomic: other processes (a training run starting) may read these meanwhile.
+        tmp = out / f"{name}.jsonl.tmp"
+        tmp.write_text("".join(json.dumps(e) + "\n" for e in splits[name]))
+        os.replace(tmp, out / f"{name}.jsonl")
         hours = sum(e["seconds"] for e in splits[name]) / 3600
         print(f"{name}: {len(splits[name])} files, {hours:.2f} h")
-    print(f"excluded (Russian outside the dev set): {len(splits['excluded'])} files")
+    for source in sorted({e["source"] for e in splits["train"]}):
+        part = [e for e in splits["train"] if e["source"] == source]
+        print(f"  train from {source}: {len(part)} files, {sum(e['seconds'] for e in part) / 3600:.2f} h")
+    print(f"excluded (Russian outside dev, Greek outside dev2): {len(splits['excluded'])} files")
+    skipped += [f"{rel}: same bytes as {kept}" for rel, kept in dropped]
     (out / "skipped.txt").write_text("\n".join(skipped) + "\n")
     print(f"skipped {len(skipped)} files (see {out / 'skipped.txt'})")
     return 0

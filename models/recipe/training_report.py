@@ -62,6 +62,23 @@ def eval_table(ev, model):
     return out
 
 
+def eval_section(ev, model, name):
+    lines = ["", f"## Quality on {name} (through the Rust `codec` binary)", "",
+             f"{ev['source']}; {ev['seconds']:.0f} s of audio; evaluated {ev['date']} with "
+             f"`python models/recipe/evaluate.py --sets {name} --files {len(ev['files'])}"
+             f"{' --baselines' if any(r['kind'] != 'codec' for r in ev['rows']) else ''}`.", ""]
+    lines += eval_table(ev, model)
+    usage = ev.get("codebooks", {})
+    top = max((k for k in usage if k.startswith(model + "@")), default=None, key=lambda k: int(k.split("@")[1]))
+    if top:
+        books = usage[top]
+        lines += ["", f"Codebooks at {top.split('@')[1]} stages over these files ({books[0]['codes']} frames):", "",
+                  "| codebook | group | stage | entries used | perplexity |", "|---|---|---|---|---|"]
+        lines += [f"| {b['codebook']} | {b['group']} | {b['stage']} | {b['used']:.1%} | {b['perplexity']:.0f} |"
+                  for b in books]
+    return lines
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--name", required=True)
@@ -85,7 +102,8 @@ def main() -> int:
         f"(encoder {manifest['architecture']['enc_depth']} and decoder {manifest['architecture']['dec_depth']} "
         f"ConvNeXt blocks of {manifest['architecture']['dim']} channels, latent {manifest['latent_dim']}).",
         f"- Data: {start['train_hours']} h of training speech (see `models/recipe/README.md`); "
-        "dev set: asterisk Russian (unseen language and voices).",
+        "dev set: asterisk Russian (unseen language and voices); dev2: tuxpaint Greek (one full-band voice, "
+        "never trained on).",
         f"- Steps: {last.get('step', 0):,}; training time: {last.get('hours', 0):.2f} h on {args.hardware}.",
         "- Resume: `python warmstarts.py get NAME`, then `python train.py --name NAME --quantizer KIND "
         "--init-from warmstart/NAME.safetensors` (add the phase's flags below).",
@@ -114,33 +132,29 @@ def main() -> int:
             lines.append(f"- {key}: {v:.4f}")
     evals = [r for r in records if r.get("event") == "eval"]
     if evals:
-        lines += ["", "## Dev curve during training (PyTorch, 16 dev files)", "",
-                  "| step | stages | PESQ-WB | STOI | PESQ-WB, weight average | STOI, weight average |",
-                  "|---|---|---|---|---|---|"]
+        lines += ["", "## Dev curve during training (PyTorch, 16 files of each set)", "",
+                  "| step | stages | PESQ-WB | STOI | PESQ-WB, weight average | STOI, weight average "
+                  "| dev2 PESQ-WB | dev2 STOI |",
+                  "|---|---|---|---|---|---|---|---|"]
+
+        def pair(d):
+            return f"{d['pesq']:.3f} | {d['stoi']:.3f}" if d else "- | -"
+
         for r in evals:
             for stages, d in r["dev"].items():
-                e = r.get("dev_ema", {}).get(stages)
-                avg = f"{e['pesq']:.3f} | {e['stoi']:.3f}" if e else "- | -"
-                lines.append(f"| {r['step']} | {stages} | {d['pesq']:.3f} | {d['stoi']:.3f} | {avg} |")
+                lines.append(f"| {r['step']} | {stages} | {pair(d)} | {pair(r.get('dev_ema', {}).get(stages))} | "
+                             f"{pair(r.get('dev2', {}).get(stages))} |")
         final = evals[-1]["dev"]
         top = max(final, key=int)
         lines += ["", f"Codebook use at step {evals[-1]['step']} ({top} stages, 16 dev files): share of entries "
                   f"used {final[top]['used']}, perplexity {final[top]['perplexity']}."]
     if args.eval:
-        ev = json.loads(args.eval.read_text())
-        lines += ["", "## Quality on the dev set (through the Rust `codec` binary)", "",
-                  f"{ev['source']}; {ev['seconds']:.0f} s of audio; evaluated {ev['date']} with "
-                  f"`python models/recipe/evaluate.py --files {len(ev['files'])}"
-                  f"{' --baselines' if any(r['kind'] != 'codec' for r in ev['rows']) else ''}`.", ""]
-        lines += eval_table(ev, args.name)
-        usage = ev.get("codebooks", {})
-        top = max((k for k in usage if k.startswith(args.name + "@")), default=None, key=lambda k: int(k.split("@")[1]))
-        if top:
-            books = usage[top]
-            lines += ["", f"Codebooks at {top.split('@')[1]} stages over these files ({books[0]['codes']} frames):", "",
-                      "| codebook | group | stage | entries used | perplexity |", "|---|---|---|---|---|"]
-            lines += [f"| {b['codebook']} | {b['group']} | {b['stage']} | {b['used']:.1%} | {b['perplexity']:.0f} |"
-                      for b in books]
+        top_ev = json.loads(args.eval.read_text())
+        # evaluate.py puts its first set at the top level and dev2 under "dev2".
+        first = "dev2" if top_ev["source"].startswith("dev2") else "dev"
+        lines += eval_section(top_ev, args.name, first)
+        if "dev2" in top_ev:
+            lines += eval_section(top_ev["dev2"], args.name, "dev2")
     if args.notes:
         lines += ["", args.notes.read_text().strip()]
     out = REPO / "models" / args.name / "TRAINING.md"

@@ -6,6 +6,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from prepare_data import wav_path
+
 
 def read_manifest(data: Path, split: str):
     with open(data / f"{split}.jsonl") as f:
@@ -22,7 +24,7 @@ class CropSampler:
     def __init__(self, data: Path, split: str, crop: int, seed: int):
         parts, gap = [], np.zeros(1600, dtype=np.int16)
         for e in read_manifest(data, split):
-            audio, _ = sf.read(data / e["path"], dtype="int16")
+            audio, _ = sf.read(wav_path(data, e), dtype="int16")
             parts += [audio, gap]
         self.audio = np.concatenate(parts)
         self.crop = crop
@@ -42,4 +44,4 @@ def load_files(data: Path, split: str, limit: int = None):
     entries = read_manifest(data, split)
     if limit:
         entries = entries[:: max(1, len(entries) // limit)][:limit]
-    return [(e["id"], sf.read(data / e["path"], dtype="float32")[0]) for e in entries]
+    return [(e["id"], sf.read(wav_path(data, e), dtype="float32")[0]) for e in entries]
