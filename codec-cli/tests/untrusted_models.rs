@@ -112,3 +112,23 @@ fn tokens_of_a_package_with_another_manifest_are_refused() {
     assert!(!wav.exists());
     ok(&["decode", s(&tok), s(&wav), "--model", s(&edited), "-q"]);
 }
+
+/// Token files of the previous release carry the hash of the file hashes
+/// alone: they still decode, with a notice.
+#[test]
+fn token_files_of_the_previous_release_decode_with_a_notice() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let tok = tmp.path().join("a.tok");
+    ok(&["encode", &sample(), s(&tok), "-q"]);
+    let wav = tmp.path().join("new.wav");
+    let new = ok(&["decode", s(&tok), s(&wav)]);
+    assert!(!String::from_utf8_lossy(&new.stderr).contains("earlier release"));
+    let mut file = TokenFile::from_bytes(&std::fs::read(&tok).expect("read")).expect("parse");
+    file.header.model_hash = codec_core::ModelPackage::open_shipped("mcrvq").expect("mcrvq").legacy_id();
+    std::fs::write(&tok, file.to_bytes().expect("bytes")).expect("write");
+    let old_wav = tmp.path().join("old.wav");
+    let old = ok(&["decode", s(&tok), s(&old_wav)]);
+    let err = String::from_utf8_lossy(&old.stderr);
+    assert!(err.contains("notice: these tokens were written by an earlier release"), "{err}");
+    assert_eq!(std::fs::read(&old_wav).expect("old"), std::fs::read(&wav).expect("new"));
+}

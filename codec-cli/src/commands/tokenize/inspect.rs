@@ -39,22 +39,24 @@ pub struct DetokenizeArgs {
 struct PartDecoder {
     package: ModelPackage,
     decoder: Decoder,
+    /// Whether a part of the previous release's id was said already.
+    told_legacy: bool,
 }
 
 impl PartDecoder {
     fn open(args: &DetokenizeArgs, meta: &PartMeta, path: &Path) -> Result<Self> {
         let source = format!("the part {}", path.display());
         let package = open_given_or_named(args.model.as_deref(), &meta.model, &source)?;
-        check_model(&package, meta, path)?;
+        let told_legacy = check_model(&package, meta, path, false)?;
         let runtime = codec_core::RuntimeOptions { device: args.device, intra_threads: args.threads };
         let decoder = Decoder::new(&package, runtime, usize::from(meta.stages))?;
         notice_fallback(decoder.device());
-        Ok(Self { package, decoder })
+        Ok(Self { package, decoder, told_legacy })
     }
 
     /// Checks a later part against the first.
-    fn check(&self, meta: &PartMeta, path: &Path) -> Result<()> {
-        check_model(&self.package, meta, path)?;
+    fn check(&mut self, meta: &PartMeta, path: &Path) -> Result<()> {
+        self.told_legacy |= check_model(&self.package, meta, path, self.told_legacy)?;
         if usize::from(meta.stages) != self.decoder.stages() {
             bail!("{} has {} stages; the parts before it have {}", path.display(), meta.stages, self.decoder.stages());
         }
@@ -62,11 +64,15 @@ impl PartDecoder {
     }
 }
 
-/// The part's codes are `package`'s (or of its id before the id covered the manifest, with a notice).
-fn check_model(package: &ModelPackage, meta: &PartMeta, path: &Path) -> Result<()> {
+/// Checks that the part's codes are `package`'s. A part of the previous
+/// release's id is accepted with a notice (unless `told`); true if it is one.
+fn check_model(package: &ModelPackage, meta: &PartMeta, path: &Path, told: bool) -> Result<bool> {
     let id = model_id(package);
     if meta.model_id == hex(&package.legacy_id()) {
-        eprintln!("notice: {}: {LEGACY_ID_NOTICE}", path.display());
+        if !told {
+            eprintln!("notice: {}: {LEGACY_ID_NOTICE}", path.display());
+        }
+        return Ok(true);
     } else if meta.model_id != id {
         bail!(
             "{} was made with model `{}` ({}…), not `{}` ({}…): pass --model {}",
@@ -78,7 +84,7 @@ fn check_model(package: &ModelPackage, meta: &PartMeta, path: &Path) -> Result<(
             meta.model
         );
     }
-    Ok(())
+    Ok(false)
 }
 
 pub fn detokenize(args: DetokenizeArgs) -> Result<()> {
