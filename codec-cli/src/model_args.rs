@@ -27,6 +27,24 @@ impl ModelArgs {
     }
 }
 
+/// Said when tokens carry the id that earlier releases gave their model
+/// (the hash of its files alone), which cannot tell two manifests over the
+/// same files apart.
+pub const LEGACY_ID_NOTICE: &str = "these tokens were written by an earlier release, whose model ids did not \
+     cover the manifest: decoding them on trust that the model's manifest was not changed since";
+
+/// The package given by `--model` (a name or a folder), or else the shipped
+/// package named in `source`, which a stranger may have written: that name is
+/// matched against the shipped packages only, never taken as a path.
+pub fn open_given_or_named(given: Option<&str>, named: &str, source: &str) -> Result<ModelPackage> {
+    match given {
+        Some(model) => ModelPackage::open(model).with_context(|| format!("cannot open model `{model}`")),
+        None => ModelPackage::open_shipped(named).with_context(|| {
+            format!("{source} names model `{}`, which is not a shipped model: pass --model", named.escape_debug())
+        }),
+    }
+}
+
 /// Says so on stderr when a network runs elsewhere than asked.
 pub fn notice_fallback((_, reason): (codec_core::Device, Option<&str>)) {
     if let Some(reason) = reason {

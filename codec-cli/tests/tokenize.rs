@@ -169,3 +169,153 @@ fn a_killed_run_resumes_without_redoing_finished_parts() {
     ids.dedup();
     assert_eq!(ids.len(), 60);
 }
+
+/// A short WAV file (0.3 s of a tone, different per `seed`).
+fn tone(path: &Path, seed: u32) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).expect("wav");
+    let f = 200.0 + 50.0 * seed as f32;
+    for i in 0..4800 {
+        let v = (i as f32 * f * std::f32::consts::TAU / 16000.0).sin() * 8000.0;
+        w.write_sample(v as i16).expect("sample");
+    }
+    w.finalize().expect("finalize");
+}
+
+/// Runs `codec` and kills it if it has not finished in two minutes (a hang is a failure, not a stuck suite).
+fn codec_within(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_codec"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let start = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if start.elapsed() > Duration::from_secs(120) {
+            child.kill().expect("kill");
+            child.wait().expect("wait");
+            panic!("codec {args:?} did not finish in 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("output")
+}
+
+fn all_ids(out: &Path) -> Vec<String> {
+    list_parts(out).expect("parts").iter().flat_map(|p| read_part(p).expect("part").index).map(|l| l.id).collect()
+}
+
+/// Issue 20, items 12-14: symbolic-link loops, a FIFO and names that are not
+/// UTF-8 in the corpus: each file listed once, the FIFO skipped and logged,
+/// distinct ids.
+#[test]
+fn loops_fifos_and_odd_names_in_a_corpus() {
+    use std::os::unix::ffi::OsStrExt;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let input = tmp.path().join("in");
+    std::fs::create_dir_all(input.join("sub")).expect("mkdir");
+    tone(&input.join("a.wav"), 0);
+    tone(&input.join("sub/b.wav"), 1);
+    tone(&input.join(std::ffi::OsStr::from_bytes(b"x\xff.wav")), 2);
+    tone(&input.join(std::ffi::OsStr::from_bytes(b"x\xfe.wav")), 3);
+    std::os::unix::fs::symlink(".", input.join("loop")).expect("symlink");
+    std::os::unix::fs::symlink("..", input.join("sub/up")).expect("symlink");
+    let made = Command::new("mkfifo").arg(input.join("fifo.wav")).status().expect("mkfifo");
+    assert!(made.success());
+
+    let out = tmp.path().join("tokens");
+    let run = codec_within(&["tokenize", s(&input), s(&out), "--jobs", "1"]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{err}");
+    assert!(err.contains("1 files failed"), "{err}");
+    let log = std::fs::read_to_string(out.join("errors.log")).expect("errors.log");
+    assert!(log.contains("fifo.wav") && log.contains("not a regular file"), "{log}");
+    let mut ids = all_ids(&out);
+    ids.sort();
+    assert_eq!(ids, ["a", "fifo", "sub/b", "x%FE", "x%FF"]);
+}
+
+/// Issue 20, item 15: a rerun with other settings is refused, naming both;
+/// the same settings resume.
+#[test]
+fn a_rerun_with_other_settings_is_refused() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let input = tmp.path().join("in");
+    std::fs::create_dir_all(&input).expect("mkdir");
+    for i in 0..5 {
+        tone(&input.join(format!("t{i}.wav")), i);
+    }
+    let out = tmp.path().join("tokens");
+    let first = ["tokenize", s(&input), s(&out), "--part-files", "4", "--stages", "4", "--jobs", "1", "-q"];
+    ok(&first);
+    for (change, there, now) in [
+        (&["--part-files", "3"][..], "--part-files 4 there, 3 now", ""),
+        (&["--stages", "8"][..], "--stages 4 there, 8 now", ""),
+        (&["--model", "grvq", "--stages", "2"][..], "model `mcrvq`", "`grvq`"),
+        (&["--shard", "0/2"][..], "shards 1 there, 2 now", ""),
+    ] {
+        let mut args: Vec<&str> = first.to_vec();
+        for pair in change.chunks(2) {
+            match args.iter().position(|a| *a == pair[0]) {
+                Some(at) => args[at + 1] = pair[1],
+                None => args.extend_from_slice(pair),
+            }
+        }
+        let run = codec(&args);
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(1), "{change:?}: {err}");
+        assert!(err.contains(there) && err.contains(now), "{change:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    }
+    let again = ok(&first[..first.len() - 1]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("2 of 2 parts already done"));
+    assert_eq!(all_ids(&out).len(), 5);
+
+    // Parts with no record of their settings (an earlier release) are not resumed blindly.
+    std::fs::remove_file(out.join("tokenize.json")).expect("rm");
+    let run = codec(&first);
+    assert_eq!(run.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("no tokenize.json"));
+}
+
+/// Issue 20, item 16: detokenize takes the model recorded in the part,
+/// reads a folder of parts, and names the ids it does not find.
+#[test]
+fn detokenize_takes_the_parts_model_and_names_unknown_ids() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let input = tmp.path().join("in");
+    std::fs::create_dir_all(&input).expect("mkdir");
+    for i in 0..3 {
+        tone(&input.join(format!("t{i}.wav")), i);
+    }
+    let out = tmp.path().join("tokens");
+    ok(&["tokenize", s(&input), s(&out), "--model", "grvq", "--part-files", "2", "--jobs", "1", "-q"]);
+
+    let wavs = tmp.path().join("all");
+    let run = ok(&["detokenize", s(&out), s(&wavs)]);
+    assert!(String::from_utf8_lossy(&run.stderr).contains("wrote 3 files"));
+    let mut names: Vec<_> = std::fs::read_dir(&wavs).expect("wavs").map(|e| e.expect("entry").file_name()).collect();
+    names.sort();
+    assert_eq!(names, ["t0.wav", "t1.wav", "t2.wav"]);
+
+    let some = tmp.path().join("some");
+    let run = ok(&["detokenize", s(&out), s(&some), "--ids", "t2,nope"]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(err.contains("`nope`") && err.contains("wrote 1 files"), "{err}");
+
+    let run = codec(&["detokenize", s(&out), s(&some), "--ids", "nope,nada"]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{err}");
+    assert!(err.contains("`nada`, `nope`"), "{err}");
+
+    let run = codec(&["detokenize", s(&out), s(&some), "--model", "mcrvq"]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{err}");
+    assert!(err.contains("pass --model grvq"), "{err}");
+}

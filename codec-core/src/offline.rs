@@ -68,13 +68,15 @@ pub fn encode_with(
     Ok(file)
 }
 
-/// Checks that a token file was made by `package`.
+/// Checks that a token file was made by `package`. A file of a release
+/// before the id covered the manifest carries the package's
+/// [`ModelPackage::legacy_id`] and is accepted ([`made_by_earlier_release`] tells).
 ///
 /// # Errors
 /// [`CodecError::Mismatch`] naming what differs.
 pub fn check_compatible(package: &ModelPackage, tokens: &TokenFile) -> Result<(), CodecError> {
     let h = &tokens.header;
-    if h.model_hash != package.id() {
+    if h.model_hash != package.id() && !made_by_earlier_release(package, tokens) {
         return Err(CodecError::Mismatch(format!(
             "the tokens were made by model `{}` (a different model than `{}`); decode with --model {}",
             h.model_name,
@@ -101,6 +103,13 @@ pub fn check_compatible(package: &ModelPackage, tokens: &TokenFile) -> Result<()
         )));
     }
     Ok(())
+}
+
+/// Whether `tokens` carry `package`'s id of the releases before it covered
+/// the manifest: they decode, but the model that made them may have differed
+/// from `package` in its manifest alone.
+pub fn made_by_earlier_release(package: &ModelPackage, tokens: &TokenFile) -> bool {
+    tokens.header.model_hash == package.legacy_id()
 }
 
 /// Decodes a token file to PCM at the model's rate, trimmed to the original length.

@@ -1,10 +1,10 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use codec_core::{audio, offline, Decoder, ModelPackage};
+use codec_core::{audio, offline, Decoder};
 
 use crate::io;
-use crate::model_args::{notice_fallback, ModelArgs};
+use crate::model_args::{notice_fallback, open_given_or_named, LEGACY_ID_NOTICE};
 use crate::progress::Progress;
 
 #[derive(clap::Args)]
@@ -33,12 +33,14 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     crate::stdout::refuse_terminal(&args.output, "WAV audio")?;
     let tokens = io::read_tokens(&args.input)?;
-    let name = args.model.clone().unwrap_or_else(|| tokens.header.model_name.clone());
-    let model = ModelArgs { model: name, device: args.device, threads: args.threads };
-    let package: ModelPackage = model.open()?;
+    let package = open_given_or_named(args.model.as_deref(), &tokens.header.model_name, "the token file")?;
+    let runtime = codec_core::RuntimeOptions { device: args.device, intra_threads: args.threads };
     let bar = Progress::new("decoding", tokens.header.duration_seconds());
     offline::check_compatible(&package, &tokens)?;
-    let mut decoder = Decoder::new(&package, model.runtime(), usize::from(tokens.header.layout.stages))?;
+    if offline::made_by_earlier_release(&package, &tokens) && !args.quiet {
+        eprintln!("notice: {LEGACY_ID_NOTICE}");
+    }
+    let mut decoder = Decoder::new(&package, runtime, usize::from(tokens.header.layout.stages))?;
     notice_fallback(decoder.device());
     let pcm = offline::decode_with(&package, &mut decoder, &tokens, |f| bar.set(f))?;
     bar.finish();

@@ -15,7 +15,8 @@ pub const AUDIO_EXTENSIONS: &[&str] =
 /// One file of a corpus.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct CorpusEntry {
-    /// Stable name: the manifest's id, or the path under the folder without its extension.
+    /// Stable name: the manifest's id, or the path under the folder without
+    /// its extension (see [`folder_id`]).
     pub id: String,
     pub path: PathBuf,
 }
@@ -54,14 +55,9 @@ pub fn list_inputs(input: &Path) -> Result<Vec<CorpusEntry>, CorpusError> {
         move |source| CorpusError::Io { path, source }
     };
     let mut entries = if input.is_dir() {
-        let mut files = Vec::new();
-        walk(input, &mut files).map_err(io(input))?;
-        files
+        walk(input)?
             .into_iter()
-            .map(|path| {
-                let rel = path.strip_prefix(input).unwrap_or(&path).with_extension("");
-                CorpusEntry { id: rel.to_string_lossy().replace('\\', "/"), path }
-            })
+            .map(|path| CorpusEntry { id: folder_id(path.strip_prefix(input).unwrap_or(&path)), path })
             .collect::<Vec<_>>()
     } else {
         let text = std::fs::read_to_string(input).map_err(io(input))?;
@@ -98,20 +94,88 @@ pub fn list_inputs(input: &Path) -> Result<Vec<CorpusEntry>, CorpusError> {
     Ok(entries)
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            walk(&path, out)?;
-        } else if path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| AUDIO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-        {
-            out.push(path);
+/// The audio files under `root` by extension, following symbolic links:
+/// a link back to a folder above is skipped (its files are listed through
+/// the folder itself), and a file reached by several paths (links, hard
+/// links) is listed once, by the first path in name order. What is not a
+/// regular file (a FIFO, a device) is listed: the tokenizer refuses it when
+/// it comes to it, and says so in its error log.
+fn walk(root: &Path) -> Result<Vec<PathBuf>, CorpusError> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for entry in walkdir::WalkDir::new(root).follow_links(true).sort_by_file_name() {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) if e.loop_ancestor().is_some() => continue,
+            // A dangling link: listed, so that the error log names it.
+            Err(e) if e.io_error().is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound) => {
+                if let Some(path) = e.path().filter(|p| has_audio_extension(p)) {
+                    out.push(path.to_path_buf());
+                }
+                continue;
+            }
+            Err(e) => {
+                let path = e.path().unwrap_or(root).to_path_buf();
+                return Err(CorpusError::Io { path, source: e.into() });
+            }
+        };
+        if entry.file_type().is_dir() || !has_audio_extension(entry.path()) {
+            continue;
+        }
+        if let Some(file) = file_identity(&entry) {
+            if !seen.insert(file) {
+                continue;
+            }
+        }
+        out.push(entry.into_path());
+    }
+    Ok(out)
+}
+
+fn has_audio_extension(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| AUDIO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// The device and inode of the file an entry leads to.
+#[cfg(unix)]
+fn file_identity(entry: &walkdir::DirEntry) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    entry.metadata().ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_identity(_: &walkdir::DirEntry) -> Option<(u64, u64)> {
+    None
+}
+
+/// The id of a file at `rel` under a corpus folder: its path without the
+/// extension, components joined by `/`, each written as its UTF-8 text
+/// except `%`, written `%25`, and every byte that is not UTF-8, written
+/// `%XX` (upper-case hex). Distinct paths give distinct ids, and a name
+/// that is UTF-8 without `%` is its own id.
+pub fn folder_id(rel: &Path) -> String {
+    let rel = rel.with_extension("");
+    let mut id = String::new();
+    for (i, part) in rel.components().enumerate() {
+        if i > 0 {
+            id.push('/');
+        }
+        for chunk in part.as_os_str().as_encoded_bytes().utf8_chunks() {
+            for c in chunk.valid().chars() {
+                if c == '%' {
+                    id.push_str("%25");
+                } else {
+                    id.push(c);
+                }
+            }
+            for b in chunk.invalid() {
+                id.push_str(&format!("%{b:02X}"));
+            }
         }
     }
-    Ok(())
+    id
 }
 
 /// Parses `K/N`.
@@ -159,6 +223,38 @@ mod tests {
         assert!(matches!(list_inputs(&manifest), Err(CorpusError::DuplicateId(_))));
         std::fs::write(&manifest, "{\"id\": 3}\n").expect("write");
         assert!(matches!(list_inputs(&manifest), Err(CorpusError::Manifest { line: 1, .. })));
+    }
+
+    /// Issue 20, item 12: links back up are not followed round, and a file
+    /// reached by several paths is listed once.
+    #[test]
+    fn links_and_loops_list_each_file_once() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("sub")).expect("mkdir");
+        std::fs::write(root.join("a.wav"), b"x").expect("write");
+        std::fs::write(root.join("sub/b.wav"), b"y").expect("write");
+        std::fs::hard_link(root.join("a.wav"), root.join("hard.wav")).expect("hard link");
+        std::os::unix::fs::symlink(".", root.join("loop")).expect("symlink");
+        std::os::unix::fs::symlink("..", root.join("sub/up")).expect("symlink");
+        std::os::unix::fs::symlink("sub", root.join("zlias")).expect("symlink");
+        std::os::unix::fs::symlink("nowhere.wav", root.join("gone.wav")).expect("symlink");
+        let ids: Vec<_> = list_inputs(root).expect("list").into_iter().map(|e| e.id).collect();
+        assert_eq!(ids, ["a", "gone", "sub/b"]);
+    }
+
+    /// Issue 20, item 14: names that are not UTF-8 keep distinct ids.
+    #[test]
+    fn ids_of_names_that_are_not_utf8_stay_distinct() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().expect("tmp");
+        for name in [&b"x\xff.wav"[..], b"x\xfe.wav", b"x%FF.wav", b"y\xc3\xa9.wav", b"z\xff\xff/w.wav"] {
+            let path = dir.path().join(std::ffi::OsStr::from_bytes(name));
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, b"x").expect("write");
+        }
+        let ids: Vec<_> = list_inputs(dir.path()).expect("list").into_iter().map(|e| e.id).collect();
+        assert_eq!(ids, ["x%25FF", "x%FE", "x%FF", "y\u{e9}", "z%FF%FF/w"]);
     }
 
     #[test]

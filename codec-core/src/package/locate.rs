@@ -34,6 +34,23 @@ pub fn default_model_name() -> Result<String, PackageError> {
     Ok(text.trim().to_string())
 }
 
+/// The folder of the shipped package `name`. Only a plain name (letters,
+/// digits, `-`, `_` and `.`, not starting with `.`) of a folder in
+/// [`models_dir`] with a manifest is one: a name read from a file must never
+/// be taken as a path.
+pub(super) fn shipped(name: &str) -> Result<PathBuf, PackageError> {
+    let plain = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    let dir = models_dir();
+    let candidate = dir.join(name);
+    if plain && candidate.join("manifest.json").is_file() {
+        return Ok(candidate);
+    }
+    Err(PackageError::UnknownName { name: name.escape_debug().to_string(), available: available(&dir) })
+}
+
 pub(super) fn resolve(name_or_path: &str) -> Result<PathBuf, PackageError> {
     let as_path = Path::new(name_or_path);
     let looks_like_path = name_or_path.contains(std::path::MAIN_SEPARATOR) || name_or_path.contains('/');
@@ -46,7 +63,12 @@ pub(super) fn resolve(name_or_path: &str) -> Result<PathBuf, PackageError> {
     if candidate.join("manifest.json").is_file() {
         return Ok(candidate);
     }
-    let mut available: Vec<String> = std::fs::read_dir(&dir)
+    Err(PackageError::UnknownName { name, available: available(&dir) })
+}
+
+/// The shipped packages' names, for an error message.
+fn available(dir: &Path) -> String {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
         .map(|rd| {
             rd.filter_map(Result::ok)
                 .filter(|e| e.path().join("manifest.json").is_file())
@@ -54,9 +76,10 @@ pub(super) fn resolve(name_or_path: &str) -> Result<PathBuf, PackageError> {
                 .collect()
         })
         .unwrap_or_default();
-    available.sort();
-    Err(PackageError::UnknownName {
-        name,
-        available: if available.is_empty() { format!("none in {}", dir.display()) } else { available.join(", ") },
-    })
+    names.sort();
+    if names.is_empty() {
+        format!("none in {}", dir.display())
+    } else {
+        names.join(", ")
+    }
 }

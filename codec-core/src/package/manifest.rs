@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::PackageError;
 
@@ -12,7 +12,7 @@ pub const FORMAT_VERSION: u32 = 1;
 /// A manifest is a few kilobytes; anything larger is not one.
 pub const MAX_MANIFEST_BYTES: u64 = 1 << 20;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Manifest {
     pub format: String,
     pub format_version: u32,
@@ -25,7 +25,7 @@ pub struct Manifest {
     pub stft: StftSpec,
     pub quantizer: QuantizerSpec,
     pub streaming: StreamingSpec,
-    /// File name to its sha256, hex.
+    /// File name (a plain relative path inside the package) to its sha256, hex.
     pub files: BTreeMap<String, String>,
     #[serde(default)]
     pub training: Option<serde_json::Value>,
@@ -33,7 +33,7 @@ pub struct Manifest {
     pub quality: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct GraphSpec {
     pub file: String,
     /// `stft` for the encoder's input or the decoder's output.
@@ -44,7 +44,7 @@ pub struct GraphSpec {
     pub state_size: usize,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct StftSpec {
     pub n_fft: usize,
     pub hop: usize,
@@ -53,7 +53,7 @@ pub struct StftSpec {
     pub layout: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct QuantizerSpec {
     pub kind: String,
     pub groups: usize,
@@ -69,7 +69,7 @@ pub struct QuantizerSpec {
     pub file: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct StreamingSpec {
     pub causal: bool,
     pub algorithmic_latency_samples: usize,
@@ -78,6 +78,18 @@ pub struct StreamingSpec {
 
 fn bad(field: &'static str, value: impl ToString, expected: &'static str) -> PackageError {
     PackageError::BadManifest { field, value: value.to_string(), expected }
+}
+
+/// Whether `file` names something inside the package folder by its text
+/// alone: relative, every component a plain name (no `..`, `.`, root or
+/// prefix), no backslash (a separator on Windows), nothing empty.
+fn is_plain_relative(file: &str) -> bool {
+    use std::path::{Component, Path};
+    !file.is_empty()
+        && file.len() <= 255
+        && !file.contains(['\\', '\0'])
+        && file.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+        && Path::new(file).components().all(|c| matches!(c, Component::Normal(_)))
 }
 
 impl Manifest {
@@ -92,6 +104,11 @@ impl Manifest {
     }
 
     fn validate(&self) -> Result<(), PackageError> {
+        for file in self.files.keys() {
+            if !is_plain_relative(file) {
+                return Err(bad("files", format!("{file:?}"), "relative paths of plain names inside the package"));
+            }
+        }
         if self.format != FORMAT {
             return Err(bad("format", &self.format, "codec-model"));
         }

@@ -37,6 +37,12 @@ pub enum PackageError {
     BadManifest { field: &'static str, value: String, expected: &'static str },
     #[error("{file} is missing from the package")]
     MissingFile { file: String },
+    #[error("{file} leads out of the package folder (a symbolic link?): refused")]
+    OutsidePackage { file: String },
+    #[error("{file} in the package is not a regular file: refused")]
+    NotRegularFile { file: String },
+    #[error("{file} in the package is {size} bytes, over the {limit}-byte limit")]
+    FileTooLarge { file: String, size: u64, limit: u64 },
     #[error("{file} does not match its hash in the manifest (expected {expected}, found {actual}): the package is altered or damaged")]
     HashMismatch { file: String, expected: String, actual: String },
     #[error("codebooks file: {0}")]
@@ -51,6 +57,7 @@ pub struct ModelPackage {
     dir: PathBuf,
     manifest: Manifest,
     id: [u8; 32],
+    legacy_id: [u8; 32],
     quantizer: Arc<dyn Quantizer>,
 }
 
@@ -62,7 +69,8 @@ impl std::fmt::Debug for ModelPackage {
 
 impl ModelPackage {
     /// Opens a package by folder path, or by the name of a shipped model
-    /// (`default` names the default model).
+    /// (`default` names the default model). For a name the user gave; a name
+    /// read from a file goes to [`ModelPackage::open_shipped`].
     ///
     /// # Errors
     /// A missing folder or file, a bad manifest, a file whose hash differs from
@@ -72,26 +80,46 @@ impl ModelPackage {
         Self::open_dir(&path)
     }
 
-    /// Opens the package in `dir`.
+    /// Opens the shipped package called `name`, and nothing else: for a model
+    /// name read from a token file, a packet or a token part, which a stranger
+    /// may have written. A name that is not a plain package name (a path,
+    /// `..`, `default`) is refused, never looked up.
+    ///
+    /// # Errors
+    /// [`PackageError::UnknownName`] for anything but a shipped package's
+    /// name, and the errors of [`ModelPackage::open_dir`].
+    pub fn open_shipped(name: &str) -> Result<Self, PackageError> {
+        let path = locate::shipped(name)?;
+        Self::open_dir(&path)
+    }
+
+    /// Opens the package in `dir`. Every file the manifest names must be a
+    /// regular file inside `dir` (symbolic links are followed, but not out of
+    /// it) of at most [`MAX_FILE_BYTES`].
     ///
     /// # Errors
     /// As [`ModelPackage::open`].
     pub fn open_dir(dir: &Path) -> Result<Self, PackageError> {
-        let manifest_path = dir.join("manifest.json");
-        if !manifest_path.is_file() {
-            return Err(PackageError::NotFound { path: dir.to_path_buf() });
-        }
+        let root = match std::fs::canonicalize(dir) {
+            Ok(root) if root.is_dir() => root,
+            _ => return Err(PackageError::NotFound { path: dir.to_path_buf() }),
+        };
+        let manifest_path = match package_file(&root, "manifest.json") {
+            Err(PackageError::MissingFile { .. }) => return Err(PackageError::NotFound { path: dir.to_path_buf() }),
+            other => other?,
+        };
         let text = read_capped(&manifest_path, manifest::MAX_MANIFEST_BYTES)?;
         let manifest = Manifest::parse(&text)?;
         for (file, expected) in &manifest.files {
-            let actual = sha256_file(&dir.join(file))?;
+            let actual = sha256_file(&package_file(&root, file)?, file)?;
             if !actual.eq_ignore_ascii_case(expected) {
                 return Err(PackageError::HashMismatch { file: file.clone(), expected: expected.clone(), actual });
             }
         }
-        let quantizer = codebooks::load(&dir.join(&manifest.quantizer.file), &manifest)?;
+        let quantizer = codebooks::load(&package_file(&root, &manifest.quantizer.file)?, &manifest)?;
         let id = package_id(&manifest);
-        Ok(Self { dir: dir.to_path_buf(), manifest, id, quantizer })
+        let legacy_id = files_id(&manifest);
+        Ok(Self { dir: root, manifest, id, legacy_id, quantizer })
     }
 
     pub fn manifest(&self) -> &Manifest {
@@ -103,10 +131,19 @@ impl ModelPackage {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
-    /// Identifies the model's weights: the hash of its files' hashes. Token
-    /// files carry it so that a decoder refuses codes of another model.
+    /// Identifies the model: a hash of every manifest fact that can change
+    /// the codes or the audio, and of its files' hashes (see [`package_id`]).
+    /// Token files, packets and token parts carry it so that a decoder
+    /// refuses codes of another model.
     pub fn id(&self) -> [u8; 32] {
         self.id
+    }
+    /// The id that releases before the manifest was covered gave this
+    /// package: the hash of its files' hashes only. Token files that carry it
+    /// were written by such a release; it cannot tell two manifests over the
+    /// same files apart.
+    pub fn legacy_id(&self) -> [u8; 32] {
+        self.legacy_id
     }
     /// The first four bytes of [`ModelPackage::id`], as stream packets carry it.
     pub fn tag(&self) -> u32 {
@@ -140,7 +177,61 @@ impl ModelPackage {
     }
 }
 
+/// The manifest's fields that describe the package rather than change what
+/// it computes: its name (a renamed copy decodes the same), its history and
+/// its measured quality (rewritten by the evaluation).
+const DESCRIPTIVE_FIELDS: &[&str] = &["name", "training", "quality"];
+
+/// The model id: sha256 over a version tag and the manifest as this runtime
+/// reads it (fields it does not know are ignored by it, and so here), minus
+/// [`DESCRIPTIVE_FIELDS`] and `quantizer.default_stages` (the stage count
+/// used when the caller names none: token files record the stages they use),
+/// with the file hashes in lower case, written as JSON with sorted keys and
+/// no spaces. Any other change to the manifest changes the id.
 fn package_id(manifest: &Manifest) -> [u8; 32] {
+    let mut facts = serde_json::to_value(manifest).unwrap_or_default();
+    if let Some(fields) = facts.as_object_mut() {
+        for field in DESCRIPTIVE_FIELDS {
+            fields.remove(*field);
+        }
+        if let Some(q) = fields.get_mut("quantizer").and_then(|q| q.as_object_mut()) {
+            q.remove("default_stages");
+        }
+        if let Some(files) = fields.get_mut("files").and_then(|f| f.as_object_mut()) {
+            for hash in files.values_mut() {
+                if let Some(h) = hash.as_str() {
+                    *hash = h.to_ascii_lowercase().into();
+                }
+            }
+        }
+    }
+    let mut h = Sha256::new();
+    h.update(b"codec-model-id 2\n");
+    h.update(canonical_json(&facts).as_bytes());
+    h.finalize().into()
+}
+
+/// JSON with object keys sorted at every level, whatever order the map type keeps.
+fn canonical_json(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let fields: Vec<String> = keys
+                .into_iter()
+                .map(|k| format!("{}:{}", serde_json::Value::from(k.as_str()), canonical_json(&map[k])))
+                .collect();
+            format!("{{{}}}", fields.join(","))
+        }
+        serde_json::Value::Array(items) => {
+            format!("[{}]", items.iter().map(canonical_json).collect::<Vec<_>>().join(","))
+        }
+        scalar => scalar.to_string(),
+    }
+}
+
+/// The id before it covered the manifest: the hash of the files' hashes.
+fn files_id(manifest: &Manifest) -> [u8; 32] {
     let mut h = Sha256::new();
     for (file, hash) in &manifest.files {
         h.update(file.as_bytes());
@@ -149,6 +240,34 @@ fn package_id(manifest: &Manifest) -> [u8; 32] {
         h.update(b"\n");
     }
     h.finalize().into()
+}
+
+/// The largest file a package may hold: graphs of a few hundred megabytes
+/// are already far beyond a speech codec.
+pub const MAX_FILE_BYTES: u64 = 1 << 30;
+
+/// `name` (checked by the manifest to be a plain relative path) inside the
+/// package folder `root` (canonical): followed through symbolic links, it
+/// must stay inside `root` and be a regular file of at most [`MAX_FILE_BYTES`].
+fn package_file(root: &Path, name: &str) -> Result<PathBuf, PackageError> {
+    let path = match std::fs::canonicalize(root.join(name)) {
+        Ok(p) => p,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(PackageError::MissingFile { file: name.to_owned() })
+        }
+        Err(source) => return Err(PackageError::Io { path: root.join(name), source }),
+    };
+    if !path.starts_with(root) {
+        return Err(PackageError::OutsidePackage { file: name.to_owned() });
+    }
+    let meta = std::fs::metadata(&path).map_err(|source| PackageError::Io { path: path.clone(), source })?;
+    if !meta.is_file() {
+        return Err(PackageError::NotRegularFile { file: name.to_owned() });
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(PackageError::FileTooLarge { file: name.to_owned(), size: meta.len(), limit: MAX_FILE_BYTES });
+    }
+    Ok(path)
 }
 
 fn read_capped(path: &Path, limit: u64) -> Result<String, PackageError> {
@@ -162,16 +281,20 @@ fn read_capped(path: &Path, limit: u64) -> Result<String, PackageError> {
     Ok(text)
 }
 
-fn sha256_file(path: &Path) -> Result<String, PackageError> {
-    let mut file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(PackageError::MissingFile { file: path.display().to_string() })
-        }
-        Err(source) => return Err(PackageError::Io { path: path.to_path_buf(), source }),
-    };
+/// The sha256 of the package file `name` at `path` (from [`package_file`]),
+/// read through a handle that is checked again, and never past the limit: the
+/// file may have been replaced since it was checked.
+fn sha256_file(path: &Path, name: &str) -> Result<String, PackageError> {
+    let io = |source| PackageError::Io { path: path.to_path_buf(), source };
+    let file = std::fs::File::open(path).map_err(io)?;
+    if !file.metadata().map_err(io)?.is_file() {
+        return Err(PackageError::NotRegularFile { file: name.to_owned() });
+    }
     let mut h = Sha256::new();
-    std::io::copy(&mut file, &mut h).map_err(|source| PackageError::Io { path: path.to_path_buf(), source })?;
+    let read = std::io::copy(&mut file.take(MAX_FILE_BYTES + 1), &mut h).map_err(io)?;
+    if read > MAX_FILE_BYTES {
+        return Err(PackageError::FileTooLarge { file: name.to_owned(), size: read, limit: MAX_FILE_BYTES });
+    }
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 

@@ -95,11 +95,162 @@ fn unknown_names_list_the_shipped_models() {
 }
 
 #[test]
-fn the_id_depends_on_the_weights_only() {
+fn the_id_ignores_what_only_describes_the_package() {
     let a = ModelPackage::open_dir(&shipped("grvq")).expect("grvq");
     let b = ModelPackage::open_dir(&shipped("mcrvq")).expect("mcrvq");
     assert_ne!(a.id(), b.id());
     let dir = copy_of("grvq");
-    edit_manifest(dir.path(), |v| v["quality"] = serde_json::json!({"note": "figures added later"}));
+    edit_manifest(dir.path(), |v| {
+        v["quality"] = serde_json::json!({"note": "figures added later"});
+        v["training"] = serde_json::json!({"steps": 1});
+        v["name"] = "renamed".into();
+        v["quantizer"]["default_stages"] = serde_json::Value::Null;
+        v["unknown_to_the_runtime"] = 7.into();
+        let files = v["files"].as_object_mut().expect("files");
+        for hash in files.values_mut() {
+            *hash = hash.as_str().expect("hex").to_ascii_uppercase().into();
+        }
+    });
     assert_eq!(ModelPackage::open_dir(dir.path()).expect("copy").id(), a.id());
+}
+
+/// The ids are written into token files, packets and parts: they must not
+/// change by accident (a serde_json feature that keeps insertion order, a
+/// field renamed). Changing them on purpose means changing these.
+#[test]
+fn the_shipped_ids_are_stable() {
+    let hex = |id: [u8; 32]| id.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    for (name, id, legacy) in [
+        (
+            "grvq",
+            "1a28eaa11084541cbbd3d92b46d26d0d0ab5f98e1779154166f0c7985643708c",
+            "2269bd6cafde9f236650168f2b8bfae75e1db9e47574770b86e936d564874921",
+        ),
+        (
+            "mcrvq",
+            "2c7503e5f61bf167f46eb0948dde85bb4c5479f32150ac00bd245b1edb7771ed",
+            "4c5b12d1a7fb42d55954dfe39e5ee05a31131c6e5463be6e27b45423484b2cb5",
+        ),
+    ] {
+        let p = ModelPackage::open_dir(&shipped(name)).expect(name);
+        assert_eq!((hex(p.id()).as_str(), hex(p.legacy_id()).as_str()), (id, legacy), "{name}");
+    }
+}
+
+/// Issue 20, item 8: a manifest changed in a field that changes the codes
+/// (here only the channels of MCRVQ's first stage) is another model.
+#[test]
+fn a_manifest_edit_that_changes_the_codes_changes_the_id() {
+    let genuine = ModelPackage::open_dir(&shipped("mcrvq")).expect("mcrvq");
+    let dir = copy_of("mcrvq");
+    edit_manifest(dir.path(), |v| v["quantizer"]["masked_stages"][0] = serde_json::json!([0, 40]));
+    let edited = ModelPackage::open_dir(dir.path()).expect("edited copy");
+    assert_ne!(edited.id(), genuine.id(), "masked_stages is not covered by the id");
+    assert_ne!(edited.tag(), genuine.tag());
+
+    // Tokens of the edited model are refused by the genuine one, and the other way round.
+    let tokens = |p: &ModelPackage| {
+        let q = p.quantizer();
+        let layout = crate::bitstream::CodeLayout {
+            codebooks: q.codes_per_frame(q.stages()) as u8,
+            bits: q.bits_per_code(),
+            groups: q.groups() as u8,
+            stages: q.stages() as u8,
+        };
+        let header = crate::bitstream::TokenHeader {
+            model_name: p.name().into(),
+            model_hash: p.id(),
+            sample_rate: p.sample_rate(),
+            hop: p.hop() as u32,
+            layout,
+            frames: 1,
+            original_len: p.hop() as u64,
+        };
+        crate::bitstream::TokenFile { header, codes: vec![0; q.codes_per_frame(q.stages())] }
+    };
+    let err = crate::offline::check_compatible(&genuine, &tokens(&edited)).expect_err("must be refused");
+    assert!(err.to_string().contains("different model"), "{err}");
+    assert!(crate::offline::check_compatible(&edited, &tokens(&genuine)).is_err());
+    crate::offline::check_compatible(&genuine, &tokens(&genuine)).expect("its own tokens");
+
+    // A token file of the previous release (files-only id) still decodes, and says so.
+    let mut old = tokens(&genuine);
+    old.header.model_hash = genuine.legacy_id();
+    crate::offline::check_compatible(&genuine, &old).expect("a file of the previous release");
+    assert!(crate::offline::made_by_earlier_release(&genuine, &old));
+    assert!(!crate::offline::made_by_earlier_release(&genuine, &tokens(&genuine)));
+}
+
+/// Issue 20, item 6: a model name read from a file only ever names a shipped package.
+#[test]
+fn a_name_from_a_file_is_never_a_path() {
+    assert_eq!(ModelPackage::open_shipped("grvq").expect("shipped").name(), "grvq");
+    let copy = copy_of("grvq");
+    let elsewhere = copy.path().to_str().expect("utf-8").to_owned();
+    let up = format!("../../../../../../../..{elsewhere}");
+    for name in [elsewhere.as_str(), up.as_str(), "..", ".", "", "default", "grvq/", "./grvq", "grvq\\..", "mcrvq\0"] {
+        let err = ModelPackage::open_shipped(name).expect_err(name);
+        assert!(matches!(err, PackageError::UnknownName { .. }), "{name:?}: {err}");
+        assert!(err.to_string().contains("shipped models: grvq, mcrvq"), "{err}");
+    }
+    // A name the user gives may still be a folder.
+    ModelPackage::open(&elsewhere).expect("a folder given by the user");
+}
+
+/// Issue 20, item 7: the manifest names files inside the package, and only regular files.
+#[test]
+fn package_files_stay_inside_the_package() {
+    // Named out of it in the manifest: refused before anything is read.
+    for outside in ["../../../../etc/hostname", "/dev/zero", "/etc/hostname", "a/../../x", "./encoder.onnx", "a//b"] {
+        let dir = copy_of("grvq");
+        edit_manifest(dir.path(), |v| v["files"][outside] = "00".into());
+        let err = ModelPackage::open_dir(dir.path()).expect_err(outside);
+        assert!(err.to_string().contains("files"), "{outside}: {err}");
+    }
+
+    // A file outside with the right hash, named by a path that climbs out, or reached by a link.
+    let outside = tempfile::tempdir().expect("tmp");
+    let book = outside.path().join("codebooks.safetensors");
+    std::fs::copy(shipped("grvq").join("codebooks.safetensors"), &book).expect("copy");
+    let hash = sha256_file(&book, "x").expect("hash");
+    let dir = copy_of("grvq");
+    let rel =
+        format!("../{}/codebooks.safetensors", outside.path().file_name().and_then(|n| n.to_str()).expect("name"));
+    edit_manifest(dir.path(), |v| {
+        v["files"][rel.as_str()] = hash.clone().into();
+        v["quantizer"]["file"] = rel.clone().into();
+    });
+    let err = ModelPackage::open_dir(dir.path()).expect_err("a climbing path");
+    assert!(err.to_string().contains("files"), "{err}");
+
+    let dir = copy_of("grvq");
+    std::fs::remove_file(dir.path().join("codebooks.safetensors")).expect("rm");
+    std::os::unix::fs::symlink(&book, dir.path().join("codebooks.safetensors")).expect("symlink");
+    let err = ModelPackage::open_dir(dir.path()).expect_err("a link out of the package");
+    assert!(matches!(err, PackageError::OutsidePackage { ref file } if file == "codebooks.safetensors"), "{err}");
+
+    // A link that stays inside is followed.
+    let dir = copy_of("grvq");
+    std::fs::rename(dir.path().join("codebooks.safetensors"), dir.path().join("books.bin")).expect("mv");
+    std::os::unix::fs::symlink("books.bin", dir.path().join("codebooks.safetensors")).expect("symlink");
+    ModelPackage::open_dir(dir.path()).expect("a link inside the package");
+
+    // A FIFO (which would block the reader forever) or a folder is not a package file.
+    let dir = copy_of("grvq");
+    let fifo = dir.path().join("extra.bin");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    std::fs::create_dir(dir.path().join("sub")).expect("mkdir");
+    for name in ["extra.bin", "sub"] {
+        edit_manifest(dir.path(), |v| {
+            v["files"] = serde_json::json!({
+                "encoder.onnx": v["files"]["encoder.onnx"].clone(),
+                "decoder.onnx": v["files"]["decoder.onnx"].clone(),
+                "codebooks.safetensors": v["files"]["codebooks.safetensors"].clone(),
+                name: "00",
+            });
+        });
+        let err = ModelPackage::open_dir(dir.path()).expect_err(name);
+        assert!(matches!(err, PackageError::NotRegularFile { ref file } if file == name), "{err}");
+    }
 }

@@ -1,64 +1,143 @@
 //! `codec detokenize` (token parts back to WAV files) and `codec stats`
 //! (codebook use of token parts).
 
-use std::path::PathBuf;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use codec_core::audio;
 use codec_core::corpus::part::{list_parts, read_part, PartMeta};
+use codec_core::{Decoder, ModelPackage};
 
-use super::model_id;
-use crate::model_args::ModelArgs;
+use super::{hex, model_id};
+use crate::io;
+use crate::model_args::{notice_fallback, open_given_or_named, LEGACY_ID_NOTICE};
 use crate::stdout::outln;
 
 #[derive(clap::Args)]
 pub struct DetokenizeArgs {
-    /// A part (its .jsonl or .safetensors) written by `codec tokenize`
+    /// A part (its .jsonl or .safetensors) written by `codec tokenize`, or a folder of parts
     pub part: PathBuf,
     /// Folder for the WAV files (one per entry, named by id)
     pub output: PathBuf,
-    /// Only these ids (comma-separated)
+    /// Only these ids (comma-separated); ids that are in no part are named, and none found is an error
     #[arg(long, value_delimiter = ',')]
     pub ids: Vec<String>,
     /// At most this many files
     #[arg(long)]
     pub limit: Option<usize>,
-    #[command(flatten)]
-    pub model: ModelArgs,
+    /// Model package; by default the shipped model recorded in the part
+    #[arg(long, short)]
+    pub model: Option<String>,
+    /// Where the networks run: cpu, cuda or tensorrt (falls back to cpu with a notice)
+    #[arg(long, default_value = "cpu")]
+    pub device: codec_core::Device,
+    /// Threads inside each network call
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+}
+
+/// The package and decoder for the parts, checked against each part's model.
+struct PartDecoder {
+    package: ModelPackage,
+    decoder: Decoder,
+    /// Whether a part of the previous release's id was said already.
+    told_legacy: bool,
+}
+
+impl PartDecoder {
+    fn open(args: &DetokenizeArgs, meta: &PartMeta, path: &Path) -> Result<Self> {
+        let source = format!("the part {}", path.display());
+        let package = open_given_or_named(args.model.as_deref(), &meta.model, &source)?;
+        let told_legacy = check_model(&package, meta, path, false)?;
+        let runtime = codec_core::RuntimeOptions { device: args.device, intra_threads: args.threads };
+        let decoder = Decoder::new(&package, runtime, usize::from(meta.stages))?;
+        notice_fallback(decoder.device());
+        Ok(Self { package, decoder, told_legacy })
+    }
+
+    /// Checks a later part against the first.
+    fn check(&mut self, meta: &PartMeta, path: &Path) -> Result<()> {
+        self.told_legacy |= check_model(&self.package, meta, path, self.told_legacy)?;
+        if usize::from(meta.stages) != self.decoder.stages() {
+            bail!("{} has {} stages; the parts before it have {}", path.display(), meta.stages, self.decoder.stages());
+        }
+        Ok(())
+    }
+}
+
+/// Checks that the part's codes are `package`'s. A part of the previous
+/// release's id is accepted with a notice (unless `told`); true if it is one.
+fn check_model(package: &ModelPackage, meta: &PartMeta, path: &Path, told: bool) -> Result<bool> {
+    let id = model_id(package);
+    if meta.model_id == hex(&package.legacy_id()) {
+        if !told {
+            eprintln!("notice: {}: {LEGACY_ID_NOTICE}", path.display());
+        }
+        return Ok(true);
+    } else if meta.model_id != id {
+        bail!(
+            "{} was made with model `{}` ({}…), not `{}` ({}…): pass --model {}",
+            path.display(),
+            meta.model,
+            meta.model_id.get(..8).unwrap_or(&meta.model_id),
+            package.name(),
+            &id[..8],
+            meta.model
+        );
+    }
+    Ok(false)
 }
 
 pub fn detokenize(args: DetokenizeArgs) -> Result<()> {
-    let part = read_part(&args.part)?;
-    let package = args.model.open()?;
-    let id = model_id(&package);
-    if id != part.meta.model_id {
-        bail!(
-            "the part was made with model `{}` ({}…), not `{}` ({}…): pass --model {}",
-            part.meta.model,
-            &part.meta.model_id[..8.min(part.meta.model_id.len())],
-            package.name(),
-            &id[..8],
-            part.meta.model
-        );
+    let paths = if args.part.is_dir() { list_parts(&args.part)? } else { vec![args.part.clone()] };
+    if paths.is_empty() {
+        bail!("no token parts in {}", args.part.display());
     }
-    std::fs::create_dir_all(&args.output)?;
-    let mut decoder = codec_core::Decoder::new(&package, args.model.runtime(), usize::from(part.meta.stages))?;
+    std::fs::create_dir_all(&args.output).with_context(|| format!("cannot create {}", args.output.display()))?;
+    let wanted: HashSet<&str> = args.ids.iter().map(String::as_str).collect();
+    let mut found: HashSet<String> = HashSet::new();
+    let mut decoder: Option<PartDecoder> = None;
     let mut written = 0;
-    for line in &part.index {
-        if !args.ids.is_empty() && !args.ids.contains(&line.id) {
-            continue;
-        }
-        if args.limit.is_some_and(|l| written >= l) {
+    for path in &paths {
+        let full = args.limit.is_some_and(|l| written >= l);
+        if full && wanted.is_empty() {
             break;
         }
-        let Some(codes) = part.entry_codes(line) else { continue };
-        decoder.reset();
-        let mut pcm = Vec::new();
-        decoder.push(codes, &mut pcm)?;
-        let name = line.id.replace(['/', '\\'], "__");
-        let path = args.output.join(format!("{name}.wav"));
-        audio::write_wav(&path, &pcm, package.sample_rate())?;
-        written += 1;
+        let part = read_part(path)?;
+        let d = match &mut decoder {
+            Some(d) => {
+                d.check(&part.meta, path)?;
+                d
+            }
+            None => decoder.insert(PartDecoder::open(&args, &part.meta, path)?),
+        };
+        for line in &part.index {
+            if !wanted.is_empty() {
+                if !wanted.contains(line.id.as_str()) {
+                    continue;
+                }
+                found.insert(line.id.clone());
+            }
+            if args.limit.is_some_and(|l| written >= l) {
+                continue;
+            }
+            let Some(codes) = part.entry_codes(line) else { continue };
+            d.decoder.reset();
+            let mut pcm = Vec::new();
+            d.decoder.push(codes, &mut pcm)?;
+            let name = line.id.replace(['/', '\\'], "__");
+            io::write_wav(&args.output.join(format!("{name}.wav")), &pcm, d.package.sample_rate())?;
+            written += 1;
+        }
+    }
+    let mut unknown: Vec<&str> = wanted.iter().copied().filter(|id| !found.contains(*id)).collect();
+    unknown.sort_unstable();
+    if !unknown.is_empty() {
+        let list = unknown.iter().map(|id| format!("`{id}`")).collect::<Vec<_>>().join(", ");
+        if found.is_empty() {
+            bail!("none of the ids is in {}: {list}", args.part.display());
+        }
+        eprintln!("notice: not in {}: {list}", args.part.display());
     }
     eprintln!("wrote {written} files into {}", args.output.display());
     Ok(())

@@ -3,6 +3,7 @@
 //! stats` (in `inspect`) read them.
 
 mod inspect;
+mod settings;
 mod workers;
 
 pub use inspect::{detokenize, stats, DetokenizeArgs, StatsArgs};
@@ -22,9 +23,15 @@ use workers::Outcome;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// A folder (searched recursively for audio files) or a manifest (one path a line, or JSON lines with "path" and "id")
+    /// A folder (searched recursively for audio files; symbolic links are
+    /// followed, each file is listed once) or a manifest (one path a line, or
+    /// JSON lines with "path" and "id"). In a folder, a file's id is its path
+    /// under the folder without the extension, `/` between folders, `%`
+    /// written %25 and each byte of a name that is not UTF-8 written %XX
     pub input: PathBuf,
-    /// Folder for the token parts (created if missing; parts already there are kept and skipped)
+    /// Folder for the token parts (created if missing; parts already there are
+    /// kept and skipped; the settings are recorded in its tokenize.json, and a
+    /// rerun with other settings is refused)
     pub output: PathBuf,
     #[command(flatten)]
     pub model: ModelArgs,
@@ -52,9 +59,13 @@ pub struct Args {
     pub quiet: bool,
 }
 
-/// The package's weight hash in hex, as parts record it.
+/// The package's id in hex, as parts record it.
 pub(crate) fn model_id(package: &ModelPackage) -> String {
-    package.id().iter().map(|b| format!("{b:02x}")).collect()
+    hex(&package.id())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn progress(total_files: u64, quiet: bool) -> ProgressBar {
@@ -74,15 +85,24 @@ pub fn run(args: Args) -> Result<()> {
     let package = Arc::new(args.model.open()?);
     let stages = args.rate.stages(&package)?;
     let mut entries = list_inputs(&args.input).with_context(|| format!("cannot list {}", args.input.display()))?;
-    let prefix = match &args.shard {
+    let (prefix, shards) = match &args.shard {
         Some(text) => {
             let (k, n) = parse_shard(text)?;
             entries = select_shard(entries, k, n);
-            format!("shard-{k:05}-of-{n:05}-")
+            (format!("shard-{k:05}-of-{n:05}-"), n)
         }
-        None => String::new(),
+        None => (String::new(), 1),
     };
     std::fs::create_dir_all(&args.output).with_context(|| format!("cannot create {}", args.output.display()))?;
+    let settings = settings::Settings {
+        model: package.name().to_owned(),
+        model_id: model_id(&package),
+        stages: u8::try_from(stages).context("stage count")?,
+        part_files: args.part_files,
+        shards,
+        min_seconds: args.min_seconds,
+    };
+    settings::record_or_check(&args.output, &settings)?;
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)).max(1);
     let part_files = args.part_files as usize;
     let parts: Vec<(String, &[CorpusEntry])> =
@@ -91,9 +111,9 @@ pub fn run(args: Args) -> Result<()> {
         parts.iter().filter(|(stem, _)| !part_done(&args.output, stem)).collect();
     let skipped_parts = parts.len() - todo.len();
     let meta = PartMeta {
-        model: package.name().to_owned(),
-        model_id: model_id(&package),
-        stages: u8::try_from(stages).context("stage count")?,
+        model: settings.model.clone(),
+        model_id: settings.model_id.clone(),
+        stages: settings.stages,
         codes_per_frame: package.quantizer().codes_per_frame(stages),
         codebook_size: package.quantizer().codebook_size(),
         sample_rate: package.sample_rate(),

@@ -30,7 +30,11 @@ pub(super) type Done = (usize, usize, Outcome);
 const POOL_BATCHES: usize = 4;
 
 /// The file as mono PCM at the model's rate, and its duration in seconds.
+/// Only a regular file is read: opening a FIFO would wait for a writer forever.
 fn load(package: &ModelPackage, path: &Path, min_seconds: f64) -> Result<(Vec<f32>, f64)> {
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        bail!("not a regular file (a FIFO, a device or a folder): skipped");
+    }
     let input = audio::read_audio(path)?;
     let seconds = input.duration_secs();
     if seconds < min_seconds {
