@@ -26,7 +26,7 @@ impl CodecDecoder {
     /// only primes the overlap-add.
     fn samples_for(&self, frames: usize) -> usize {
         let priming = usize::from(frames > 0 && self.decoder.frames_in() == 0);
-        (frames - priming) * self.hop
+        (frames - priming).saturating_mul(self.hop)
     }
 
     /// Checks every code before any is decoded, so that bad codes are

@@ -27,7 +27,7 @@ impl CodecEncoder {
         self.health.check("encoder")?;
         check_finite(pcm)?;
         let frames = (self.pending + pcm.len()) / self.hop;
-        too_small(frames * self.per_frame, out.len(), "codes")?;
+        too_small(frames.saturating_mul(self.per_frame), out.len(), "codes")?;
         let mut written = 0;
         let mut rest = pcm;
         while !rest.is_empty() {

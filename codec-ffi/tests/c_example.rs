@@ -24,24 +24,25 @@ fn profile_dir() -> PathBuf {
     exe.parent().and_then(Path::parent).expect("target/<profile>").to_path_buf()
 }
 
-/// The library file, built first if cargo did not build it with this test
-/// (it builds the crate's cdylib and staticlib for its tests, but only a
-/// fresh `cargo build` makes sure).
+/// The library file this test was built with: `cargo test` compiles the
+/// crate's cdylib and staticlib beside the test in `deps/` (only `cargo
+/// build` copies them up to `<profile>/`, which may hold an older build).
+/// Built with `cargo build` if neither folder has it.
 fn library(file: &str) -> PathBuf {
     let dir = profile_dir();
-    let path = dir.join(file);
-    if !path.is_file() {
-        let target = dir.parent().expect("target dir");
-        let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-        cargo.args(["build", "-p", "codec-ffi"]).env("CARGO_TARGET_DIR", target);
-        if dir.file_name().is_some_and(|p| p == "release") {
-            cargo.arg("--release");
-        }
-        let status = cargo.status().expect("run cargo build");
-        assert!(status.success(), "cargo build -p codec-ffi failed");
+    let found = || [dir.join("deps").join(file), dir.join(file)].into_iter().find(|p| p.is_file());
+    if let Some(path) = found() {
+        return path;
     }
-    assert!(path.is_file(), "{} was not built", path.display());
-    path
+    let target = dir.parent().expect("target dir");
+    let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cargo.args(["build", "-p", "codec-ffi"]).env("CARGO_TARGET_DIR", target);
+    if dir.file_name().is_some_and(|p| p == "release") {
+        cargo.arg("--release");
+    }
+    let status = cargo.status().expect("run cargo build");
+    assert!(status.success(), "cargo build -p codec-ffi failed");
+    found().unwrap_or_else(|| panic!("{file} was not built in {}", dir.display()))
 }
 
 /// Compiles the example; `link` is what goes after the source on the command line.

@@ -1,0 +1,83 @@
+"""speechcodec against the `codec` command on the shipped sample, and bad
+input as exceptions. Set CODEC_BIN to the `codec` binary (default: the
+release build in this tree's target folder)."""
+
+import os
+import pathlib
+import subprocess
+import wave
+
+import numpy as np
+import pytest
+
+import speechcodec
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "testdata" / "sample.wav"
+
+
+def codec_bin():
+    target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+    path = pathlib.Path(os.environ.get("CODEC_BIN", target / "release" / "codec"))
+    assert path.is_file(), f"no codec binary at {path}: build it (cargo build --release) or set CODEC_BIN"
+    return path
+
+
+def sample_int16():
+    with wave.open(str(SAMPLE)) as w:
+        assert (w.getnchannels(), w.getsampwidth()) == (1, 2)
+        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2"), w.getframerate()
+
+
+@pytest.fixture(scope="module")
+def model():
+    return speechcodec.Model()
+
+
+def test_encode_equals_codec_encode(model, tmp_path):
+    audio, rate = sample_int16()
+    tok = tmp_path / "sample.tok"
+    subprocess.run([codec_bin(), "encode", SAMPLE, tok, "--quiet"], check=True)
+    expected = speechcodec.read_tok(tok)
+    codes = model.encode(audio, rate)
+    assert codes.dtype == np.uint16 and codes.shape == expected.shape == (codes.shape[0], model.codebooks)
+    assert np.array_equal(codes, expected)
+    # float input and a [channels, samples] array of two equal channels give the same codes
+    as_float = audio.astype(np.float32) / 32768.0
+    assert np.array_equal(model.encode(as_float, rate), expected)
+    assert np.array_equal(model.encode(np.stack([as_float, as_float]).astype(np.float64), rate), expected)
+
+
+def test_decode_equals_codec_decode(model, tmp_path):
+    tok, wav = tmp_path / "s.tok", tmp_path / "s.wav"
+    subprocess.run([codec_bin(), "encode", SAMPLE, tok, "--quiet"], check=True)
+    subprocess.run([codec_bin(), "decode", tok, wav, "--quiet"], check=True)
+    with wave.open(str(wav)) as w:
+        cli = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768.0
+    pcm = model.decode(speechcodec.read_tok(tok))
+    assert pcm.dtype == np.float32 and len(pcm) >= len(cli)
+    # the CLI writes 16-bit samples: one step of rounding apart at most
+    assert np.max(np.abs(pcm[: len(cli)] - cli)) <= 1.01 / 32768
+
+
+def test_model_facts(model):
+    assert model.sample_rate == 16000 and model.frame_rate == 50.0
+    low, high, default = model.stages
+    assert low <= default <= high
+
+
+def test_bad_input_raises(model):
+    with pytest.raises(TypeError, match="float32, float64 or int16"):
+        model.encode(np.zeros(100, dtype=np.int32), 16000)
+    with pytest.raises(speechcodec.CodecError, match="empty"):
+        model.encode(np.zeros(0, dtype=np.float32), 16000)
+    bad = np.zeros(1000, dtype=np.float32)
+    bad[10] = np.nan
+    with pytest.raises(ValueError, match="sample 10"):
+        model.encode(bad, 16000)
+    with pytest.raises(speechcodec.CodecError, match="outside a codebook"):
+        model.decode(np.full((3, model.codebooks), 65535, dtype=np.uint16))
+    with pytest.raises(ValueError, match="codebooks a multiple"):
+        model.decode(np.zeros((0, model.codebooks), dtype=np.uint16))
+    with pytest.raises(speechcodec.CodecError, match="no model named"):
+        speechcodec.Model("no-such-model")
