@@ -1,5 +1,4 @@
 use std::f64::consts::PI;
-use std::path::Path;
 
 use super::*;
 
