@@ -1,62 +1,94 @@
-//! Inputs and outputs by path or `-`, and outputs that appear only when complete.
+//! Inputs and outputs by path or `-`, read and written as streams.
 
-use std::io::Write;
+use std::fs::File;
+use std::io::{BufReader, Read, Seek};
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use codec_core::audio::{self, Audio};
-use codec_core::bitstream::TokenFile;
+use codec_core::audio::{AudioError, AudioReader};
+use codec_core::bitstream::{TokenHeader, TokenReader};
+use codec_core::{CodecError, OutputFile};
 
 pub fn is_stdio(path: &Path) -> bool {
     path.as_os_str() == "-"
 }
 
-/// Reads audio from a file, or from stdin for `-`.
-pub fn read_audio(path: &Path) -> Result<Audio> {
+/// An input path for messages.
+pub fn name(path: &Path) -> String {
     if is_stdio(path) {
-        let audio = audio::read_audio_from(Box::new(std::io::stdin()), None).context("cannot read audio from stdin")?;
-        return Ok(audio);
+        "stdin".into()
+    } else {
+        path.display().to_string()
     }
-    audio::read_audio(path).with_context(|| format!("cannot read audio from {}", path.display()))
 }
 
-/// Reads a token file from a path, or stdin for `-`.
-pub fn read_tokens(path: &Path) -> Result<TokenFile> {
-    let what = || {
-        format!("cannot read tokens from {}", if is_stdio(path) { "stdin".into() } else { path.display().to_string() })
+/// An output path for messages.
+pub fn out_name(path: &Path) -> String {
+    if is_stdio(path) {
+        "stdout".into()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// Opens audio to decode a packet at a time, from a file or stdin for `-`.
+pub fn open_audio(path: &Path) -> Result<AudioReader> {
+    let reader = if is_stdio(path) {
+        AudioReader::from_stream(Box::new(std::io::stdin()), None)
+    } else {
+        AudioReader::open(path)
     };
-    if is_stdio(path) {
-        return TokenFile::read_from(&mut std::io::stdin().lock()).with_context(what);
-    }
-    let mut file = std::fs::File::open(path).with_context(what)?;
-    TokenFile::read_from(&mut file).with_context(what)
+    reader.with_context(|| format!("cannot read audio from {}", name(path)))
 }
 
-/// Writes `bytes` to stdout for `-`, else to a temporary file beside `path`
-/// that is renamed into place once complete.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Opens a token file to read as a stream, from a path or stdin for `-`.
+///
+/// A regular file is read through and its checksum checked first, so that
+/// a damaged one is refused before anything is written; stdin cannot be
+/// read twice, and a damaged stream is found out at its end.
+pub fn open_tokens(path: &Path) -> Result<TokenReader<Box<dyn Read>>> {
+    let what = || format!("cannot read tokens from {}", name(path));
     if is_stdio(path) {
-        let mut out = std::io::stdout().lock();
-        out.write_all(bytes).context("cannot write to stdout")?;
-        return out.flush().context("cannot write to stdout");
+        let stdin: Box<dyn Read> = Box::new(BufReader::new(std::io::stdin()));
+        return TokenReader::new(stdin).with_context(what);
     }
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
+    let mut file = File::open(path).with_context(what)?;
+    if file.metadata().is_ok_and(|m| m.is_file()) {
+        TokenReader::verify(BufReader::new(&mut file)).with_context(what)?;
+        file.rewind().with_context(what)?;
+    }
+    let file: Box<dyn Read> = Box::new(BufReader::new(file));
+    TokenReader::new(file).with_context(what)
+}
+
+/// A token file's header, once the whole file is read through and checked.
+pub fn read_token_header(path: &Path) -> Result<TokenHeader> {
+    let what = || format!("cannot read tokens from {}", name(path));
+    let file: Box<dyn Read> = if is_stdio(path) {
+        Box::new(BufReader::new(std::io::stdin()))
+    } else {
+        Box::new(BufReader::new(File::open(path).with_context(what)?))
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".codec-")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a file in {}", dir.display()))?;
-    tmp.write_all(bytes).with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.as_file().sync_all().ok();
-    tmp.persist(path).map_err(|e| e.error).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    TokenReader::verify(file).with_context(what)
 }
 
-/// Writes PCM as a 16-bit WAV file (or to stdout for `-`), atomically.
-pub fn write_wav(path: &Path, samples: &[f32], rate: u32) -> Result<()> {
-    let mut buf = std::io::Cursor::new(Vec::new());
-    audio::write_wav_to(&mut buf, samples, rate).context("cannot encode WAV")?;
-    write_atomic(path, buf.get_ref())
+/// Creates the output (see [`OutputFile`]), refusing one that is the input.
+pub fn create_output(path: &Path, input: &Path) -> Result<OutputFile> {
+    Ok(OutputFile::create_checked(path, &[input])?)
+}
+
+/// Says which side an error of a streamed command came from: the audio or
+/// tokens read from `input`, or the WAV written to `output`.
+pub fn stream_error(e: CodecError, input: &Path, output: &Path) -> anyhow::Error {
+    match e {
+        CodecError::Bitstream(_) => anyhow::Error::new(e).context(format!("cannot read tokens from {}", name(input))),
+        CodecError::Audio(AudioError::WavIo(source)) => {
+            anyhow::Error::new(source).context(format!("cannot write {}", out_name(output)))
+        }
+        CodecError::Audio(
+            AudioError::WavTooLong { .. } | AudioError::WavLength { .. } | AudioError::BadSampleRate { .. },
+        ) => anyhow::Error::new(e).context(format!("cannot write {}", out_name(output))),
+        CodecError::Audio(_) => anyhow::Error::new(e).context(format!("cannot read audio from {}", name(input))),
+        e => e.into(),
+    }
 }

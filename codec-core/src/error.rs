@@ -20,6 +20,8 @@ pub enum CodecError {
     Dsp(#[from] crate::dsp::DspError),
     #[error(transparent)]
     Audio(#[from] crate::audio::AudioError),
+    #[error(transparent)]
+    Output(#[from] crate::output::OutputError),
     #[error("{codes} codes are not whole frames of {per_frame}")]
     PartialFrame { codes: usize, per_frame: usize },
     #[error("{0}")]

@@ -15,11 +15,13 @@ pub mod corpus;
 pub mod dsp;
 mod error;
 pub mod offline;
+pub mod output;
 pub mod package;
 pub mod quantizer;
 pub mod runtime;
 
 pub use codec::{frames_for, BatchEncoder, Decoder, Encoder, DEFAULT_BLOCK_FRAMES};
 pub use error::CodecError;
+pub use output::{OutputError, OutputFile};
 pub use package::ModelPackage;
 pub use runtime::{Device, RuntimeOptions};

@@ -32,23 +32,26 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     crate::stdout::refuse_terminal(&args.output, "WAV audio")?;
-    let tokens = io::read_tokens(&args.input)?;
-    let package = open_given_or_named(args.model.as_deref(), &tokens.header.model_name, "the token file")?;
+    let tokens = io::open_tokens(&args.input)?;
+    let header = tokens.header().clone();
+    let package = open_given_or_named(args.model.as_deref(), &header.model_name, "the token file")?;
     let runtime = codec_core::RuntimeOptions { device: args.device, intra_threads: args.threads };
-    let bar = Progress::new("decoding", tokens.header.duration_seconds());
-    offline::check_compatible(&package, &tokens)?;
-    if offline::made_by_earlier_release(&package, &tokens) && !args.quiet {
+    offline::check_header(&package, &header)?;
+    if offline::header_of_earlier_release(&package, &header) && !args.quiet {
         eprintln!("notice: {LEGACY_ID_NOTICE}");
     }
-    let mut decoder = Decoder::new(&package, runtime, usize::from(tokens.header.layout.stages))?;
-    notice_fallback(decoder.device());
-    let pcm = offline::decode_with(&package, &mut decoder, &tokens, |f| bar.set(f))?;
-    bar.finish();
     let rate = args.rate.unwrap_or(package.sample_rate());
-    let out = audio::resample(&pcm, package.sample_rate(), rate).context("cannot resample")?;
-    io::write_wav(&args.output, &out, rate)?;
+    audio::check_rate(rate).context("--rate")?;
+    let mut output = io::create_output(&args.output, &args.input)?;
+    let bar = Progress::new("decoding", header.duration_seconds());
+    let mut decoder = Decoder::new(&package, runtime, usize::from(header.layout.stages))?;
+    notice_fallback(decoder.device());
+    let samples = offline::decode_to_wav(&package, &mut decoder, tokens, rate, &mut output, |f| bar.set(f))
+        .map_err(|e| io::stream_error(e, &args.input, &args.output))?;
+    output.commit()?;
+    bar.finish();
     if !args.quiet {
-        eprintln!("decoded {:.2} s at {rate} Hz with {}", out.len() as f64 / f64::from(rate), package.name());
+        eprintln!("decoded {:.2} s at {rate} Hz with {}", samples as f64 / f64::from(rate), package.name());
     }
     Ok(())
 }

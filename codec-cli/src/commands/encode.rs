@@ -2,7 +2,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use codec_core::{audio, offline, Encoder};
+use codec_core::{offline, Encoder};
 
 use crate::io;
 use crate::model_args::{notice_fallback, ModelArgs, RateArgs};
@@ -27,25 +27,28 @@ pub fn run(args: Args) -> Result<()> {
     crate::stdout::refuse_terminal(&args.output, "tokens")?;
     let package = args.model.open()?;
     let stages = args.rate.stages(&package)?;
-    let input = io::read_audio(&args.input)?;
+    let mut input = io::open_audio(&args.input)?;
+    let mut output = io::create_output(&args.output, &args.input)?;
     let started = Instant::now();
-    let pcm = audio::resample(&input.samples, input.sample_rate, package.sample_rate()).context("cannot resample")?;
-    let seconds = pcm.len() as f64 / f64::from(package.sample_rate());
-    let bar = Progress::new("encoding", seconds);
+    let declared = input.declared_samples().map_or(0.0, |n| n as f64 / f64::from(input.sample_rate()));
+    let bar = Progress::new("encoding", declared);
     let mut encoder = Encoder::new(&package, args.model.runtime(), stages)?;
     notice_fallback(encoder.device());
-    let tokens = offline::encode_with(&package, &mut encoder, &pcm, |f| bar.set(f))?;
+    let tokens = offline::encode_audio(&package, &mut encoder, &mut input, |f| bar.set(f))
+        .map_err(|e| io::stream_error(e, &args.input, &args.output))?;
     bar.finish();
-    let bytes = tokens.to_bytes()?;
-    io::write_atomic(&args.output, &bytes)?;
+    tokens.write_to(&mut output).with_context(|| format!("cannot write {}", io::out_name(&args.output)))?;
+    output.commit()?;
     if !args.quiet {
+        let seconds = tokens.header.duration_seconds();
+        let bytes = tokens.encoded_len();
         eprintln!(
             "encoded {seconds:.2} s with {} ({} stages, {:.2} kbps; {} bytes, {:.2} kbps with the header) in {:.2} s",
             package.name(),
             stages,
             package.bitrate(stages) / 1000.0,
-            bytes.len(),
-            bytes.len() as f64 * 8.0 / seconds / 1000.0,
+            bytes,
+            bytes as f64 * 8.0 / seconds / 1000.0,
             started.elapsed().as_secs_f64()
         );
     }

@@ -12,9 +12,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let tokens = io::read_tokens(&args.input)?;
-    let h = &tokens.header;
-    let bytes = tokens.encoded_len();
+    let h = &io::read_token_header(&args.input)?;
+    let bytes = h.encoded_len();
     let seconds = h.duration_seconds();
     let hash: String = h.model_hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
     outln!("model:        {} ({hash}...)", h.model_name)?;

@@ -2,6 +2,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use codec_core::bitstream::TokenReader;
 use codec_core::{audio, offline, Decoder, Encoder};
 
 use crate::io;
@@ -30,24 +31,31 @@ pub fn run(args: Args) -> Result<()> {
     crate::stdout::refuse_terminal(&args.output, "WAV audio")?;
     let package = args.model.open()?;
     let stages = args.rate.stages(&package)?;
-    let input = io::read_audio(&args.input)?;
-    let pcm = audio::resample(&input.samples, input.sample_rate, package.sample_rate()).context("cannot resample")?;
-    let seconds = pcm.len() as f64 / f64::from(package.sample_rate());
-    let bar = Progress::new("round trip", seconds);
+    let mut input = io::open_audio(&args.input)?;
+    let rate = args.out_rate.unwrap_or(input.sample_rate());
+    audio::check_rate(rate).context("--rate")?;
+    let mut output = io::create_output(&args.output, &args.input)?;
+    let declared = input.declared_samples().map_or(0.0, |n| n as f64 / f64::from(input.sample_rate()));
+    let bar = Progress::new("round trip", declared);
     let mut encoder = Encoder::new(&package, args.model.runtime(), stages)?;
     let mut decoder = Decoder::new(&package, args.model.runtime(), stages)?;
     notice_fallback(encoder.device());
+    let stream_error = |e| io::stream_error(e, &args.input, &args.output);
+    // The input is read and resampled as it is encoded, and the output
+    // written as it is decoded: both are in these times.
     let started = Instant::now();
-    let tokens = offline::encode_with(&package, &mut encoder, &pcm, |f| bar.set(f * 0.5))?;
+    let tokens =
+        offline::encode_audio(&package, &mut encoder, &mut input, |f| bar.set(f * 0.5)).map_err(stream_error)?;
     let encoded = started.elapsed().as_secs_f64();
+    let seconds = tokens.header.duration_seconds();
     let bytes = tokens.to_bytes()?;
-    let tokens = codec_core::bitstream::TokenFile::from_bytes(&bytes)?;
-    let out = offline::decode_with(&package, &mut decoder, &tokens, |f| bar.set(0.5 + f * 0.5))?;
+    drop(tokens);
+    let reader = TokenReader::new(&bytes[..])?;
+    offline::decode_to_wav(&package, &mut decoder, reader, rate, &mut output, |f| bar.set(0.5 + f * 0.5))
+        .map_err(stream_error)?;
+    output.commit()?;
     let total = started.elapsed().as_secs_f64();
     bar.finish();
-    let rate = args.out_rate.unwrap_or(input.sample_rate);
-    let out = audio::resample(&out, package.sample_rate(), rate).context("cannot resample")?;
-    io::write_wav(&args.output, &out, rate)?;
     if args.quiet {
         return Ok(());
     }

@@ -9,9 +9,28 @@ mod write;
 
 use std::path::PathBuf;
 
-pub use read::{read_audio, read_audio_from, MAX_DECODED_SAMPLES, MAX_INPUT_BYTES};
-pub use resample::{resample, Resampler, StreamResampler, MAX_CHUNK, MAX_SAMPLE_RATE};
-pub use write::{wav_bytes, write_wav, write_wav_stdout, write_wav_to, MAX_WAV_SAMPLES};
+pub use read::{read_audio, read_audio_from, AudioReader, MAX_DECODED_SAMPLES, MAX_INPUT_BYTES};
+pub use resample::{resample, Resampler, StreamResampler, MAX_CHUNK};
+pub use write::{wav_bytes, write_wav, write_wav_to, WavWriter, MAX_WAV_SAMPLES};
+
+/// Lowest sample rate read, written or converted, in Hz.
+pub const MIN_SAMPLE_RATE: u32 = 4_000;
+
+/// Highest sample rate read, written or converted, in Hz. A resampler's FFT
+/// size and a whole-file conversion's output grow with the rates, so a
+/// corrupt header's absurd rate must be refused before either is sized.
+pub const MAX_SAMPLE_RATE: u32 = 384_000;
+
+/// Refuses a rate outside [`MIN_SAMPLE_RATE`]`..=`[`MAX_SAMPLE_RATE`].
+///
+/// # Errors
+/// [`AudioError::BadSampleRate`].
+pub fn check_rate(rate: u32) -> Result<(), AudioError> {
+    if !(MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&rate) {
+        return Err(AudioError::BadSampleRate { rate, min: MIN_SAMPLE_RATE, max: MAX_SAMPLE_RATE });
+    }
+    Ok(())
+}
 
 /// Decoded audio: mono, in [-1, 1], at the file's own sample rate.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,8 +104,8 @@ pub enum AudioError {
     /// Samples at two rates cannot be one signal.
     #[error("the sample rate changed mid-stream from {from} Hz to {to} Hz")]
     RateChanged { from: u32, to: u32 },
-    #[error("sample rate {rate} Hz is outside the supported 1..={max} Hz")]
-    BadSampleRate { rate: u32, max: u32 },
+    #[error("a sample rate of {rate} Hz is not supported (only {min} to {max} Hz)")]
+    BadSampleRate { rate: u32, min: u32, max: u32 },
     #[error("a resampler chunk of {chunk} samples is above the {max} limit")]
     ChunkTooLarge { chunk: usize, max: usize },
     #[error("expected {expected} input samples (the resampler's chunk), got {got}")]
@@ -102,9 +121,13 @@ pub enum AudioError {
     ChunkMismatch { want_in: usize, want_out: usize, got_in: usize, got_out: usize },
     /// A 16-bit WAV's data chunk size is a u32.
     #[error("{samples} samples do not fit in a WAV file (at most {limit})")]
-    WavTooLong { samples: usize, limit: usize },
-    #[error("the output path {path} names no file")]
-    NotAFilePath { path: PathBuf },
-    #[error("WAV encoding: {0}")]
-    Wav(#[from] hound::Error),
+    WavTooLong { samples: u64, limit: usize },
+    /// Writing a WAV stream failed.
+    #[error("writing WAV: {0}")]
+    WavIo(#[source] std::io::Error),
+    /// A [`WavWriter`] got another number of samples than its header declares.
+    #[error("the WAV header declares {declared} samples, but {written} were written")]
+    WavLength { declared: u64, written: u64 },
+    #[error(transparent)]
+    Output(#[from] crate::output::OutputError),
 }

@@ -1,27 +1,28 @@
-//! Decoding any format symphonia supports to mono f32 at the file's rate.
+//! Decoding any format symphonia supports to mono f32 at the file's rate,
+//! whole or a packet at a time.
 
 use std::fs::File;
-use std::io::{Cursor, ErrorKind, Read};
+use std::io::{BufRead, BufReader, Cursor, ErrorKind, Read};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
 use symphonia::core::audio::{AudioBuffer, AudioBufferRef, Signal};
-use symphonia::core::codecs::{DecoderOptions, CODEC_TYPE_NULL};
+use symphonia::core::codecs::{Decoder, DecoderOptions, CODEC_TYPE_NULL};
 use symphonia::core::conv::IntoSample;
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::{FormatOptions, FormatReader, Track};
-use symphonia::core::io::{MediaSource, MediaSourceStream};
+use symphonia::core::io::{MediaSource, MediaSourceStream, ReadOnlySource};
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 use symphonia::core::sample::Sample;
 
-use super::{Audio, AudioError, MAX_SAMPLE_RATE};
+use super::{check_rate, Audio, AudioError};
 
 /// Decoded samples beyond this are refused: 4 hours at 192 kHz. A corrupt or
 /// hostile header must not make us fill memory.
 pub const MAX_DECODED_SAMPLES: u64 = 4 * 3600 * 192_000;
 
-/// Non-seekable input (stdin) is buffered whole in memory, up to this size.
+/// [`read_audio_from`] buffers its input whole in memory, up to this size.
 pub const MAX_INPUT_BYTES: u64 = 4 << 30;
 
 /// Preallocation trusts a header's frame count only this far.
@@ -38,27 +39,13 @@ const MAX_PREALLOC: u64 = 1 << 24;
 /// a 0-byte one, [`AudioError::Unsupported`] for anything that is not audio in
 /// a supported format, and the decoding errors of [`read_audio_from`].
 pub fn read_audio(path: &Path) -> Result<Audio, AudioError> {
-    let io_error = |source: std::io::Error| match source.kind() {
-        ErrorKind::NotFound => AudioError::NotFound { path: path.to_owned() },
-        _ => AudioError::Io { path: path.to_owned(), source },
-    };
-    let file = File::open(path).map_err(io_error)?;
-    let meta = file.metadata().map_err(io_error)?;
-    if meta.is_dir() {
-        let source = std::io::Error::new(ErrorKind::InvalidInput, "is a directory");
-        return Err(AudioError::Io { path: path.to_owned(), source });
-    }
-    // Pipes and devices report 0 bytes; only a regular file's size is its content's.
-    if meta.is_file() && meta.len() == 0 {
-        return Err(AudioError::EmptyInput);
-    }
-    let hint = path.extension().and_then(|e| e.to_str());
-    decode(Box::new(file), hint, path)
+    read_all(AudioReader::open(path)?)
 }
 
-/// Reads audio from a stream that may not seek, such as stdin: the bytes are
-/// read into memory (at most [`MAX_INPUT_BYTES`]) and decoded from there.
-/// `extension` (e.g. `"mp3"`) is a hint for the format probe.
+/// Reads audio from a stream that may not seek: the bytes are read into
+/// memory (at most [`MAX_INPUT_BYTES`]) and decoded from there, so every
+/// format decodes as from a file. `extension` (e.g. `"mp3"`) is a hint for
+/// the format probe. [`AudioReader::from_stream`] decodes as the bytes come.
 ///
 /// # Errors
 /// [`AudioError::Io`] if reading fails, [`AudioError::InputTooLarge`],
@@ -77,7 +64,13 @@ pub fn read_audio_from<R: Read>(reader: R, extension: Option<&str>) -> Result<Au
     if bytes.is_empty() {
         return Err(AudioError::EmptyInput);
     }
-    decode(Box::new(Cursor::new(bytes)), extension, stdin)
+    read_all(AudioReader::new(Box::new(Cursor::new(bytes)), extension, stdin)?)
+}
+
+fn read_all(mut reader: AudioReader) -> Result<Audio, AudioError> {
+    let mut samples = Vec::with_capacity(reader.declared.min(MAX_PREALLOC) as usize);
+    while reader.read_packet(&mut samples)? {}
+    Ok(Audio { samples, sample_rate: reader.sample_rate(), skipped_packets: reader.skipped_packets() })
 }
 
 /// All of `reader`, or `None` if it holds more than `limit` bytes.
@@ -87,15 +80,215 @@ pub(super) fn read_capped<R: Read>(reader: R, limit: u64) -> std::io::Result<Opt
     Ok((bytes.len() as u64 <= limit).then_some(bytes))
 }
 
-fn decode(source: Box<dyn MediaSource>, extension: Option<&str>, origin: &Path) -> Result<Audio, AudioError> {
-    let mut decoded = 0u64;
-    // Symphonia is pure Rust but not hardened against every malformed input
-    // (a WAV header with a zero sample rate makes it panic); a panic in it must
-    // become an error, not take the caller down or print a backtrace.
-    quiet_panics::install();
-    let _quiet = quiet_panics::Guard::new();
-    catch_unwind(AssertUnwindSafe(|| decode_unguarded(source, extension, origin, &mut decoded)))
-        .unwrap_or(Err(AudioError::DecoderPanic { decoded }))
+/// Audio decoded a packet at a time, mono at the file's rate: memory does not
+/// grow with the length of the file.
+///
+/// The sample rate is known (and checked against
+/// [`super::MIN_SAMPLE_RATE`]`..=`[`super::MAX_SAMPLE_RATE`]) once the reader
+/// is open. Symphonia's decoders are not hardened against every malformed
+/// input (a WAV header with a zero sample rate makes one panic); a panic in
+/// one becomes [`AudioError::DecoderPanic`].
+pub struct AudioReader {
+    format: Box<dyn FormatReader>,
+    decoder: Box<dyn Decoder>,
+    track_id: u32,
+    rate: u32,
+    /// The frame count the header declares, or 0.
+    declared: u64,
+    /// Samples decoded before the rate was known (a header without one).
+    first: Vec<f32>,
+    decoded: u64,
+    skipped: usize,
+    done: bool,
+}
+
+impl AudioReader {
+    /// Opens an audio file.
+    ///
+    /// # Errors
+    /// [`AudioError::NotFound`], [`AudioError::Io`] (a directory, say),
+    /// [`AudioError::EmptyInput`], and the errors of [`AudioReader::from_stream`].
+    pub fn open(path: &Path) -> Result<Self, AudioError> {
+        let io_error = |source: std::io::Error| match source.kind() {
+            ErrorKind::NotFound => AudioError::NotFound { path: path.to_owned() },
+            _ => AudioError::Io { path: path.to_owned(), source },
+        };
+        let file = File::open(path).map_err(io_error)?;
+        let meta = file.metadata().map_err(io_error)?;
+        if meta.is_dir() {
+            let source = std::io::Error::new(ErrorKind::InvalidInput, "is a directory");
+            return Err(AudioError::Io { path: path.to_owned(), source });
+        }
+        // Pipes and devices report 0 bytes; only a regular file's size is its content's.
+        if meta.is_file() && meta.len() == 0 {
+            return Err(AudioError::EmptyInput);
+        }
+        let hint = path.extension().and_then(|e| e.to_str());
+        Self::new(Box::new(file), hint, path)
+    }
+
+    /// Decodes a stream that cannot seek (stdin) as its bytes arrive.
+    /// `extension` (e.g. `"mp3"`) is a hint for the format probe.
+    ///
+    /// # Errors
+    /// [`AudioError::Io`], [`AudioError::EmptyInput`], [`AudioError::Unsupported`],
+    /// [`AudioError::NoTrack`], [`AudioError::UnsupportedCodec`],
+    /// [`AudioError::BadSampleRate`], and for a file whose first packets do not
+    /// say its rate, the errors of [`AudioReader::read_packet`].
+    pub fn from_stream(reader: Box<dyn Read + Send + Sync>, extension: Option<&str>) -> Result<Self, AudioError> {
+        let stdin = Path::new("-");
+        let mut reader = BufReader::new(reader);
+        let empty = reader.fill_buf().map_err(|source| AudioError::Io { path: stdin.to_owned(), source })?.is_empty();
+        if empty {
+            return Err(AudioError::EmptyInput);
+        }
+        Self::new(Box::new(ReadOnlySource::new(reader)), extension, stdin)
+    }
+
+    fn new(source: Box<dyn MediaSource>, extension: Option<&str>, origin: &Path) -> Result<Self, AudioError> {
+        quiet_panics::install();
+        let _quiet = quiet_panics::Guard::new();
+        let mut reader = catch_unwind(AssertUnwindSafe(|| Self::probe(source, extension, origin)))
+            .unwrap_or(Err(AudioError::DecoderPanic { decoded: 0 }))?;
+        if reader.rate == 0 {
+            // The header did not say: the first decoded packet does.
+            let mut first = Vec::new();
+            while reader.rate == 0 && reader.read_packet(&mut first)? {}
+            reader.first = first;
+        }
+        check_rate(reader.rate)?;
+        Ok(reader)
+    }
+
+    fn probe(source: Box<dyn MediaSource>, extension: Option<&str>, origin: &Path) -> Result<Self, AudioError> {
+        let mss = MediaSourceStream::new(source, Default::default());
+        let mut hint = Hint::new();
+        if let Some(ext) = extension {
+            hint.with_extension(ext);
+        }
+        // Gapless trims encoder delay and padding (MP3, Vorbis), keeping the decoded
+        // audio aligned with the original.
+        let format_opts = FormatOptions { enable_gapless: true, ..Default::default() };
+        let probed = symphonia::default::get_probe()
+            .format(&hint, mss, &format_opts, &MetadataOptions::default())
+            .map_err(|e| match e {
+                SymphoniaError::IoError(source) if source.kind() != ErrorKind::UnexpectedEof => {
+                    AudioError::Io { path: origin.to_owned(), source }
+                }
+                source => AudioError::Unsupported { source },
+            })?;
+        let format = probed.format;
+        let track = audio_track(format.as_ref()).ok_or(AudioError::NoTrack)?;
+        let (track_id, params) = (track.id, track.codec_params.clone());
+        let decoder = symphonia::default::get_codecs()
+            .make(&params, &DecoderOptions::default())
+            .map_err(|source| AudioError::UnsupportedCodec { codec: codec_name(&params), source })?;
+        Ok(Self {
+            format,
+            decoder,
+            track_id,
+            rate: params.sample_rate.unwrap_or(0),
+            declared: params.n_frames.unwrap_or(0),
+            first: Vec::new(),
+            decoded: 0,
+            skipped: 0,
+            done: false,
+        })
+    }
+
+    /// The file's sample rate, in Hz.
+    pub fn sample_rate(&self) -> u32 {
+        self.rate
+    }
+
+    /// The number of samples the header declares, if it does (a hint: the
+    /// file may hold fewer).
+    pub fn declared_samples(&self) -> Option<u64> {
+        (self.declared > 0).then_some(self.declared)
+    }
+
+    /// Corrupt packets left out so far.
+    pub fn skipped_packets(&self) -> usize {
+        self.skipped
+    }
+
+    /// Appends the samples of the next packet to `out`; `false` at the end.
+    ///
+    /// # Errors
+    /// [`AudioError::Empty`], [`AudioError::Truncated`] or
+    /// [`AudioError::Undecodable`] at the end of a file without samples;
+    /// [`AudioError::Decode`], [`AudioError::LimitExceeded`],
+    /// [`AudioError::RateChanged`], [`AudioError::DecoderPanic`].
+    pub fn read_packet(&mut self, out: &mut Vec<f32>) -> Result<bool, AudioError> {
+        if !self.first.is_empty() {
+            out.append(&mut self.first);
+            return Ok(true);
+        }
+        if self.done {
+            return Ok(false);
+        }
+        quiet_panics::install();
+        let _quiet = quiet_panics::Guard::new();
+        let decoded = self.decoded;
+        let result = catch_unwind(AssertUnwindSafe(|| self.next_packet(out)))
+            .unwrap_or(Err(AudioError::DecoderPanic { decoded }));
+        if !matches!(result, Ok(true)) {
+            self.done = true;
+        }
+        result
+    }
+
+    fn next_packet(&mut self, out: &mut Vec<f32>) -> Result<bool, AudioError> {
+        loop {
+            let packet = match self.format.next_packet() {
+                Ok(packet) => packet,
+                Err(SymphoniaError::IoError(e)) if e.kind() == ErrorKind::UnexpectedEof => return self.end(),
+                // A chained stream begins; its parameters may differ, so the first one is the audio.
+                Err(SymphoniaError::ResetRequired) => return self.end(),
+                Err(source) => return Err(AudioError::Decode { decoded: self.decoded, source }),
+            };
+            if packet.track_id() != self.track_id {
+                continue;
+            }
+            match self.decoder.decode(&packet) {
+                Ok(buffer) => {
+                    let packet_rate = buffer.spec().rate;
+                    if self.rate == 0 {
+                        self.rate = packet_rate;
+                    } else if self.rate != packet_rate {
+                        return Err(AudioError::RateChanged { from: self.rate, to: packet_rate });
+                    }
+                    let before = out.len();
+                    if !mix_down(&buffer, out) {
+                        self.skipped += 1;
+                        continue;
+                    }
+                    self.decoded += (out.len() - before) as u64;
+                    if self.decoded > MAX_DECODED_SAMPLES {
+                        return Err(AudioError::LimitExceeded { limit: MAX_DECODED_SAMPLES });
+                    }
+                    return Ok(true);
+                }
+                // A corrupt packet: leave it out and keep going.
+                Err(SymphoniaError::DecodeError(_)) => self.skipped += 1,
+                Err(SymphoniaError::IoError(e)) if e.kind() == ErrorKind::UnexpectedEof => self.skipped += 1,
+                Err(source) => return Err(AudioError::Decode { decoded: self.decoded, source }),
+            }
+        }
+    }
+
+    fn end(&mut self) -> Result<bool, AudioError> {
+        if self.decoded > 0 {
+            return Ok(false);
+        }
+        Err(if self.skipped > 0 {
+            AudioError::Undecodable { skipped: self.skipped }
+        } else if self.declared > 0 {
+            AudioError::Truncated { declared_frames: self.declared }
+        } else {
+            AudioError::Empty
+        })
+    }
 }
 
 /// Silences the panic hook on this thread while a guard lives; other threads,
@@ -134,90 +327,6 @@ mod quiet_panics {
             QUIET.with(|q| q.set(was));
         }
     }
-}
-
-fn decode_unguarded(
-    source: Box<dyn MediaSource>,
-    extension: Option<&str>,
-    origin: &Path,
-    decoded: &mut u64,
-) -> Result<Audio, AudioError> {
-    let mss = MediaSourceStream::new(source, Default::default());
-    let mut hint = Hint::new();
-    if let Some(ext) = extension {
-        hint.with_extension(ext);
-    }
-    // Gapless trims encoder delay and padding (MP3, Vorbis), keeping the decoded
-    // audio aligned with the original.
-    let format_opts = FormatOptions { enable_gapless: true, ..Default::default() };
-    let probed = symphonia::default::get_probe()
-        .format(&hint, mss, &format_opts, &MetadataOptions::default())
-        .map_err(|e| match e {
-            SymphoniaError::IoError(source) if source.kind() != ErrorKind::UnexpectedEof => {
-                AudioError::Io { path: origin.to_owned(), source }
-            }
-            source => AudioError::Unsupported { source },
-        })?;
-    let mut format = probed.format;
-    let track = audio_track(format.as_ref()).ok_or(AudioError::NoTrack)?;
-    let (track_id, params) = (track.id, track.codec_params.clone());
-    let mut decoder = symphonia::default::get_codecs()
-        .make(&params, &DecoderOptions::default())
-        .map_err(|source| AudioError::UnsupportedCodec { codec: codec_name(&params), source })?;
-
-    let mut rate = params.sample_rate.filter(|r| *r > 0);
-    let declared = params.n_frames.unwrap_or(0);
-    let mut samples = Vec::with_capacity(declared.min(MAX_PREALLOC) as usize);
-    let mut skipped = 0usize;
-    loop {
-        let packet = match format.next_packet() {
-            Ok(packet) => packet,
-            Err(SymphoniaError::IoError(e)) if e.kind() == ErrorKind::UnexpectedEof => break,
-            // A chained stream begins; its parameters may differ, so the first one is the audio.
-            Err(SymphoniaError::ResetRequired) => break,
-            Err(source) => return Err(AudioError::Decode { decoded: *decoded, source }),
-        };
-        if packet.track_id() != track_id {
-            continue;
-        }
-        match decoder.decode(&packet) {
-            Ok(buffer) => {
-                let packet_rate = buffer.spec().rate;
-                match rate {
-                    None => rate = Some(packet_rate),
-                    Some(r) if r != packet_rate => {
-                        return Err(AudioError::RateChanged { from: r, to: packet_rate });
-                    }
-                    Some(_) => {}
-                }
-                if !mix_down(&buffer, &mut samples) {
-                    skipped += 1;
-                }
-            }
-            // A corrupt packet: leave it out and keep going.
-            Err(SymphoniaError::DecodeError(_)) => skipped += 1,
-            Err(SymphoniaError::IoError(e)) if e.kind() == ErrorKind::UnexpectedEof => skipped += 1,
-            Err(source) => return Err(AudioError::Decode { decoded: *decoded, source }),
-        }
-        *decoded = samples.len() as u64;
-        if *decoded > MAX_DECODED_SAMPLES {
-            return Err(AudioError::LimitExceeded { limit: MAX_DECODED_SAMPLES });
-        }
-    }
-    if samples.is_empty() {
-        return Err(if skipped > 0 {
-            AudioError::Undecodable { skipped }
-        } else if declared > 0 {
-            AudioError::Truncated { declared_frames: declared }
-        } else {
-            AudioError::Empty
-        });
-    }
-    let sample_rate = rate.unwrap_or(0);
-    if sample_rate == 0 || sample_rate > MAX_SAMPLE_RATE {
-        return Err(AudioError::BadSampleRate { rate: sample_rate, max: MAX_SAMPLE_RATE });
-    }
-    Ok(Audio { samples, sample_rate, skipped_packets: skipped })
 }
 
 /// The default track if it is audio, else the first that is.

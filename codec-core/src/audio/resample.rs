@@ -10,11 +10,7 @@
 
 use rubato::{FftFixedInOut, Resampler as _};
 
-use super::AudioError;
-
-/// Highest sample rate accepted: the FFT size grows with `rate / gcd(rates)`,
-/// so absurd rates from a corrupt header must be refused before planning.
-pub const MAX_SAMPLE_RATE: u32 = 768_000;
+use super::{check_rate, AudioError};
 
 /// Largest chunk a stream may ask for: it bounds the FFT sizes (a chunk is one
 /// FFT), and real-time chunks are milliseconds long anyway.
@@ -27,13 +23,6 @@ const OFFLINE_TAPS: usize = 2048;
 /// Minimum filter length for streams, whatever chunk is asked for: fewer taps
 /// would let audible aliasing through.
 const STREAM_MIN_TAPS: usize = 256;
-
-fn check_rate(rate: u32) -> Result<(), AudioError> {
-    if rate == 0 || rate > MAX_SAMPLE_RATE {
-        return Err(AudioError::BadSampleRate { rate, max: MAX_SAMPLE_RATE });
-    }
-    Ok(())
-}
 
 fn gcd(mut a: u64, mut b: u64) -> u64 {
     while b != 0 {
@@ -49,58 +38,123 @@ fn gcd(mut a: u64, mut b: u64) -> u64 {
 /// zeros). Equal rates return a copy.
 ///
 /// # Errors
-/// [`AudioError::BadSampleRate`] for a rate of 0 or above [`MAX_SAMPLE_RATE`].
+/// [`AudioError::BadSampleRate`] for a rate outside [`super::check_rate`]'s range.
 pub fn resample(samples: &[f32], from: u32, to: u32) -> Result<Vec<f32>, AudioError> {
     Resampler::new(from, to)?.process(samples)
 }
 
 /// Whole-signal conversion between two fixed rates, keeping the FFT plans
-/// across signals (for converting many files).
+/// across signals (for converting many files). A signal goes in whole
+/// ([`Resampler::process`]) or in pieces of any size ([`Resampler::push`],
+/// then [`Resampler::finish`]), with the same output either way: memory
+/// then does not grow with the length of the signal.
 pub struct Resampler {
     from: u32,
     to: u32,
     stream: StreamResampler,
+    /// The chunk being filled; its first `filled` samples are input.
     input: Vec<f32>,
+    filled: usize,
+    block: Vec<f32>,
+    /// Output samples of this signal still to drop: the resampler's delay.
+    skip: usize,
+    consumed: u64,
+    emitted: u64,
 }
 
 impl Resampler {
     /// A converter from `from` Hz to `to` Hz.
     ///
     /// # Errors
-    /// [`AudioError::BadSampleRate`] for a rate of 0 or above [`MAX_SAMPLE_RATE`].
+    /// [`AudioError::BadSampleRate`] for a rate outside [`super::check_rate`]'s range.
     pub fn new(from: u32, to: u32) -> Result<Self, AudioError> {
         let stream = StreamResampler::with_taps(from, to, OFFLINE_TAPS, OFFLINE_TAPS)?;
-        let input = vec![0.0; stream.input_chunk()];
-        Ok(Self { from, to, stream, input })
+        let (input, block) = (vec![0.0; stream.input_chunk()], vec![0.0; stream.output_chunk()]);
+        let mut resampler = Self { from, to, stream, input, filled: 0, block, skip: 0, consumed: 0, emitted: 0 };
+        resampler.start();
+        Ok(resampler)
     }
 
-    /// The signal at the output rate: `round(len * to / from)` samples,
-    /// aligned with the input.
+    /// Samples out for `len` samples in: `round(len * to / from)`.
+    pub fn output_len(&self, len: u64) -> u64 {
+        let out = (u128::from(len) * u128::from(self.to) + u128::from(self.from) / 2) / u128::from(self.from);
+        u64::try_from(out).unwrap_or(u64::MAX)
+    }
+
+    /// The signal at the output rate: [`Resampler::output_len`] samples,
+    /// aligned with the input. The end is flushed with zeros.
     ///
     /// # Errors
     /// Only on a bug in the chunk bookkeeping ([`AudioError::Resample`]).
     pub fn process(&mut self, samples: &[f32]) -> Result<Vec<f32>, AudioError> {
-        if self.from == self.to {
-            return Ok(samples.to_vec());
-        }
-        let wanted = (samples.len() as u128 * u128::from(self.to) + u128::from(self.from) / 2) / u128::from(self.from);
-        let wanted = usize::try_from(wanted).unwrap_or(usize::MAX);
-        self.stream.reset();
-        let delay = self.stream.delay();
-        let chunk_out = self.stream.output_chunk();
-        let total = delay.saturating_add(wanted);
-        let mut out = vec![0.0f32; total.div_ceil(chunk_out).saturating_mul(chunk_out)];
-        let mut rest = samples;
-        for block in out.chunks_exact_mut(chunk_out) {
-            let take = rest.len().min(self.input.len());
-            self.input[..take].copy_from_slice(&rest[..take]);
-            self.input[take..].fill(0.0);
-            rest = &rest[take..];
-            self.stream.process(&self.input, block)?;
-        }
-        out.truncate(total);
-        out.drain(..delay);
+        self.start();
+        let wanted = usize::try_from(self.output_len(samples.len() as u64)).unwrap_or(usize::MAX);
+        let mut out = Vec::with_capacity(wanted);
+        self.push(samples, &mut out)?;
+        self.finish(&mut out)?;
         Ok(out)
+    }
+
+    /// Takes the next piece of a signal and appends the output it completes.
+    ///
+    /// # Errors
+    /// As [`Resampler::process`].
+    pub fn push(&mut self, samples: &[f32], out: &mut Vec<f32>) -> Result<(), AudioError> {
+        self.consumed += samples.len() as u64;
+        if self.from == self.to {
+            out.extend_from_slice(samples);
+            return Ok(());
+        }
+        let mut rest = samples;
+        while !rest.is_empty() {
+            let take = rest.len().min(self.input.len() - self.filled);
+            self.input[self.filled..self.filled + take].copy_from_slice(&rest[..take]);
+            self.filled += take;
+            rest = &rest[take..];
+            if self.filled == self.input.len() {
+                // Never past the end: a whole chunk in is a whole chunk's worth
+                // of output more than the delay held back.
+                self.run_block(out, u64::MAX)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the signal: appends the rest of its output, so that all of it is
+    /// [`Resampler::output_len`] of all that was pushed, and makes ready for
+    /// the next signal.
+    ///
+    /// # Errors
+    /// As [`Resampler::process`].
+    pub fn finish(&mut self, out: &mut Vec<f32>) -> Result<(), AudioError> {
+        if self.from != self.to {
+            let wanted = self.output_len(self.consumed);
+            while self.emitted < wanted {
+                self.input[self.filled..].fill(0.0);
+                self.run_block(out, wanted)?;
+            }
+        }
+        self.start();
+        Ok(())
+    }
+
+    fn start(&mut self) {
+        self.stream.reset();
+        (self.filled, self.skip, self.consumed, self.emitted) = (0, self.stream.delay(), 0, 0);
+    }
+
+    /// Converts the chunk in `input` and appends its output after the delay,
+    /// up to `limit` samples of this signal in all.
+    fn run_block(&mut self, out: &mut Vec<f32>, limit: u64) -> Result<(), AudioError> {
+        self.stream.process(&self.input, &mut self.block)?;
+        self.filled = 0;
+        let skip = self.skip.min(self.block.len());
+        self.skip -= skip;
+        let room = usize::try_from(limit - self.emitted).unwrap_or(usize::MAX);
+        let take = (self.block.len() - skip).min(room);
+        out.extend_from_slice(&self.block[skip..skip + take]);
+        self.emitted += take as u64;
+        Ok(())
     }
 }
 
@@ -127,7 +181,7 @@ impl StreamResampler {
     /// pass `max(chunk, 1)` samples through unchanged.
     ///
     /// # Errors
-    /// [`AudioError::BadSampleRate`] for a rate of 0 or above [`MAX_SAMPLE_RATE`],
+    /// [`AudioError::BadSampleRate`] for a rate outside [`super::check_rate`]'s range,
     /// [`AudioError::ChunkTooLarge`] for a chunk above [`MAX_CHUNK`].
     pub fn new(from: u32, to: u32, chunk: usize) -> Result<Self, AudioError> {
         Self::with_taps(from, to, chunk, STREAM_MIN_TAPS)

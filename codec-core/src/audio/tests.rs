@@ -1,5 +1,4 @@
 use std::f64::consts::PI;
-use std::path::Path;
 
 use super::*;
 
@@ -197,15 +196,97 @@ fn audio_wav_file_round_trip_is_lossless() {
 fn audio_wav_write_failure_leaves_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let missing = dir.path().join("no-such-dir").join("out.wav");
-    assert!(matches!(write_wav(&missing, &[0.0; 10], 16_000), Err(AudioError::Io { .. })));
-    // Renaming onto a directory fails after the temporary file was written.
+    assert!(matches!(write_wav(&missing, &[0.0; 10], 16_000), Err(AudioError::Output(_))));
     let target = dir.path().join("taken");
     std::fs::create_dir(&target).expect("mkdir");
     std::fs::write(target.join("keep"), b"x").expect("fill");
-    assert!(matches!(write_wav(&target, &[0.0; 10], 16_000), Err(AudioError::Io { .. })));
+    assert!(matches!(write_wav(&target, &[0.0; 10], 16_000), Err(AudioError::Output(_))));
+    // A refused rate is refused before the output is created.
+    let out = dir.path().join("out.wav");
+    assert!(matches!(write_wav(&out, &[0.0; 10], 1), Err(AudioError::BadSampleRate { rate: 1, .. })));
     let names: Vec<_> = std::fs::read_dir(dir.path()).expect("ls").map(|e| e.expect("entry").file_name()).collect();
     assert_eq!(names, ["taken"]);
-    assert!(matches!(write_wav(Path::new("/"), &[0.0; 10], 16_000), Err(AudioError::NotAFilePath { .. })));
+}
+
+/// The header hound writes, against which ours is checked byte for byte:
+/// files written before the streaming writer must not change.
+fn hound_wav(samples: &[f32], rate: u32) -> Vec<u8> {
+    let spec =
+        hound::WavSpec { channels: 1, sample_rate: rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let mut cursor = std::io::Cursor::new(Vec::new());
+    let mut wav = hound::WavWriter::new(&mut cursor, spec).expect("hound");
+    for &x in samples {
+        wav.write_sample((x * 32768.0).round().clamp(-32768.0, 32767.0) as i16).expect("sample");
+    }
+    wav.finalize().expect("finalize");
+    cursor.into_inner()
+}
+
+#[test]
+fn audio_wav_writer_streams_the_bytes_hound_writes() {
+    for (len, rate) in [(0, 16_000), (1, 8_000), (20_001, 44_100), (3 * 8192 + 5, 384_000)] {
+        let x = chirp(16_000, len as f64 / 16_000.0, 50.0, 5000.0);
+        let x = &x[..len.min(x.len())];
+        let want = hound_wav(x, rate);
+        assert_eq!(wav_bytes(x, rate).expect("wav"), want, "{len} samples at {rate} Hz");
+        let mut w = WavWriter::new(Vec::new(), rate, x.len() as u64).expect("writer");
+        for piece in x.chunks(777) {
+            w.write(piece).expect("piece");
+        }
+        assert_eq!(w.remaining(), 0);
+        assert_eq!(w.finish().expect("finish"), want, "{len} samples at {rate} Hz, in pieces");
+    }
+    let mut w = WavWriter::new(Vec::new(), 16_000, 10).expect("writer");
+    w.write(&[0.0; 6]).expect("six");
+    assert!(matches!(w.write(&[0.0; 5]), Err(AudioError::WavLength { declared: 10, written: 11 })));
+    assert!(matches!(w.finish(), Err(AudioError::WavLength { declared: 10, written: 6 })));
+    let too_long = MAX_WAV_SAMPLES as u64 + 1;
+    assert!(matches!(WavWriter::new(Vec::new(), 16_000, too_long), Err(AudioError::WavTooLong { .. })));
+}
+
+#[test]
+fn audio_rates_outside_4k_to_384k_are_refused_everywhere() {
+    for rate in [MIN_SAMPLE_RATE, 16_000, MAX_SAMPLE_RATE] {
+        assert!(check_rate(rate).is_ok(), "{rate}");
+        assert!(Resampler::new(rate, 16_000).is_ok(), "{rate}");
+    }
+    for rate in [0, 1, MIN_SAMPLE_RATE - 1, MAX_SAMPLE_RATE + 1, 768_000, u32::MAX] {
+        let refused =
+            |r: Result<(), AudioError>| matches!(r, Err(AudioError::BadSampleRate { rate: got, .. }) if got == rate);
+        assert!(refused(check_rate(rate)), "{rate}");
+        assert!(refused(Resampler::new(rate, 16_000).map(drop)), "{rate}");
+        assert!(refused(Resampler::new(16_000, rate).map(drop)), "{rate}");
+        assert!(refused(wav_bytes(&[0.0], rate).map(drop)), "{rate}");
+        // A 46-byte WAV claiming this rate: refused when opened, before any decoding or resampling.
+        let header = hound_wav(&[0.25], 16_000);
+        let mut bytes = header.clone();
+        bytes[24..28].copy_from_slice(&rate.to_le_bytes());
+        bytes[28..32].copy_from_slice(&rate.wrapping_mul(2).to_le_bytes());
+        let err = read_audio_from(&bytes[..], Some("wav")).expect_err("refused");
+        assert!(refused(Err(err)) || rate == 0, "{rate}");
+    }
+    let err = check_rate(1).expect_err("1 Hz");
+    assert_eq!(err.to_string(), "a sample rate of 1 Hz is not supported (only 4000 to 384000 Hz)");
+}
+
+#[test]
+fn audio_resampler_in_pieces_equals_whole() {
+    for (from, to) in [(44_100, 16_000), (16_000, 48_000), (48_000, 16_000), (16_000, 16_000), (8_000, 16_000)] {
+        let mut r = Resampler::new(from, to).expect("new");
+        for seconds in [0.0, 0.01, 0.3, 1.7] {
+            let x = chirp(from, seconds, 50.0, 0.4 * f64::from(from.min(to)));
+            let whole = r.process(&x).expect("whole");
+            assert_eq!(whole.len() as u64, r.output_len(x.len() as u64));
+            for piece in [1, 7, 1000, 4096, 100_003] {
+                let mut out = Vec::new();
+                for chunk in x.chunks(piece) {
+                    r.push(chunk, &mut out).expect("push");
+                }
+                r.finish(&mut out).expect("finish");
+                assert!(out == whole, "{from} -> {to}, {seconds} s in pieces of {piece}");
+            }
+        }
+    }
 }
 
 #[test]

@@ -13,6 +13,7 @@ mod cursor;
 mod packet;
 mod sniff;
 mod token_file;
+mod token_reader;
 
 pub use bits::{pack_codes, packed_len, unpack_codes, BitReaderLtr, BitWriterLtr, MAX_CODE_BITS};
 pub use packet::{Packet, PacketHeader, MAX_DATAGRAM_LEN, MAX_PACKET_FRAMES, PACKET_HEADER_LEN, PACKET_VERSION};
@@ -21,6 +22,7 @@ pub use token_file::{
     CodeLayout, TokenFile, TokenHeader, MAX_CODEBOOKS, MAX_FRAMES, MAX_HOP, MAX_MODEL_NAME_LEN, MAX_SAMPLE_RATE,
     MAX_TOKEN_FILE_LEN, MIN_SAMPLE_RATE, TOKEN_FILE_VERSION, TOKEN_MAGIC,
 };
+pub use token_reader::TokenReader;
 
 /// Why a bitstream could not be read or written.
 ///

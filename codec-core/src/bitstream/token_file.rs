@@ -176,6 +176,12 @@ impl TokenHeader {
     fn payload_len(&self) -> usize {
         packed_len(self.code_count(), self.layout.bits)
     }
+
+    /// Size in bytes of the `.tok` file with this header.
+    pub fn encoded_len(&self) -> usize {
+        // Saturating, because an unvalidated header may claim absurd sizes.
+        (FIXED_HEADER_LEN + CRC_LEN).saturating_add(self.model_name.len()).saturating_add(self.payload_len())
+    }
 }
 
 /// A decoded `.tok` file.
@@ -241,10 +247,7 @@ impl TokenFile {
 
     /// Size of the serialized file in bytes.
     pub fn encoded_len(&self) -> usize {
-        // Saturating, because an unvalidated header may claim absurd sizes.
-        (FIXED_HEADER_LEN + CRC_LEN)
-            .saturating_add(self.header.model_name.len())
-            .saturating_add(self.header.payload_len())
+        self.header.encoded_len()
     }
 
     /// Serializes the file to `w`, validating it first.

@@ -87,6 +87,8 @@ pub enum PartError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{path}: {reason}")]
     Format { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Output(#[from] crate::output::OutputError),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PartError + '_ {
@@ -94,9 +96,7 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PartError + '_ {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PartError> {
-    let tmp = path.with_extension(format!("{}.partial", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
-    std::fs::write(&tmp, bytes).map_err(io_err(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io_err(path))
+    Ok(crate::output::write_file(path, bytes)?)
 }
 
 /// Whether the part `stem` in `dir` was completely written.

@@ -5,11 +5,11 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use codec_core::audio;
 use codec_core::corpus::part::{list_parts, read_part, PartMeta};
 use codec_core::{Decoder, ModelPackage};
 
 use super::{hex, model_id};
-use crate::io;
 use crate::model_args::{notice_fallback, open_given_or_named, LEGACY_ID_NOTICE};
 use crate::stdout::outln;
 
@@ -126,7 +126,9 @@ pub fn detokenize(args: DetokenizeArgs) -> Result<()> {
             let mut pcm = Vec::new();
             d.decoder.push(codes, &mut pcm)?;
             let name = line.id.replace(['/', '\\'], "__");
-            io::write_wav(&args.output.join(format!("{name}.wav")), &pcm, d.package.sample_rate())?;
+            let path = args.output.join(format!("{name}.wav"));
+            audio::write_wav(&path, &pcm, d.package.sample_rate())
+                .with_context(|| format!("cannot write {}", path.display()))?;
             written += 1;
         }
     }
