@@ -10,9 +10,7 @@ use symphonia::core::codecs::{DecoderOptions, CODEC_TYPE_NULL};
 use symphonia::core::conv::IntoSample;
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::{FormatOptions, FormatReader, Track};
-use symphonia::core::io::{MediaSource, MediaSourceStream};
-use symphonia::core::meta::MetadataOptions;
-use symphonia::core::probe::Hint;
+use symphonia::core::io::MediaSource;
 use symphonia::core::sample::Sample;
 
 use super::{Audio, AudioError, MAX_SAMPLE_RATE};
@@ -29,7 +27,7 @@ const MAX_PREALLOC: u64 = 1 << 24;
 
 /// Reads and decodes an audio file, mixing all channels down to mono.
 ///
-/// The format is found from the content (the extension is only a hint), so a
+/// The format is found from the first bytes (the extension is ignored), so a
 /// misnamed file still decodes. Corrupt packets of an otherwise good stream are
 /// skipped and counted in [`Audio::skipped_packets`].
 ///
@@ -58,7 +56,7 @@ pub fn read_audio(path: &Path) -> Result<Audio, AudioError> {
 
 /// Reads audio from a stream that may not seek, such as stdin: the bytes are
 /// read into memory (at most [`MAX_INPUT_BYTES`]) and decoded from there.
-/// `extension` (e.g. `"mp3"`) is a hint for the format probe.
+/// `extension` is ignored: the first bytes decide the format (see `guard`).
 ///
 /// # Errors
 /// [`AudioError::Io`] if reading fails, [`AudioError::InputTooLarge`],
@@ -138,27 +136,15 @@ mod quiet_panics {
 
 fn decode_unguarded(
     source: Box<dyn MediaSource>,
-    extension: Option<&str>,
+    // The content alone decides the format (symphonia's probe ignored the hint too).
+    _extension: Option<&str>,
     origin: &Path,
     decoded: &mut u64,
 ) -> Result<Audio, AudioError> {
-    let mss = MediaSourceStream::new(source, Default::default());
-    let mut hint = Hint::new();
-    if let Some(ext) = extension {
-        hint.with_extension(ext);
-    }
     // Gapless trims encoder delay and padding (MP3, Vorbis), keeping the decoded
     // audio aligned with the original.
     let format_opts = FormatOptions { enable_gapless: true, ..Default::default() };
-    let probed = symphonia::default::get_probe()
-        .format(&hint, mss, &format_opts, &MetadataOptions::default())
-        .map_err(|e| match e {
-            SymphoniaError::IoError(source) if source.kind() != ErrorKind::UnexpectedEof => {
-                AudioError::Io { path: origin.to_owned(), source }
-            }
-            source => AudioError::Unsupported { source },
-        })?;
-    let mut format = probed.format;
+    let mut format = super::guard::open(source, &format_opts, origin)?;
     let track = audio_track(format.as_ref()).ok_or(AudioError::NoTrack)?;
     let (track_id, params) = (track.id, track.codec_params.clone());
     let mut decoder = symphonia::default::get_codecs()
