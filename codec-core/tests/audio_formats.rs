@@ -132,7 +132,7 @@ fn audio_bad_input_text_named_wav() {
     let path = dir.path().join("notes.wav");
     std::fs::write(&path, "This is not audio, just some text.\n".repeat(50)).expect("write");
     let result = read_audio(&path);
-    assert!(matches!(result, Err(AudioError::Unsupported { .. })), "{result:?}");
+    assert!(matches!(result, Err(AudioError::UnknownFormat { .. })), "{result:?}");
 }
 
 #[test]
@@ -145,10 +145,10 @@ fn audio_bad_input_header_only_wav() {
     std::fs::write(&path, &bytes[..data]).expect("write");
     let result = read_audio(&path);
     assert!(matches!(result, Err(AudioError::Truncated { declared_frames }) if declared_frames > 0), "{result:?}");
-    // Cut inside the header: not recognisable as audio at all.
+    // Cut inside the header: the fmt chunk claims bytes that are not there.
     std::fs::write(&path, &bytes[..20]).expect("write");
     let result = read_audio(&path);
-    assert!(matches!(result, Err(AudioError::Unsupported { .. })), "{result:?}");
+    assert!(matches!(result, Err(AudioError::Malformed { .. })), "{result:?}");
 }
 
 #[test]

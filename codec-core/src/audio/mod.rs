@@ -1,6 +1,9 @@
 //! Audio in and out of the codec: any common file format decoded to mono f32,
 //! sample-rate conversion to and from the model's rate, and 16-bit WAV output.
 
+mod guard;
+#[cfg(test)]
+mod guard_tests;
 mod read;
 mod resample;
 #[cfg(test)]
@@ -9,6 +12,7 @@ mod write;
 
 use std::path::PathBuf;
 
+pub use guard::{MAX_HEADER_BYTES, MAX_METADATA_ITEM};
 pub use read::{read_audio, read_audio_from, AudioReader, MAX_DECODED_SAMPLES, MAX_INPUT_BYTES};
 pub use resample::{resample, Resampler, StreamResampler, MAX_CHUNK};
 pub use write::{wav_bytes, write_wav, write_wav_to, WavWriter, MAX_WAV_SAMPLES};
@@ -67,6 +71,13 @@ pub enum AudioError {
     InputTooLarge { limit: u64 },
     #[error("input is empty (0 bytes)")]
     EmptyInput,
+    /// The first bytes are none of the formats read here; `start` shows them in hex.
+    #[error("not a WAV, FLAC, Ogg or MP3 file (it starts with {start})")]
+    UnknownFormat { start: String },
+    /// A length in the container's header does not fit the file or the caps of
+    /// [`MAX_METADATA_ITEM`] and [`MAX_HEADER_BYTES`].
+    #[error("malformed {format} file: {reason}")]
+    Malformed { format: &'static str, reason: String },
     #[error("not audio, or a format this build cannot read: {source}")]
     Unsupported {
         #[source]

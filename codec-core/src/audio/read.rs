@@ -11,9 +11,7 @@ use symphonia::core::codecs::{Decoder, DecoderOptions, CODEC_TYPE_NULL};
 use symphonia::core::conv::IntoSample;
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::{FormatOptions, FormatReader, Track};
-use symphonia::core::io::{MediaSource, MediaSourceStream, ReadOnlySource};
-use symphonia::core::meta::MetadataOptions;
-use symphonia::core::probe::Hint;
+use symphonia::core::io::{MediaSource, ReadOnlySource};
 use symphonia::core::sample::Sample;
 
 use super::{check_rate, Audio, AudioError};
@@ -30,7 +28,7 @@ const MAX_PREALLOC: u64 = 1 << 24;
 
 /// Reads and decodes an audio file, mixing all channels down to mono.
 ///
-/// The format is found from the content (the extension is only a hint), so a
+/// The format is found from the first bytes (the extension is ignored), so a
 /// misnamed file still decodes. Corrupt packets of an otherwise good stream are
 /// skipped and counted in [`Audio::skipped_packets`].
 ///
@@ -44,8 +42,8 @@ pub fn read_audio(path: &Path) -> Result<Audio, AudioError> {
 
 /// Reads audio from a stream that may not seek: the bytes are read into
 /// memory (at most [`MAX_INPUT_BYTES`]) and decoded from there, so every
-/// format decodes as from a file. `extension` (e.g. `"mp3"`) is a hint for
-/// the format probe. [`AudioReader::from_stream`] decodes as the bytes come.
+/// format decodes as from a file. `extension` is ignored: the first bytes
+/// decide the format. [`AudioReader::from_stream`] decodes as the bytes come.
 ///
 /// # Errors
 /// [`AudioError::Io`] if reading fails, [`AudioError::InputTooLarge`],
@@ -123,12 +121,11 @@ impl AudioReader {
         if meta.is_file() && meta.len() == 0 {
             return Err(AudioError::EmptyInput);
         }
-        let hint = path.extension().and_then(|e| e.to_str());
-        Self::new(Box::new(file), hint, path)
+        Self::new(Box::new(file), None, path)
     }
 
     /// Decodes a stream that cannot seek (stdin) as its bytes arrive.
-    /// `extension` (e.g. `"mp3"`) is a hint for the format probe.
+    /// `extension` is ignored: the first bytes decide the format (see `guard`).
     ///
     /// # Errors
     /// [`AudioError::Io`], [`AudioError::EmptyInput`], [`AudioError::Unsupported`],
@@ -145,10 +142,10 @@ impl AudioReader {
         Self::new(Box::new(ReadOnlySource::new(reader)), extension, stdin)
     }
 
-    fn new(source: Box<dyn MediaSource>, extension: Option<&str>, origin: &Path) -> Result<Self, AudioError> {
+    fn new(source: Box<dyn MediaSource>, _extension: Option<&str>, origin: &Path) -> Result<Self, AudioError> {
         quiet_panics::install();
         let _quiet = quiet_panics::Guard::new();
-        let mut reader = catch_unwind(AssertUnwindSafe(|| Self::probe(source, extension, origin)))
+        let mut reader = catch_unwind(AssertUnwindSafe(|| Self::probe(source, origin)))
             .unwrap_or(Err(AudioError::DecoderPanic { decoded: 0 }))?;
         if reader.rate == 0 {
             // The header did not say: the first decoded packet does.
@@ -160,24 +157,12 @@ impl AudioReader {
         Ok(reader)
     }
 
-    fn probe(source: Box<dyn MediaSource>, extension: Option<&str>, origin: &Path) -> Result<Self, AudioError> {
-        let mss = MediaSourceStream::new(source, Default::default());
-        let mut hint = Hint::new();
-        if let Some(ext) = extension {
-            hint.with_extension(ext);
-        }
+    fn probe(source: Box<dyn MediaSource>, origin: &Path) -> Result<Self, AudioError> {
         // Gapless trims encoder delay and padding (MP3, Vorbis), keeping the decoded
         // audio aligned with the original.
         let format_opts = FormatOptions { enable_gapless: true, ..Default::default() };
-        let probed = symphonia::default::get_probe()
-            .format(&hint, mss, &format_opts, &MetadataOptions::default())
-            .map_err(|e| match e {
-                SymphoniaError::IoError(source) if source.kind() != ErrorKind::UnexpectedEof => {
-                    AudioError::Io { path: origin.to_owned(), source }
-                }
-                source => AudioError::Unsupported { source },
-            })?;
-        let format = probed.format;
+        // The content alone decides the format, from its first bytes (see `guard`).
+        let format = super::guard::open(source, &format_opts, origin)?;
         let track = audio_track(format.as_ref()).ok_or(AudioError::NoTrack)?;
         let (track_id, params) = (track.id, track.codec_params.clone());
         let decoder = symphonia::default::get_codecs()
