@@ -349,7 +349,7 @@ fn sample_rates_outside_4k_to_384k_are_refused_with_a_message() {
     for rate in ["768000", "1", "3999"] {
         fails(&["decode", s(&tok), s(&dir.path().join("x.wav")), "--rate", rate], "--rate");
     }
-    fails(&["roundtrip", s(&sample()), s(&dir.path().join("x.wav")), "--out-rate", "500000"], "--out-rate");
+    fails(&["roundtrip", s(&sample()), s(&dir.path().join("x.wav")), "--rate", "500000"], "--rate");
     ok(&["decode", "-q", s(&tok), s(&dir.path().join("low.wav")), "--rate", "4000"]);
     ok(&["decode", "-q", s(&tok), s(&dir.path().join("high.wav")), "--rate", "384000"]);
     let mut names = names(dir.path());
