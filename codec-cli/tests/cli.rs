@@ -1,26 +1,11 @@
 //! The `codec` binary end to end: files in, tokens out, audio back, and a
 //! clear one-line error (and no output file) for every kind of bad input.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn sample() -> PathBuf {
-    repo().join("testdata").join("sample.wav")
-}
-
-fn codec(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_codec")).args(args).output().expect("run codec")
-}
-
-fn ok(args: &[&str]) -> Output {
-    let out = codec(args);
-    assert!(out.status.success(), "codec {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    out
-}
+mod common;
+use common::{codec, ok, repo, s, sample};
 
 /// Fails with exit code 1 and exactly one line on stderr that contains `needle`.
 fn fails(args: &[&str], needle: &str) -> String {
@@ -31,10 +16,6 @@ fn fails(args: &[&str], needle: &str) -> String {
     assert!(err.starts_with("error: "), "{err}");
     assert!(err.to_lowercase().contains(&needle.to_lowercase()), "codec {args:?}: expected `{needle}` in: {err}");
     err
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
 }
 
 fn read_wav(path: &Path) -> (Vec<f32>, u32) {

@@ -9,23 +9,8 @@ use std::time::{Duration, Instant};
 use codec_core::bitstream::TokenFile;
 use codec_core::corpus::part::{list_parts, read_part};
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn codec(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_codec")).args(args).output().expect("run codec")
-}
-
-fn ok(args: &[&str]) -> Output {
-    let out = codec(args);
-    assert!(out.status.success(), "codec {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    out
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8")
-}
+mod common;
+use common::{codec, ok, repo, s};
 
 /// A small corpus: every shipped test file in nested folders, and two bad files.
 fn corpus(dir: &Path) -> Vec<PathBuf> {

@@ -2,24 +2,12 @@
 //! a model name in a token file is never a path, a package's files stay in
 //! its folder, and a package whose manifest differs is another model.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
 use codec_core::bitstream::TokenFile;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn codec(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_codec")).args(args).output().expect("run codec")
-}
-
-fn ok(args: &[&str]) -> Output {
-    let out = codec(args);
-    assert!(out.status.success(), "codec {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    out
-}
+mod common;
+use common::{codec, ok, repo, s, sample};
 
 /// Fails with exit code 1 and one line on stderr that contains `needle`.
 fn fails(args: &[&str], needle: &str) {
@@ -28,10 +16,6 @@ fn fails(args: &[&str], needle: &str) {
     assert_eq!(out.status.code(), Some(1), "codec {args:?}: {err}");
     assert_eq!(err.trim_end().lines().count(), 1, "codec {args:?}: {err}");
     assert!(err.contains(needle), "codec {args:?}: expected `{needle}` in: {err}");
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8")
 }
 
 /// A copy of a shipped package in `to`.
@@ -50,10 +34,6 @@ fn edit_manifest(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
     std::fs::write(&path, serde_json::to_string(&v).expect("json")).expect("write");
 }
 
-fn sample() -> String {
-    s(&repo().join("testdata/sample.wav")).to_owned()
-}
-
 /// Item 6: a token file that names a folder instead of a shipped model.
 #[test]
 fn a_token_file_cannot_name_a_package_folder() {
@@ -61,7 +41,7 @@ fn a_token_file_cannot_name_a_package_folder() {
     let evil = tmp.path().join("evil");
     copy_package("mcrvq", &evil);
     let tok = tmp.path().join("a.tok");
-    ok(&["encode", &sample(), s(&tok), "-q"]);
+    ok(&["encode", s(&sample()), s(&tok), "-q"]);
     let mut file = TokenFile::from_bytes(&std::fs::read(&tok).expect("read")).expect("parse");
     for name in [s(&evil).to_owned(), format!("../../../../../../../../..{}", s(&evil))] {
         file.header.model_name = name;
@@ -83,17 +63,17 @@ fn package_files_outside_the_package_are_refused() {
     copy_package("grvq", &linked);
     std::fs::rename(linked.join("codebooks.safetensors"), tmp.path().join("books")).expect("mv");
     std::os::unix::fs::symlink(tmp.path().join("books"), linked.join("codebooks.safetensors")).expect("symlink");
-    fails(&["encode", &sample(), s(&tok), "--model", s(&linked)], "leads out of the package folder");
+    fails(&["encode", s(&sample()), s(&tok), "--model", s(&linked)], "leads out of the package folder");
 
     let climbing = tmp.path().join("climbing");
     copy_package("grvq", &climbing);
     edit_manifest(&climbing, |v| v["files"]["../../../../../../../../etc/hostname"] = "00".into());
-    fails(&["encode", &sample(), s(&tok), "--model", s(&climbing)], "relative paths of plain names");
+    fails(&["encode", s(&sample()), s(&tok), "--model", s(&climbing)], "relative paths of plain names");
 
     let device = tmp.path().join("device");
     copy_package("grvq", &device);
     edit_manifest(&device, |v| v["files"]["/dev/zero"] = "00".into());
-    fails(&["encode", &sample(), s(&tok), "--model", s(&device)], "relative paths of plain names");
+    fails(&["encode", s(&sample()), s(&tok), "--model", s(&device)], "relative paths of plain names");
     assert!(!tok.exists());
 }
 
@@ -106,7 +86,7 @@ fn tokens_of_a_package_with_another_manifest_are_refused() {
     copy_package("mcrvq", &edited);
     edit_manifest(&edited, |v| v["quantizer"]["masked_stages"][0] = serde_json::json!([0, 40]));
     let tok = tmp.path().join("a.tok");
-    ok(&["encode", &sample(), s(&tok), "--model", s(&edited), "-q"]);
+    ok(&["encode", s(&sample()), s(&tok), "--model", s(&edited), "-q"]);
     let wav = tmp.path().join("o.wav");
     fails(&["decode", s(&tok), s(&wav)], "a different model than `mcrvq`");
     assert!(!wav.exists());
@@ -119,7 +99,7 @@ fn tokens_of_a_package_with_another_manifest_are_refused() {
 fn token_files_of_the_previous_release_decode_with_a_notice() {
     let tmp = tempfile::tempdir().expect("tmp");
     let tok = tmp.path().join("a.tok");
-    ok(&["encode", &sample(), s(&tok), "-q"]);
+    ok(&["encode", s(&sample()), s(&tok), "-q"]);
     let wav = tmp.path().join("new.wav");
     let new = ok(&["decode", s(&tok), s(&wav)]);
     assert!(!String::from_utf8_lossy(&new.stderr).contains("earlier release"));

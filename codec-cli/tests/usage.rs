@@ -1,26 +1,10 @@
 //! What a new user runs into: a pipe closed early, the wrong kind of file,
 //! binary output on a terminal, and options that mean less than they say.
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn sample() -> PathBuf {
-    repo().join("testdata").join("sample.wav")
-}
-
-fn codec(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_codec")).args(args).output().expect("run codec")
-}
-
-fn ok(args: &[&str]) -> Output {
-    let out = codec(args);
-    assert!(out.status.success(), "codec {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    out
-}
+mod common;
+use common::{codec, ok, repo, s, sample};
 
 /// Exit status 1 and one line on stderr containing `needle`; returns the line.
 fn fails(args: &[&str], needle: &str) -> String {
@@ -30,10 +14,6 @@ fn fails(args: &[&str], needle: &str) -> String {
     assert_eq!(err.trim_end().lines().count(), 1, "codec {args:?} printed more than one line: {err}");
     assert!(err.contains(needle), "codec {args:?}: expected `{needle}` in: {err}");
     err
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
 }
 
 fn stderr(out: &Output) -> String {
