@@ -1,37 +1,13 @@
-"""speechcodec against the `codec` command on the shipped sample, and bad
-input as exceptions. Set CODEC_BIN to the `codec` binary (default: the
-release build in this tree's target folder)."""
+"""speechcodec's whole-signal calls against the `codec` command on the
+shipped sample, and bad input as exceptions."""
 
-import os
-import pathlib
 import subprocess
-import wave
 
 import numpy as np
 import pytest
 
 import speechcodec
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-SAMPLE = ROOT / "testdata" / "sample.wav"
-
-
-def codec_bin():
-    target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
-    path = pathlib.Path(os.environ.get("CODEC_BIN", target / "release" / "codec"))
-    assert path.is_file(), f"no codec binary at {path}: build it (cargo build --release) or set CODEC_BIN"
-    return path
-
-
-def sample_int16():
-    with wave.open(str(SAMPLE)) as w:
-        assert (w.getnchannels(), w.getsampwidth()) == (1, 2)
-        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2"), w.getframerate()
-
-
-@pytest.fixture(scope="module")
-def model():
-    return speechcodec.Model()
+from conftest import SAMPLE, codec_bin, read_wav, sample_int16
 
 
 def test_encode_equals_codec_encode(model, tmp_path):
@@ -52,8 +28,7 @@ def test_decode_equals_codec_decode(model, tmp_path):
     tok, wav = tmp_path / "s.tok", tmp_path / "s.wav"
     subprocess.run([codec_bin(), "encode", SAMPLE, tok, "--quiet"], check=True)
     subprocess.run([codec_bin(), "decode", tok, wav, "--quiet"], check=True)
-    with wave.open(str(wav)) as w:
-        cli = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768.0
+    cli = read_wav(wav)[0].astype(np.float32) / 32768.0
     pcm = model.decode(speechcodec.read_tok(tok))
     assert pcm.dtype == np.float32 and len(pcm) >= len(cli)
     # the CLI writes 16-bit samples: one step of rounding apart at most

@@ -1,0 +1,141 @@
+//! `Model`: a model package, whole signals to codes and back with the same
+//! calls `codec encode` and `codec decode` make, the GIL released while the
+//! networks run.
+
+use codec_core::bitstream::TokenFile;
+use codec_core::{audio, offline, Decoder, Encoder, ModelPackage, RuntimeOptions};
+use numpy::{IntoPyArray, PyArray1, PyArray2};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+use crate::{arrays, codec_err};
+
+/// A model package, opened by name (`"default"`, `"mcrvq"`, `"grvq"`) or by
+/// the path of a package folder, as `codec --model` does.
+#[pyclass(frozen, module = "speechcodec")]
+pub(crate) struct Model {
+    pub(crate) package: ModelPackage,
+    pub(crate) options: RuntimeOptions,
+}
+
+impl Model {
+    /// The stage count of `stages`, or the model's default; checked.
+    pub(crate) fn stages_or_default(&self, stages: Option<usize>) -> PyResult<usize> {
+        let stages = stages.unwrap_or(self.package.default_stages());
+        self.package.quantizer().check_stages(stages).map_err(codec_err)?;
+        Ok(stages)
+    }
+
+    /// Codes `[frames, codebooks]` from Python, checked against this model's codebooks.
+    pub(crate) fn codes_in(&self, codes: &Bound<'_, PyAny>, allow_empty: bool) -> PyResult<(Vec<u16>, usize)> {
+        let q = self.package.quantizer();
+        let (flat, per_frame) = arrays::codes(codes, q.codebook_size(), q.groups(), allow_empty)?;
+        self.stages_or_default(Some(per_frame / q.groups()))?;
+        Ok((flat, per_frame))
+    }
+}
+
+#[pymethods]
+impl Model {
+    #[new]
+    #[pyo3(signature = (name_or_path = "default", device = "cpu", threads = None))]
+    fn new(py: Python<'_>, name_or_path: &str, device: &str, threads: Option<usize>) -> PyResult<Self> {
+        let device = device.parse().map_err(PyValueError::new_err)?;
+        let options = RuntimeOptions { device, intra_threads: threads.unwrap_or(1).max(1) };
+        let package = py.allow_threads(|| ModelPackage::open(name_or_path)).map_err(codec_err)?;
+        codec_core::runtime::init().map_err(codec_err)?;
+        Ok(Self { package, options })
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Model({:?})", self.package.name())
+    }
+
+    /// The model's name.
+    #[getter]
+    fn name(&self) -> &str {
+        self.package.name()
+    }
+    /// PCM rate of `decode`'s output, in Hz.
+    #[getter]
+    fn sample_rate(&self) -> u32 {
+        self.package.sample_rate()
+    }
+    /// Samples a frame of codes stands for, at `sample_rate`.
+    #[getter]
+    fn hop(&self) -> usize {
+        self.package.hop()
+    }
+    /// Frames of codes a second.
+    #[getter]
+    fn frame_rate(&self) -> f64 {
+        f64::from(self.package.sample_rate()) / self.package.hop() as f64
+    }
+    /// Codes a frame at the default stages.
+    #[getter]
+    fn codebooks(&self) -> usize {
+        self.package.quantizer().codes_per_frame(self.package.default_stages())
+    }
+    /// Entries in each codebook: every code is below this.
+    #[getter]
+    fn codebook_size(&self) -> usize {
+        self.package.quantizer().codebook_size()
+    }
+    /// `(fewest, most, default)` stages.
+    #[getter]
+    fn stages(&self) -> (usize, usize, usize) {
+        let q = self.package.quantizer();
+        (q.min_stages(), q.stages(), self.package.default_stages())
+    }
+
+    /// Encodes `audio` (float32, float64 or int16; `[samples]` or
+    /// `[channels, samples]`, mixed down) at `sample_rate` Hz to codes,
+    /// uint16 `[frames, codebooks]`: the codes `codec encode` writes.
+    #[pyo3(signature = (audio, sample_rate, stages = None))]
+    fn encode<'py>(
+        &self,
+        py: Python<'py>,
+        audio: &Bound<'py, PyAny>,
+        sample_rate: u32,
+        stages: Option<usize>,
+    ) -> PyResult<Bound<'py, PyArray2<u16>>> {
+        let input = arrays::samples(audio)?;
+        let stages = self.stages_or_default(stages)?;
+        let tokens = py
+            .allow_threads(|| -> Result<TokenFile, codec_core::CodecError> {
+                let pcm = audio::resample(&input, sample_rate, self.package.sample_rate())?;
+                let mut encoder = Encoder::new(&self.package, self.options, stages)?;
+                offline::encode_with(&self.package, &mut encoder, &pcm, |_| {})
+            })
+            .map_err(codec_err)?;
+        let per_frame = usize::from(tokens.header.layout.codebooks);
+        arrays::codes_array(py, tokens.codes, per_frame)
+    }
+
+    /// Decodes codes `[frames, codebooks]` to float32 PCM at the model's rate
+    /// (or `sample_rate`): `(frames - 1) * hop` samples, the decoder being a hop behind.
+    #[pyo3(signature = (codes, sample_rate = None))]
+    fn decode<'py>(
+        &self,
+        py: Python<'py>,
+        codes: &Bound<'py, PyAny>,
+        sample_rate: Option<u32>,
+    ) -> PyResult<Bound<'py, PyArray1<f32>>> {
+        let (flat, per_frame) = self.codes_in(codes, false)?;
+        let groups = self.package.quantizer().groups();
+        let pcm = py
+            .allow_threads(|| -> Result<Vec<f32>, codec_core::CodecError> {
+                let mut decoder = Decoder::new(&self.package, self.options, per_frame / groups)?;
+                let mut pcm = Vec::with_capacity(flat.len() / per_frame * self.package.hop());
+                decoder.push(&flat, &mut pcm)?;
+                match sample_rate {
+                    Some(rate) if rate != self.package.sample_rate() => {
+                        Ok(audio::resample(&pcm, self.package.sample_rate(), rate)?)
+                    }
+                    _ => Ok(pcm),
+                }
+            })
+            .map_err(codec_err)?;
+        Ok(pcm.into_pyarray(py))
+    }
+}
