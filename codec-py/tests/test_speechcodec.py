@@ -1,6 +1,7 @@
 """speechcodec's whole-signal calls against the `codec` command on the
 shipped sample, and bad input as exceptions."""
 
+import pathlib
 import subprocess
 
 import numpy as np
@@ -56,3 +57,17 @@ def test_bad_input_raises(model):
         model.decode(np.zeros((0, model.codebooks), dtype=np.uint16))
     with pytest.raises(speechcodec.CodecError, match="no model named"):
         speechcodec.Model("no-such-model")
+
+
+def test_every_public_name_has_a_docstring_and_a_stub():
+    package = pathlib.Path(speechcodec.__file__).parent
+    stub = (package / "_speechcodec.pyi").read_text()
+    assert (package / "py.typed").is_file()
+    for name in speechcodec.__all__:
+        obj = getattr(speechcodec, name)
+        assert obj.__doc__, name
+        assert f"def {name}(" in stub or f"class {name}" in stub, f"{name} has no stub"
+        if isinstance(obj, type) and name != "CodecError":
+            for attr in (a for a in vars(obj) if not a.startswith("_")):
+                assert getattr(obj, attr).__doc__, f"{name}.{attr}"
+                assert f"def {attr}(" in stub, f"{name}.{attr} has no stub"
