@@ -19,4 +19,6 @@ for manifest in "$root"/models/*/manifest.json; do
     cp "$manifest" "$(dirname "$manifest")"/*.onnx "$(dirname "$manifest")"/*.safetensors "$data/models/$name/"
 done
 cd "$root/codec-py"
+# Panic messages name source files: by their path in the repository, not on this machine.
+export RUSTFLAGS="${RUSTFLAGS:-} --remap-path-prefix=$root=codec"
 maturin build --release --quiet -o "$out"

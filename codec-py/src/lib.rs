@@ -1,9 +1,10 @@
 //! `speechcodec`: the codec for Python. Whole signals to codes and back
 //! ([`model`]), streaming objects ([`stream`]), token files and corpus parts
-//! ([`files`]), with the GIL released while the networks run and every
+//! ([`files`]), what `codec tokenize` reads ([`corpus`]), with the GIL released while the networks run and every
 //! error a Python exception.
 
 mod arrays;
+mod corpus;
 mod files;
 mod model;
 mod stream;
@@ -46,6 +47,8 @@ fn _speechcodec(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(files::write_tok, m)?)?;
     m.add_function(wrap_pyfunction!(files::read_parts, m)?)?;
     m.add_function(wrap_pyfunction!(files::write_part, m)?)?;
+    m.add_function(wrap_pyfunction!(corpus::list_inputs, m)?)?;
+    m.add_function(wrap_pyfunction!(corpus::read_audio, m)?)?;
     m.add_function(wrap_pyfunction!(_use_bundled, m)?)?;
     m.add("CodecError", m.py().get_type::<CodecError>())?;
     Ok(())

@@ -48,6 +48,16 @@ def sample_int16():
     return read_wav(SAMPLE)
 
 
+def corpus(folder):
+    """Three files: the sample, its first two seconds in a subfolder, and the sample at 8 kHz."""
+    audio, rate = sample_int16()
+    (folder / "sub").mkdir(parents=True)
+    write_wav(folder / "a.wav", audio, rate)
+    write_wav(folder / "sub" / "b.wav", audio[: 2 * rate], rate)
+    write_wav(folder / "c.wav", audio[::2], rate // 2)
+    return {"a": (audio, rate), "sub/b": (audio[: 2 * rate], rate), "c": (audio[::2], rate // 2)}
+
+
 @pytest.fixture(scope="session")
 def model():
     return speechcodec.Model()

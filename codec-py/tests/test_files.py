@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import speechcodec
-from conftest import SAMPLE, codec, read_wav, sample_int16, write_wav
+from conftest import SAMPLE, codec, corpus, read_wav, sample_int16
 
 
 def test_write_tok_writes_codec_encodes_bytes(model, tmp_path):
@@ -34,16 +34,6 @@ def test_bad_token_files_raise(model, tmp_path):
     with pytest.raises(speechcodec.CodecError, match="directory"):
         speechcodec.write_tok(tmp_path, np.zeros((2, model.codebooks), np.uint16), model)
     assert not (tmp_path / "x.tok").exists()
-
-
-def corpus(folder):
-    """Three files: the sample, its first two seconds in a subfolder, and the sample at 8 kHz."""
-    audio, rate = sample_int16()
-    (folder / "sub").mkdir(parents=True)
-    write_wav(folder / "a.wav", audio, rate)
-    write_wav(folder / "sub" / "b.wav", audio[: 2 * rate], rate)
-    write_wav(folder / "c.wav", audio[::2], rate // 2)
-    return {"a": (audio, rate), "sub/b": (audio[: 2 * rate], rate), "c": (audio[::2], rate // 2)}
 
 
 def test_read_parts_gives_codec_tokenizes_codes(model, tmp_path):

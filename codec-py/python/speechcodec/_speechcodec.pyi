@@ -2,7 +2,7 @@
 
 import os
 from collections.abc import Iterable, Iterator
-from typing import Optional, Tuple, Union
+from typing import List, Optional, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -129,3 +129,12 @@ def read_parts(path: _Path) -> Parts:
 def write_part(folder: _Path, stem: str, model: Model, entries: Iterable[Tuple[str, CodesIn]]) -> None:
     """Writes the part ``stem`` (``STEM.safetensors`` and ``STEM.jsonl``) into
     ``folder``, created if missing; ``codec detokenize`` decodes it."""
+
+def list_inputs(path: _Path) -> List[Tuple[str, str]]:
+    """The files of a corpus as ``codec tokenize`` lists them, sorted by id: a list
+    of ``(id, path)``. ``path`` is a folder (searched recursively for audio
+    files) or a manifest (one path a line, or JSON lines with ``path`` and ``id``)."""
+
+def read_audio(source: Union[_Path, bytes]) -> Tuple[Pcm, int]:
+    """Decodes an audio file (by path, or its bytes) as ``codec`` reads one:
+    ``(samples, sample_rate)``, samples float32 mono at the file's rate."""
