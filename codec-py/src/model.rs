@@ -2,8 +2,10 @@
 //! calls `codec encode` and `codec decode` make, the GIL released while the
 //! networks run.
 
+use std::sync::{Mutex, PoisonError};
+
 use codec_core::bitstream::TokenFile;
-use codec_core::{audio, offline, Decoder, Encoder, ModelPackage, RuntimeOptions};
+use codec_core::{audio, offline, CodecError, Decoder, Encoder, ModelPackage, RuntimeOptions};
 use numpy::{IntoPyArray, PyArray1, PyArray2};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -16,6 +18,43 @@ use crate::{arrays, codec_err};
 pub(crate) struct Model {
     pub(crate) package: ModelPackage,
     pub(crate) options: RuntimeOptions,
+    /// Encoders and decoders between calls, with their stage counts: loading
+    /// a network costs more than encoding a few seconds, and each thread
+    /// calling at once takes its own.
+    encoders: Mutex<Vec<Idle<Encoder>>>,
+    decoders: Mutex<Vec<Idle<Decoder>>>,
+}
+
+/// A streaming object waiting in a pool, with its stage count.
+struct Idle<T>(usize, T);
+
+// SAFETY: as for `stream::Encoder`: ONNX Runtime's sessions and values may
+// be used from any thread, one at a time, and a pooled object is used only
+// by the call that took it out of the pool.
+unsafe impl<T> Send for Idle<T> {}
+
+/// Takes an object of `stages` stages out of `pool`, or makes one; runs
+/// `f` on it and puts it back.
+fn pooled<T, R>(
+    pool: &Mutex<Vec<Idle<T>>>,
+    stages: usize,
+    make: impl FnOnce() -> Result<T, CodecError>,
+    f: impl FnOnce(&mut T) -> Result<R, CodecError>,
+) -> Result<R, CodecError> {
+    let taken = {
+        let mut idle = pool.lock().unwrap_or_else(PoisonError::into_inner);
+        idle.iter().position(|i| i.0 == stages).map(|at| idle.swap_remove(at).1)
+    };
+    let mut object = match taken {
+        Some(object) => object,
+        None => make()?,
+    };
+    let result = f(&mut object);
+    // One that failed part-way may be in any state: dropped.
+    if result.is_ok() {
+        pool.lock().unwrap_or_else(PoisonError::into_inner).push(Idle(stages, object));
+    }
+    result
 }
 
 impl Model {
@@ -44,7 +83,7 @@ impl Model {
         let options = RuntimeOptions { device, intra_threads: threads.unwrap_or(1).max(1) };
         let package = py.allow_threads(|| ModelPackage::open(name_or_path)).map_err(codec_err)?;
         codec_core::runtime::init().map_err(codec_err)?;
-        Ok(Self { package, options })
+        Ok(Self { package, options, encoders: Mutex::new(Vec::new()), decoders: Mutex::new(Vec::new()) })
     }
 
     fn __repr__(&self) -> String {
@@ -102,10 +141,14 @@ impl Model {
         let input = arrays::samples(audio)?;
         let stages = self.stages_or_default(stages)?;
         let tokens = py
-            .allow_threads(|| -> Result<TokenFile, codec_core::CodecError> {
+            .allow_threads(|| -> Result<TokenFile, CodecError> {
                 let pcm = audio::resample(&input, sample_rate, self.package.sample_rate())?;
-                let mut encoder = Encoder::new(&self.package, self.options, stages)?;
-                offline::encode_with(&self.package, &mut encoder, &pcm, |_| {})
+                pooled(
+                    &self.encoders,
+                    stages,
+                    || Encoder::new(&self.package, self.options, stages),
+                    |encoder| offline::encode_with(&self.package, encoder, &pcm, |_| {}),
+                )
             })
             .map_err(codec_err)?;
         let per_frame = usize::from(tokens.header.layout.codebooks);
@@ -124,10 +167,18 @@ impl Model {
         let (flat, per_frame) = self.codes_in(codes, false)?;
         let groups = self.package.quantizer().groups();
         let pcm = py
-            .allow_threads(|| -> Result<Vec<f32>, codec_core::CodecError> {
-                let mut decoder = Decoder::new(&self.package, self.options, per_frame / groups)?;
+            .allow_threads(|| -> Result<Vec<f32>, CodecError> {
+                let stages = per_frame / groups;
                 let mut pcm = Vec::with_capacity(flat.len() / per_frame * self.package.hop());
-                decoder.push(&flat, &mut pcm)?;
+                pooled(
+                    &self.decoders,
+                    stages,
+                    || Decoder::new(&self.package, self.options, stages),
+                    |decoder| {
+                        decoder.reset();
+                        decoder.push(&flat, &mut pcm)
+                    },
+                )?;
                 match sample_rate {
                     Some(rate) if rate != self.package.sample_rate() => {
                         Ok(audio::resample(&pcm, self.package.sample_rate(), rate)?)

@@ -1,6 +1,7 @@
 """speechcodec's whole-signal calls against the `codec` command on the
 shipped sample, and bad input as exceptions."""
 
+import concurrent.futures
 import pathlib
 import subprocess
 
@@ -71,3 +72,16 @@ def test_every_public_name_has_a_docstring_and_a_stub():
             for attr in (a for a in vars(obj) if not a.startswith("_")):
                 assert getattr(obj, attr).__doc__, f"{name}.{attr}"
                 assert f"def {attr}(" in stub, f"{name}.{attr} has no stub"
+
+
+def test_threads_share_a_model(model):
+    audio, rate = sample_int16()
+    low, high, default = model.stages
+    stages = [low, default, high] * 3
+    serial = {s: model.encode(audio, rate, stages=s) for s in set(stages)}
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        codes = list(pool.map(lambda s: model.encode(audio, rate, stages=s), stages))
+        pcm = list(pool.map(model.decode, codes))
+    for s, c, p in zip(stages, codes, pcm):
+        assert np.array_equal(c, serial[s]) and c.shape[1] == s * model.codebooks // default
+        assert np.array_equal(p, model.decode(serial[s]))
