@@ -19,6 +19,7 @@ for manifest in "$root"/models/*/manifest.json; do
     cp "$manifest" "$(dirname "$manifest")"/*.onnx "$(dirname "$manifest")"/*.safetensors "$data/models/$name/"
 done
 cd "$root/codec-py"
-# Panic messages name source files: by their path in the repository, not on this machine.
-export RUSTFLAGS="${RUSTFLAGS:-} --remap-path-prefix=$root=codec"
+# Panic messages name source files: by their path in the repository or the
+# crate registry, not on this machine.
+export RUSTFLAGS="${RUSTFLAGS:-} --remap-path-prefix=$root=codec --remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=cargo"
 maturin build --release --quiet -o "$out"
