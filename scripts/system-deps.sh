@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs the system packages the build and the tests need, when missing:
-# ALSA's development files (cpal links libasound) and pkg-config; with
+# ALSA's development files (cpal links libasound) and pkg-config, python3-venv
+# (the Python package's tests); with
 # --audio-server also PulseAudio and its ALSA plugin, for the tests that run
 # calls on a headless sound server. Uses apt-get (through sudo when not root).
 set -euo pipefail
 
 packages=()
 pkg-config --exists alsa 2> /dev/null || packages+=(libasound2-dev pkg-config)
+# The Python package's tests build and install it in venvs (scripts/test-python.sh).
+python3 -c 'import ensurepip, venv' 2> /dev/null || packages+=(python3-venv)
 if [ "${1:-}" = "--audio-server" ]; then
     command -v pulseaudio > /dev/null || packages+=(pulseaudio)
     command -v parec > /dev/null || packages+=(pulseaudio-utils)

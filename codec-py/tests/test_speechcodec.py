@@ -1,37 +1,15 @@
-"""speechcodec against the `codec` command on the shipped sample, and bad
-input as exceptions. Set CODEC_BIN to the `codec` binary (default: the
-release build in this tree's target folder)."""
+"""speechcodec's whole-signal calls against the `codec` command on the
+shipped sample, and bad input as exceptions."""
 
-import os
+import concurrent.futures
 import pathlib
 import subprocess
-import wave
 
 import numpy as np
 import pytest
 
 import speechcodec
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-SAMPLE = ROOT / "testdata" / "sample.wav"
-
-
-def codec_bin():
-    target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
-    path = pathlib.Path(os.environ.get("CODEC_BIN", target / "release" / "codec"))
-    assert path.is_file(), f"no codec binary at {path}: build it (cargo build --release) or set CODEC_BIN"
-    return path
-
-
-def sample_int16():
-    with wave.open(str(SAMPLE)) as w:
-        assert (w.getnchannels(), w.getsampwidth()) == (1, 2)
-        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2"), w.getframerate()
-
-
-@pytest.fixture(scope="module")
-def model():
-    return speechcodec.Model()
+from conftest import SAMPLE, codec_bin, read_wav, sample_int16
 
 
 def test_encode_equals_codec_encode(model, tmp_path):
@@ -52,8 +30,7 @@ def test_decode_equals_codec_decode(model, tmp_path):
     tok, wav = tmp_path / "s.tok", tmp_path / "s.wav"
     subprocess.run([codec_bin(), "encode", SAMPLE, tok, "--quiet"], check=True)
     subprocess.run([codec_bin(), "decode", tok, wav, "--quiet"], check=True)
-    with wave.open(str(wav)) as w:
-        cli = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768.0
+    cli = read_wav(wav)[0].astype(np.float32) / 32768.0
     pcm = model.decode(speechcodec.read_tok(tok))
     assert pcm.dtype == np.float32 and len(pcm) >= len(cli)
     # the CLI writes 16-bit samples: one step of rounding apart at most
@@ -81,3 +58,30 @@ def test_bad_input_raises(model):
         model.decode(np.zeros((0, model.codebooks), dtype=np.uint16))
     with pytest.raises(speechcodec.CodecError, match="no model named"):
         speechcodec.Model("no-such-model")
+
+
+def test_every_public_name_has_a_docstring_and_a_stub():
+    package = pathlib.Path(speechcodec.__file__).parent
+    stub = (package / "_speechcodec.pyi").read_text()
+    assert (package / "py.typed").is_file()
+    for name in speechcodec.__all__:
+        obj = getattr(speechcodec, name)
+        assert obj.__doc__, name
+        assert f"def {name}(" in stub or f"class {name}" in stub, f"{name} has no stub"
+        if isinstance(obj, type) and name != "CodecError":
+            for attr in (a for a in vars(obj) if not a.startswith("_")):
+                assert getattr(obj, attr).__doc__, f"{name}.{attr}"
+                assert f"def {attr}(" in stub, f"{name}.{attr} has no stub"
+
+
+def test_threads_share_a_model(model):
+    audio, rate = sample_int16()
+    low, high, default = model.stages
+    stages = [low, default, high] * 3
+    serial = {s: model.encode(audio, rate, stages=s) for s in set(stages)}
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        codes = list(pool.map(lambda s: model.encode(audio, rate, stages=s), stages))
+        pcm = list(pool.map(model.decode, codes))
+    for s, c, p in zip(stages, codes, pcm):
+        assert np.array_equal(c, serial[s]) and c.shape[1] == s * model.codebooks // default
+        assert np.array_equal(p, model.decode(serial[s]))

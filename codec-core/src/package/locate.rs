@@ -1,7 +1,10 @@
-//! Finding a package by name: `$CODEC_MODELS`, then the `models/` folder of
-//! this source tree, then `models/` beside the executable or the working folder.
+//! Finding a package by name: `$CODEC_MODELS`, then the folder an embedding
+//! ships (see [`set_bundled_models_dir`]), then the `models/` folder of this
+//! source tree (unless built without the `source-tree` feature), then
+//! `models/` beside the executable or the working folder.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use super::PackageError;
 
@@ -11,11 +14,23 @@ pub fn models_dir() -> PathBuf {
     std::fs::canonicalize(&dir).unwrap_or(dir)
 }
 
+static BUNDLED: OnceLock<PathBuf> = OnceLock::new();
+
+/// The models folder a relocatable build ships beside itself (the Python
+/// wheel's): looked in after `$CODEC_MODELS`. The first call wins.
+pub fn set_bundled_models_dir(dir: PathBuf) {
+    let _ = BUNDLED.set(dir);
+}
+
 fn candidates() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     if let Some(dir) = std::env::var_os("CODEC_MODELS") {
         dirs.push(PathBuf::from(dir));
     }
+    if let Some(dir) = BUNDLED.get() {
+        dirs.push(dir.clone());
+    }
+    #[cfg(feature = "source-tree")]
     dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("models"));
     if let Some(exe_dir) = std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)) {
         dirs.push(exe_dir.join("models"));

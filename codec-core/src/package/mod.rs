@@ -6,7 +6,7 @@ mod codebooks;
 mod locate;
 mod manifest;
 
-pub use locate::{default_model_name, models_dir};
+pub use locate::{default_model_name, models_dir, set_bundled_models_dir};
 pub use manifest::{GraphSpec, Manifest, QuantizerSpec, StftSpec, StreamingSpec, FORMAT_VERSION};
 
 use std::io::Read;

@@ -9,8 +9,18 @@ static LOADED: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 // ort keeps only a weak reference to the environment: this one lives as long as the process.
 static ENVIRONMENT: OnceLock<ort::environment::Environment> = OnceLock::new();
 
+static BUNDLED: OnceLock<PathBuf> = OnceLock::new();
+
+/// The library a relocatable build ships beside itself (the Python wheel's):
+/// tried after `ORT_DYLIB_PATH` and the executable's folder. The first call
+/// wins, and only before the library is loaded.
+pub fn set_bundled_library(path: PathBuf) {
+    let _ = BUNDLED.set(path);
+}
+
 /// Where the library is looked for, in order: `ORT_DYLIB_PATH`, beside the
-/// executable, then the copy fetched at build time.
+/// executable, the bundled copy, then the copy fetched at build time (unless
+/// built without the `source-tree` feature).
 fn candidates() -> Vec<PathBuf> {
     let mut paths = Vec::new();
     if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
@@ -20,6 +30,10 @@ fn candidates() -> Vec<PathBuf> {
     if let Some(dir) = std::env::current_exe().ok().and_then(|p| p.parent().map(PathBuf::from)) {
         paths.push(dir.join("libonnxruntime.so.1.31.1"));
     }
+    if let Some(path) = BUNDLED.get() {
+        paths.push(path.clone());
+    }
+    #[cfg(feature = "source-tree")]
     if let Some(built) = option_env!("CODEC_ORT_LIB") {
         paths.push(PathBuf::from(built));
     }

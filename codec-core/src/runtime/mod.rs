@@ -4,7 +4,7 @@
 mod library;
 mod session;
 
-pub use library::{init, library_path};
+pub use library::{init, library_path, set_bundled_library};
 pub use session::{Device, NetworkSession, RuntimeOptions};
 
 /// Why the runtime could not run a network.

@@ -4,8 +4,45 @@
     model = speechcodec.Model()                      # the default model
     codes = model.encode(audio, sample_rate=16000)   # uint16 [frames, codebooks]
     pcm = model.decode(codes)                        # float32 at model.sample_rate
+
+Streaming: ``Encoder(model).push(piece)`` / ``.flush()`` and
+``Decoder(model).push(codes)``. Files: ``read_tok``/``write_tok`` for ``.tok``
+files, ``read_parts``/``write_part`` for the parts of ``codec tokenize``.
+
+The wheel carries ONNX Runtime and the shipped models. ``ORT_DYLIB_PATH``
+(a ``libonnxruntime.so``) and ``CODEC_MODELS`` (a folder of model packages)
+point elsewhere; ``Model(path)`` opens a package folder by path.
 """
 
-from ._speechcodec import CodecError, Model, read_tok
+import os as _os
 
-__all__ = ["CodecError", "Model", "read_tok"]
+from . import _speechcodec
+from ._speechcodec import (
+    CodecError,
+    Decoder,
+    Encoder,
+    Model,
+    Parts,
+    list_inputs,
+    read_audio,
+    read_parts,
+    read_tok,
+    write_part,
+    write_tok,
+)
+
+_speechcodec._use_bundled(_os.path.join(_os.path.dirname(_os.path.abspath(__file__)), "_data"))
+
+__all__ = [
+    "CodecError",
+    "Decoder",
+    "Encoder",
+    "Model",
+    "Parts",
+    "list_inputs",
+    "read_audio",
+    "read_parts",
+    "read_tok",
+    "write_part",
+    "write_tok",
+]
