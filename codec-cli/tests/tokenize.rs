@@ -304,3 +304,27 @@ fn detokenize_takes_the_parts_model_and_names_unknown_ids() {
     assert_eq!(run.status.code(), Some(1), "{err}");
     assert!(err.contains("pass --model grvq"), "{err}");
 }
+
+/// Ids that name the same file (`/` becomes `__` in a file name) are refused,
+/// not written one over the other.
+#[test]
+fn detokenize_refuses_two_ids_that_name_one_file() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let input = tmp.path().join("in");
+    std::fs::create_dir_all(input.join("a")).expect("mkdir");
+    tone(&input.join("a").join("b.wav"), 0);
+    tone(&input.join("a__b.wav"), 1);
+    let out = tmp.path().join("tokens");
+    ok(&["tokenize", s(&input), s(&out), "--model", "grvq", "--jobs", "1", "-q"]);
+
+    let wavs = tmp.path().join("wavs");
+    let run = codec(&["detokenize", s(&out), s(&wavs)]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{err}");
+    assert!(err.contains("`a/b`") && err.contains("`a__b`") && err.contains("a__b.wav"), "{err}");
+    // The one written first is still there, whole.
+    let kept = hound::WavReader::open(wavs.join("a__b.wav")).expect("the first file");
+    assert_eq!(kept.duration(), 4800);
+    // Each can still be had on its own.
+    ok(&["detokenize", s(&out), s(&tmp.path().join("one")), "--ids", "a/b"]);
+}
