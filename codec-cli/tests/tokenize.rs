@@ -328,3 +328,46 @@ fn detokenize_refuses_two_ids_that_name_one_file() {
     // Each can still be had on its own.
     ok(&["detokenize", s(&out), s(&tmp.path().join("one")), "--ids", "a/b"]);
 }
+
+/// `codec tokenize` streams each file through the encoder as `codec encode`
+/// does: its peak memory for ten minutes of audio is that for ten seconds,
+/// give or take the codes (a whole file in memory, at 8 kHz and again at
+/// 16 kHz, would be some 57 MB more).
+#[test]
+fn tokenize_memory_does_not_grow_with_the_length_of_a_file() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let peak_kib = |seconds: u32| -> i64 {
+        let input = tmp.path().join(format!("in{seconds}"));
+        std::fs::create_dir_all(&input).expect("mkdir");
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 8000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::create(input.join("speech.wav"), spec).expect("wav");
+        for i in 0..seconds * 8000 {
+            let t = i as f32 / 8000.0;
+            let v = (t * 220.0 * std::f32::consts::TAU).sin() * (t * 3.0).sin() * 8000.0;
+            w.write_sample(v as i16).expect("sample");
+        }
+        w.finalize().expect("wav");
+        let out = tmp.path().join(format!("out{seconds}"));
+        let child = Command::new(env!("CARGO_BIN_EXE_codec"))
+            .args(["tokenize", s(&input), s(&out), "--model", "grvq", "--jobs", "1", "-q"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let pid = libc::pid_t::try_from(child.id()).expect("pid");
+        let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
+        // SAFETY: waits for our own child, writing into the two locals; its own
+        // peak, where the harness's other children would blur RUSAGE_CHILDREN.
+        assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "tokenize of {seconds} s failed");
+        usage.ru_maxrss
+    };
+    let (short, long) = (peak_kib(10), peak_kib(600));
+    println!("peak RSS: {short} KiB for 10 s, {long} KiB for 600 s");
+    assert!(long - short < 16 << 10, "10 s: {short} KiB, 600 s: {long} KiB");
+}
