@@ -353,6 +353,8 @@ fn tokenize_memory_does_not_grow_with_the_length_of_a_file() {
         }
         w.finalize().expect("wav");
         let out = tmp.path().join(format!("out{seconds}"));
+        // Reaped by wait4 below, which also gives its peak memory.
+        #[allow(clippy::zombie_processes)]
         let child = Command::new(env!("CARGO_BIN_EXE_codec"))
             .args(["tokenize", s(&input), s(&out), "--model", "grvq", "--jobs", "1", "-q"])
             .stdout(Stdio::null())
