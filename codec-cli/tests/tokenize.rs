@@ -304,3 +304,72 @@ fn detokenize_takes_the_parts_model_and_names_unknown_ids() {
     assert_eq!(run.status.code(), Some(1), "{err}");
     assert!(err.contains("pass --model grvq"), "{err}");
 }
+
+/// Ids that name the same file (`/` becomes `__` in a file name) are refused,
+/// not written one over the other.
+#[test]
+fn detokenize_refuses_two_ids_that_name_one_file() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let input = tmp.path().join("in");
+    std::fs::create_dir_all(input.join("a")).expect("mkdir");
+    tone(&input.join("a").join("b.wav"), 0);
+    tone(&input.join("a__b.wav"), 1);
+    let out = tmp.path().join("tokens");
+    ok(&["tokenize", s(&input), s(&out), "--model", "grvq", "--jobs", "1", "-q"]);
+
+    let wavs = tmp.path().join("wavs");
+    let run = codec(&["detokenize", s(&out), s(&wavs)]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{err}");
+    assert!(err.contains("`a/b`") && err.contains("`a__b`") && err.contains("a__b.wav"), "{err}");
+    // The one written first is still there, whole.
+    let kept = hound::WavReader::open(wavs.join("a__b.wav")).expect("the first file");
+    assert_eq!(kept.duration(), 4800);
+    // Each can still be had on its own.
+    ok(&["detokenize", s(&out), s(&tmp.path().join("one")), "--ids", "a/b"]);
+}
+
+/// `codec tokenize` streams each file through the encoder as `codec encode`
+/// does: its peak memory for ten minutes of audio is that for ten seconds,
+/// give or take the codes (a whole file in memory, at 8 kHz and again at
+/// 16 kHz, would be some 57 MB more).
+#[test]
+fn tokenize_memory_does_not_grow_with_the_length_of_a_file() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let peak_kib = |seconds: u32| -> i64 {
+        let input = tmp.path().join(format!("in{seconds}"));
+        std::fs::create_dir_all(&input).expect("mkdir");
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 8000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::create(input.join("speech.wav"), spec).expect("wav");
+        for i in 0..seconds * 8000 {
+            let t = i as f32 / 8000.0;
+            let v = (t * 220.0 * std::f32::consts::TAU).sin() * (t * 3.0).sin() * 8000.0;
+            w.write_sample(v as i16).expect("sample");
+        }
+        w.finalize().expect("wav");
+        let out = tmp.path().join(format!("out{seconds}"));
+        // Reaped by wait4 below, which also gives its peak memory.
+        #[allow(clippy::zombie_processes)]
+        let child = Command::new(env!("CARGO_BIN_EXE_codec"))
+            .args(["tokenize", s(&input), s(&out), "--model", "grvq", "--jobs", "1", "-q"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let pid = libc::pid_t::try_from(child.id()).expect("pid");
+        let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
+        // SAFETY: waits for our own child, writing into the two locals; its own
+        // peak, where the harness's other children would blur RUSAGE_CHILDREN.
+        assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "tokenize of {seconds} s failed");
+        usage.ru_maxrss
+    };
+    let (short, long) = (peak_kib(10), peak_kib(600));
+    println!("peak RSS: {short} KiB for 10 s, {long} KiB for 600 s");
+    assert!(long - short < 16 << 10, "10 s: {short} KiB, 600 s: {long} KiB");
+}

@@ -16,7 +16,10 @@
 //! A temporary file is named `.codec-PID-XXXXXX.tmp`. If the process is
 //! killed before it renames it, the next output written into that folder
 //! removes it: a file of that name, owned by this user, untouched for a
-//! minute, whose process is gone.
+//! minute, whose process is gone. Earlier releases named theirs
+//! `.codec-XXXXXX`, without the PID; such a file, owned by this user and
+//! untouched for a minute, is removed too: those releases wrote the whole
+//! output into it at once and renamed it, so a minute idle means its run died.
 
 use std::collections::HashSet;
 use std::fs::{self, File, Metadata};
@@ -254,10 +257,15 @@ fn remove_stale_temps(dir: &Path) {
     }
     let Ok(entries) = fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(temp_pid) else { continue };
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let pid = temp_pid(name);
+        if pid.is_none() && !is_legacy_temp(name) {
+            continue;
+        }
         let Ok(meta) = entry.metadata() else { continue };
         let untouched = meta.modified().ok().and_then(|t| t.elapsed().ok()).is_some_and(|age| age >= STALE_AFTER);
-        if meta.is_file() && owned_by_us(&meta) && untouched && !process_alive(pid) {
+        if meta.is_file() && owned_by_us(&meta) && untouched && !pid.is_some_and(process_alive) {
             // Best effort: another run may be removing it at the same moment.
             let _ = fs::remove_file(entry.path());
         }
@@ -271,6 +279,13 @@ fn temp_pid(name: &str) -> Option<u32> {
     let digits = !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit());
     let random = rand.len() == TEMP_RAND_LEN && rand.bytes().all(|b| b.is_ascii_alphanumeric());
     (digits && random).then(|| pid.parse().ok()).flatten()
+}
+
+/// A temporary file name of an earlier release, `.codec-XXXXXX` (tempfile's
+/// six random letters and digits, no PID, no suffix).
+fn is_legacy_temp(name: &str) -> bool {
+    name.strip_prefix(TEMP_PREFIX)
+        .is_some_and(|rand| rand.len() == TEMP_RAND_LEN && rand.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 #[cfg(unix)]

@@ -5,7 +5,8 @@
 //! pushes PCM to get codes and codes to get PCM, conceals lost frames, and
 //! frees what it made. Every function returns a status (`CODEC_OK` or a
 //! `CODEC_ERROR_*` code) and keeps a one-line message for
-//! `codec_last_error_message`; no panic crosses into C. Output goes into
+//! `codec_last_error_message`; no panic crosses into C, and a caught one is
+//! reported there, not printed to the host's stderr. Output goes into
 //! buffers the caller owns, with their capacities: a call whose output would
 //! not fit is refused before it consumes anything, and a warm encoder or
 //! decoder does not allocate.

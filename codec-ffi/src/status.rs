@@ -2,9 +2,10 @@
 //! point runs its body in so that no panic unwinds into C.
 
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Once;
 
 use codec_core::package::PackageError;
 use codec_core::quantizer::QuantizerError;
@@ -58,7 +59,9 @@ impl Failure {
             .map(|s| (*s).to_string())
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".into());
-        Self::new(CODEC_ERROR_INTERNAL, format!("internal error: {detail}"))
+        let at = PANIC_AT.try_with(RefCell::take).ok().flatten();
+        let at = at.map(|at| format!(" (at {at})")).unwrap_or_default();
+        Self::new(CODEC_ERROR_INTERNAL, format!("internal error: {detail}{at}"))
     }
 }
 
@@ -96,10 +99,40 @@ fn record(failure: Failure) -> CodecStatus {
     failure.status
 }
 
+thread_local! {
+    /// Inside [`guard`]: a panic is caught and reported, not printed.
+    static GUARDED: Cell<bool> = const { Cell::new(false) };
+    /// Where the last panic inside [`guard`] happened.
+    static PANIC_AT: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Replaces the panic hook, once, with one that keeps the location of a
+/// panic inside [`guard`] for its message and prints nothing: a library
+/// must not write to its host's stderr. Panics elsewhere go to the hook
+/// that was there before.
+fn quiet_panics_in_guard() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if GUARDED.try_with(Cell::get).unwrap_or(false) {
+                let at = info.location().map(ToString::to_string);
+                let _ = PANIC_AT.try_with(|last| *last.borrow_mut() = at);
+            } else {
+                previous(info);
+            }
+        }));
+    });
+}
+
 /// Runs an entry point's body: a returned failure or a caught panic becomes
 /// its status, with the message kept for `codec_last_error_message`.
 pub(crate) fn guard(body: impl FnOnce() -> Result<(), Failure>) -> CodecStatus {
-    match catch_unwind(AssertUnwindSafe(body)) {
+    quiet_panics_in_guard();
+    let outer = GUARDED.try_with(|g| g.replace(true)).unwrap_or(false);
+    let result = catch_unwind(AssertUnwindSafe(body));
+    let _ = GUARDED.try_with(|g| g.set(outer));
+    match result {
         Ok(Ok(())) => CODEC_OK,
         Ok(Err(failure)) => record(failure),
         Err(payload) => record(Failure::panic(payload.as_ref())),
@@ -127,9 +160,34 @@ mod tests {
     fn a_panic_becomes_an_internal_error_with_its_message() {
         let status = guard(|| panic!("boom\nsecond line"));
         assert_eq!(status, CODEC_ERROR_INTERNAL);
-        assert_eq!(message(), "internal error: boom second line");
+        assert!(message().starts_with("internal error: boom second line (at "), "{}", message());
         let formatted = guard(|| panic!("{} frames", 3));
-        assert_eq!((formatted, message().as_str()), (CODEC_ERROR_INTERNAL, "internal error: 3 frames"));
+        assert_eq!(formatted, CODEC_ERROR_INTERNAL);
+        assert!(message().starts_with("internal error: 3 frames (at "), "{}", message());
+    }
+
+    /// A library must not write to its host's stderr: the panic's message
+    /// goes to `codec_last_error_message` only. Run in a child process, as
+    /// the test harness would capture what the panic hook prints.
+    #[test]
+    fn a_caught_panic_writes_nothing_to_stderr() {
+        const CHILD: &str = "CODEC_FFI_TEST_PANIC_CHILD";
+        if std::env::var_os(CHILD).is_some() {
+            assert_eq!(guard(|| panic!("quiet please")), CODEC_ERROR_INTERNAL);
+            assert!(message().starts_with("internal error: quiet please (at "), "{}", message());
+            assert!(message().contains("status.rs:"), "{}", message());
+            return;
+        }
+        let exe = std::env::current_exe().expect("test binary");
+        let test = "status::tests::a_caught_panic_writes_nothing_to_stderr";
+        let out = std::process::Command::new(exe)
+            .args([test, "--exact", "--nocapture", "--test-threads=1"])
+            .env(CHILD, "1")
+            .output()
+            .expect("run the child");
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success() && stdout.contains("1 passed"), "{stdout}{stderr}");
+        assert!(!stderr.contains("quiet please") && !stderr.contains("panicked"), "{stderr}");
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! marker, so junk followed by `fLaC` is taken as FLAC. Here the format is
 //! taken from offset 0 only, every length up to the audio is checked against
 //! the bytes actually present and a cap, and the matching reader is built
-//! directly, without the probe.
+//! directly, without the probe. Ogg, whose reader parses metadata anywhere
+//! in the stream, is checked page by page as it is read (see `ogg`).
 
 use std::io::{Cursor, ErrorKind, Read, Seek, SeekFrom};
 use std::ops::Range;
@@ -17,6 +18,7 @@ use symphonia::core::formats::{FormatOptions, FormatReader};
 use symphonia::core::io::{MediaSource, MediaSourceStream, ReadOnlySource};
 use symphonia::default::formats::{FlacReader, MpaReader, OggReader, WavReader};
 
+use super::ogg::{OggGuard, StreamEnds};
 use super::AudioError;
 
 /// The most any one metadata item (chunk, block, comment, picture, tag) may claim.
@@ -46,12 +48,14 @@ impl Container {
 
 /// Checks `source` and opens the reader for its format, positioned so that
 /// symphonia reads the same bytes the check walked. A stream that cannot seek
-/// gets the bytes read for the check replayed in front of the rest.
+/// gets the bytes read for the check replayed in front of the rest. An Ogg
+/// stream is read once, in order, through [`OggGuard`]; the ends it records
+/// come back with the reader.
 pub(super) fn open(
     mut source: Box<dyn MediaSource>,
     options: &FormatOptions,
     origin: &Path,
-) -> Result<Box<dyn FormatReader>, AudioError> {
+) -> Result<(Box<dyn FormatReader>, StreamEnds), AudioError> {
     let io_error = |source: std::io::Error| AudioError::Io { path: origin.to_owned(), source };
     let (container, start, head) = {
         let mut head = Head::new(&mut *source, origin);
@@ -66,6 +70,14 @@ pub(super) fn open(
         replay.set_position(start as u64);
         Box::new(ReadOnlySource::new(replay.chain(source)))
     };
+    let mut ends = StreamEnds::default();
+    let source: Box<dyn MediaSource> = if container == Container::Ogg {
+        let (guard, guard_ends) = OggGuard::new(source);
+        ends = guard_ends;
+        Box::new(guard)
+    } else {
+        source
+    };
     let mss = MediaSourceStream::new(source, Default::default());
     let opened: Result<Box<dyn FormatReader>, SymphoniaError> = match container {
         Container::Wav => WavReader::try_new(mss, options).map(|r| Box::new(r) as _),
@@ -73,10 +85,15 @@ pub(super) fn open(
         Container::Ogg => OggReader::try_new(mss, options).map(|r| Box::new(r) as _),
         Container::Mpeg => MpaReader::try_new(mss, options).map(|r| Box::new(r) as _),
     };
-    opened.map_err(|e| match e {
-        SymphoniaError::IoError(source) if source.kind() != ErrorKind::UnexpectedEof => io_error(source),
+    let format = opened.map_err(|e| match e {
+        SymphoniaError::IoError(source) => match super::ogg::refusal(&source) {
+            Some(refused) => refused,
+            None if source.kind() != ErrorKind::UnexpectedEof => io_error(source),
+            None => AudioError::Unsupported { source: SymphoniaError::IoError(source) },
+        },
         source => AudioError::Unsupported { source },
-    })
+    })?;
+    Ok((format, ends))
 }
 
 /// The container at offset 0 and where its reader must start (past any ID3v2 tags).
@@ -111,7 +128,8 @@ fn check<R: Read + ?Sized>(head: &mut Head<'_, R>) -> Result<(Container, usize),
     match container {
         Container::Wav => riff(head)?,
         Container::Flac => flac(head)?,
-        Container::Ogg => ogg(head)?,
+        // Checked page by page as it is read (see `ogg`).
+        Container::Ogg => {}
         // MPEG frames have bounded sizes; symphonia allocates nothing from the stream there.
         Container::Mpeg => {}
     }
@@ -254,7 +272,7 @@ fn flac<R: Read + ?Sized>(head: &mut Head<'_, R>) -> Result<(), AudioError> {
 }
 
 /// Checks a FLAC metadata block's body (native or in Ogg).
-fn flac_block(kind: u8, body: &[u8]) -> Result<(), String> {
+pub(super) fn flac_block(kind: u8, body: &[u8]) -> Result<(), String> {
     match kind {
         // Symphonia reads `len - 4` bytes of an application block.
         2 if body.len() < 4 => Err(format!("application block of {} bytes (at least 4)", body.len())),
@@ -287,7 +305,7 @@ impl<'a> Fields<'a> {
 }
 
 /// A Vorbis comment header without framing bit: vendor, count, comments.
-fn vorbis_comment(body: &[u8]) -> Result<(), String> {
+pub(super) fn vorbis_comment(body: &[u8]) -> Result<(), String> {
     let mut f = Fields { bytes: body, what: "Vorbis comment header" };
     let vendor = f.u32(true, "vendor length")?;
     f.take(vendor, "vendor string")?;
@@ -349,134 +367,6 @@ pub(super) fn base64_like_symphonia(text: &str) -> Option<Vec<u8>> {
         }
     }
     Some(out)
-}
-
-/// Ogg pages up to the end of each logical stream's header packets; the comment
-/// packets of Vorbis and Opus, and FLAC-in-Ogg metadata blocks, are checked.
-fn ogg<R: Read + ?Sized>(head: &mut Head<'_, R>) -> Result<(), AudioError> {
-    let mut streams: Vec<OggStream> = Vec::new();
-    loop {
-        if streams.iter().any(|s| s.pending_headers() == 0) && streams.iter().all(|s| s.pending_headers() == 0) {
-            return Ok(());
-        }
-        if head.peek(27)?.is_empty() && !streams.is_empty() {
-            return Err(head.malformed("the file ends inside the stream headers".to_owned()));
-        }
-        let at = head.take(27, "a page header")?;
-        let page = &head.buf[at];
-        if !page.starts_with(b"OggS") {
-            return Err(head.malformed("a page does not start with \"OggS\"".to_owned()));
-        }
-        let (flags, serial, segments) = (page[5], u32_le(&page[14..18]), usize::from(page[26]));
-        let at = head.take(segments as u64, "a segment table")?;
-        let lacing = head.buf[at].to_vec();
-        let body_len: usize = lacing.iter().map(|&l| usize::from(l)).sum();
-        let at = head.take(body_len as u64, "a page body")?;
-        let body = head.buf[at].to_vec();
-        if flags & 0x02 != 0 && !streams.iter().any(|s| s.serial == serial) {
-            streams.push(OggStream { serial, kind: None, packets: 0, partial: Vec::new(), continues: false });
-        }
-        if streams.is_empty() {
-            return Err(head.malformed("the first page does not begin a stream".to_owned()));
-        }
-        let Some(stream) = streams.iter_mut().find(|s| s.serial == serial) else { continue };
-        if flags & 0x01 == 0 || !stream.continues {
-            stream.partial.clear();
-        }
-        let mut at = 0;
-        for &l in &lacing {
-            let l = usize::from(l);
-            if stream.pending_headers() > 0 {
-                stream.partial.extend_from_slice(&body[at..at + l]);
-            }
-            at += l;
-            stream.continues = l == 255;
-            if stream.partial.len() as u64 > MAX_METADATA_ITEM {
-                return Err(head.malformed(format!("a header packet is over {MAX_METADATA_ITEM} bytes")));
-            }
-            if l < 255 {
-                let packet = std::mem::take(&mut stream.partial);
-                if stream.pending_headers() > 0 {
-                    stream.header_packet(&packet).map_err(|reason| head.malformed(reason))?;
-                }
-            }
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum OggCodec {
-    Vorbis,
-    Opus,
-    Flac,
-    Other,
-}
-
-struct OggStream {
-    serial: u32,
-    kind: Option<OggCodec>,
-    /// Header packets seen so far.
-    packets: usize,
-    partial: Vec<u8>,
-    /// The last segment filled its 255 bytes: the packet goes on in the next page.
-    continues: bool,
-}
-
-impl OggStream {
-    /// How many more packets are headers to check (an upper bound for FLAC,
-    /// whose last metadata block says so).
-    fn pending_headers(&self) -> usize {
-        match self.kind {
-            None => 1,
-            Some(OggCodec::Vorbis) => 3usize.saturating_sub(self.packets),
-            Some(OggCodec::Opus) => 2usize.saturating_sub(self.packets),
-            Some(OggCodec::Flac) => usize::from(self.packets > 0),
-            Some(OggCodec::Other) => 0,
-        }
-    }
-
-    fn header_packet(&mut self, packet: &[u8]) -> Result<(), String> {
-        self.packets += 1;
-        match self.kind {
-            None => {
-                self.kind = Some(if packet.starts_with(b"\x01vorbis") {
-                    OggCodec::Vorbis
-                } else if packet.starts_with(b"OpusHead") {
-                    OggCodec::Opus
-                } else if packet.starts_with(b"\x7fFLAC") {
-                    OggCodec::Flac
-                } else {
-                    OggCodec::Other
-                });
-                Ok(())
-            }
-            // Symphonia parses a comment from any later packet that looks like one,
-            // so the comment must be where the specification puts it.
-            Some(OggCodec::Vorbis) if self.packets == 2 => match packet.strip_prefix(b"\x03vorbis") {
-                Some(comment) => vorbis_comment(comment),
-                None => Err("the second Vorbis packet is not the comment header".to_owned()),
-            },
-            Some(OggCodec::Opus) if self.packets == 2 => match packet.strip_prefix(b"OpusTags") {
-                Some(comment) => vorbis_comment(comment),
-                None => Err("the second Opus packet is not OpusTags".to_owned()),
-            },
-            Some(OggCodec::Flac) => {
-                // Audio frames start with 0xff; metadata blocks with their header.
-                match packet.first() {
-                    Some(&0xff) | None => self.kind = Some(OggCodec::Other),
-                    Some(&b) => {
-                        let body = packet.get(4..).unwrap_or_default();
-                        flac_block(b & 0x7f, body)?;
-                        if b & 0x80 != 0 {
-                            self.kind = Some(OggCodec::Other);
-                        }
-                    }
-                }
-                Ok(())
-            }
-            _ => Ok(()),
-        }
-    }
 }
 
 /// One ID3v2 tag (in front of MP3 or FLAC): its size, and its frames' sizes

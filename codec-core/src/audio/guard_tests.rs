@@ -230,6 +230,25 @@ fn guard_refuses_an_oversized_opus_comment_across_pages() {
     assert!(message.contains("comment claims 4294967040 bytes"), "{message}");
 }
 
+/// Issue 20's open end: metadata after the headers, which symphonia's Ogg
+/// reader parses wherever it finds it.
+#[test]
+fn guard_refuses_ogg_flac_metadata_after_the_frames() {
+    let mut head = b"\x7fFLAC\x01\x00\x00\x01fLaC\x00\x00\x00\x22".to_vec();
+    head.extend(stream_info());
+    let mut last_block = vec![0x84, 0, 0, 8];
+    last_block.extend_from_slice(&[0; 8]);
+    let frame = [0xff, 0xf8, 0x69, 0x08, 0x00, 0x0f, 0x00, 0x00];
+    let mut late = vec![0x04, 0x00, 0x00, 0x13];
+    late.extend(comment_claiming(0xFFFF_FF00));
+    let mut file = ogg_page(0x02, 0, &[&head]);
+    file.extend(ogg_page(0, 1, &[&last_block]));
+    file.extend(ogg_page(0, 2, &[&frame]));
+    file.extend(ogg_page(0, 3, &[&late]));
+    let message = refusal(&file);
+    assert_eq!(message, "malformed Ogg file: a FLAC metadata block (type 4) after the audio began");
+}
+
 fn id3(frames: &[u8]) -> Vec<u8> {
     let size = frames.len() as u32;
     let mut v = b"ID3\x03\x00\x00".to_vec();
@@ -268,7 +287,7 @@ fn guard_replays_what_it_read_to_a_stream_that_cannot_seek() {
             } else {
                 Box::new(ReadOnlySource::new(Cursor::new(bytes.clone())))
             };
-            let mut reader = open(source, &options, &path).expect("open");
+            let (mut reader, _) = open(source, &options, &path).expect("open");
             let mut all = Vec::new();
             while let Ok(packet) = reader.next_packet() {
                 all.extend_from_slice(&packet.data);

@@ -4,6 +4,7 @@
 mod guard;
 #[cfg(test)]
 mod guard_tests;
+mod ogg;
 mod read;
 mod resample;
 #[cfg(test)]

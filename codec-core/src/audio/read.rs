@@ -14,6 +14,7 @@ use symphonia::core::formats::{FormatOptions, FormatReader, Track};
 use symphonia::core::io::{MediaSource, ReadOnlySource};
 use symphonia::core::sample::Sample;
 
+use super::ogg::StreamEnds;
 use super::{check_rate, Audio, AudioError};
 
 /// Decoded samples beyond this are refused: 4 hours at 192 kHz. A corrupt or
@@ -98,6 +99,10 @@ pub struct AudioReader {
     decoded: u64,
     skipped: usize,
     done: bool,
+    /// Where each Ogg stream ends, once read: the padding after it is cut.
+    ends: StreamEnds,
+    /// The timestamp of the first sample.
+    start_ts: u64,
 }
 
 impl AudioReader {
@@ -162,7 +167,7 @@ impl AudioReader {
         // audio aligned with the original.
         let format_opts = FormatOptions { enable_gapless: true, ..Default::default() };
         // The content alone decides the format, from its first bytes (see `guard`).
-        let format = super::guard::open(source, &format_opts, origin)?;
+        let (format, ends) = super::guard::open(source, &format_opts, origin)?;
         let track = audio_track(format.as_ref()).ok_or(AudioError::NoTrack)?;
         let (track_id, params) = (track.id, track.codec_params.clone());
         let decoder = symphonia::default::get_codecs()
@@ -178,6 +183,8 @@ impl AudioReader {
             decoded: 0,
             skipped: 0,
             done: false,
+            ends,
+            start_ts: params.start_ts,
         })
     }
 
@@ -230,7 +237,13 @@ impl AudioReader {
                 Err(SymphoniaError::IoError(e)) if e.kind() == ErrorKind::UnexpectedEof => return self.end(),
                 // A chained stream begins; its parameters may differ, so the first one is the audio.
                 Err(SymphoniaError::ResetRequired) => return self.end(),
-                Err(source) => return Err(AudioError::Decode { decoded: self.decoded, source }),
+                Err(source) => {
+                    let refused = match &source {
+                        SymphoniaError::IoError(e) => super::ogg::refusal(e),
+                        _ => None,
+                    };
+                    return Err(refused.unwrap_or(AudioError::Decode { decoded: self.decoded, source }));
+                }
             };
             if packet.track_id() != self.track_id {
                 continue;
@@ -247,6 +260,14 @@ impl AudioReader {
                     if !mix_down(&buffer, out) {
                         self.skipped += 1;
                         continue;
+                    }
+                    if let Some(end) = self.ends.get(self.track_id) {
+                        // Without seeking to the end first, symphonia dates the last
+                        // page's packets back from its granule position, so it cannot
+                        // tell their padding; that position says how many samples the
+                        // stream holds.
+                        let left = end.saturating_sub(self.start_ts).saturating_sub(self.decoded);
+                        out.truncate(before + (out.len() - before).min(usize::try_from(left).unwrap_or(usize::MAX)));
                     }
                     self.decoded += (out.len() - before) as u64;
                     if self.decoded > MAX_DECODED_SAMPLES {

@@ -45,7 +45,7 @@ impl BatchEncoder {
         let m = package.manifest();
         let channels = spectrum_channels(package);
         let network =
-            StatefulNetwork::load("encoder", &package.encoder_path(), options, &m.encoder, channels, m.latent_dim)?;
+            StatefulNetwork::load("encoder", &package.encoder_graph()?, options, &m.encoder, channels, m.latent_dim)?;
         Ok(Self {
             network,
             quantizer,

@@ -79,7 +79,7 @@ impl Decoder {
         let channels = spectrum_channels(package);
         let latent_dim = m.latent_dim;
         let network =
-            StatefulNetwork::load("decoder", &package.decoder_path(), options, &m.decoder, latent_dim, channels)?;
+            StatefulNetwork::load("decoder", &package.decoder_graph()?, options, &m.decoder, latent_dim, channels)?;
         let block_frames = block_frames.max(1);
         Ok(Self {
             network,

@@ -61,7 +61,7 @@ impl Encoder {
         let channels = spectrum_channels(package);
         let latent_dim = m.latent_dim;
         let network =
-            StatefulNetwork::load("encoder", &package.encoder_path(), options, &m.encoder, channels, latent_dim)?;
+            StatefulNetwork::load("encoder", &package.encoder_graph()?, options, &m.encoder, channels, latent_dim)?;
         let block_frames = block_frames.max(1);
         Ok(Self {
             network,

@@ -96,13 +96,13 @@ impl Bound {
 impl StatefulNetwork {
     pub(crate) fn load(
         graph: &'static str,
-        path: &std::path::Path,
+        model: &[u8],
         options: RuntimeOptions,
         spec: &GraphSpec,
         in_channels: usize,
         out_channels: usize,
     ) -> Result<Self, RuntimeError> {
-        let session = NetworkSession::load(path, options)?;
+        let session = NetworkSession::load(model, options)?;
         check_signature(graph, &session, spec, in_channels, out_channels)?;
         let names = [spec.inputs[0].clone(), spec.inputs[1].clone(), spec.outputs[0].clone(), spec.outputs[1].clone()];
         Ok(Self { graph, session, state: vec![0.0; spec.state_size], in_channels, out_channels, names, bound: None })

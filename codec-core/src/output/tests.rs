@@ -179,3 +179,27 @@ fn output_removes_only_stale_temporaries_of_dead_runs() {
     assert_eq!(temp_pid(".codec--abcdef.tmp"), None);
     assert_eq!(temp_pid(".codec-12-abc.tmp"), None);
 }
+
+/// Releases before the PID was in the name left `.codec-XXXXXX`: they are
+/// removed once untouched for a minute too, and nothing else of that shape.
+#[test]
+fn output_removes_stale_temporaries_of_earlier_releases() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let old = SystemTime::now() - 2 * STALE_AFTER;
+    let put = |name: &str, when: SystemTime| {
+        let file = File::create(dir.path().join(name)).expect("create");
+        file.set_modified(when).expect("touch");
+    };
+    put(".codec-aB3xYz", old);
+    put(".codec-aB3xYq", SystemTime::now());
+    put(".codec-aB3xY", old);
+    put(".codec-aB3-Yz", old);
+    put(".codec-aB3xYz.wav", old);
+    fs::create_dir(dir.path().join(".codec-dIr0ab")).expect("mkdir");
+    write_file(&dir.path().join("out.tok"), b"x").expect("write");
+    assert_eq!(
+        names(dir.path()),
+        [".codec-aB3-Yz", ".codec-aB3xY", ".codec-aB3xYq", ".codec-aB3xYz.wav", ".codec-dIr0ab", "out.tok"],
+        "only the old temporary goes"
+    );
+}

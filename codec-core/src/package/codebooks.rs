@@ -1,7 +1,6 @@
 //! `codebooks.safetensors`: one `[size, width]` float32 table per quantizer
 //! stage, named `group{g}.stage{s}`.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use ndarray::Array2;
@@ -11,16 +10,12 @@ use super::{Manifest, PackageError};
 use crate::quantizer::{Codebook, Grvq, Mcrvq, Quantizer};
 
 /// Larger than any codebook file a manifest can describe (64 tables of 65536 x 4096 would not fit anyway).
-const MAX_BYTES: u64 = 512 << 20;
+pub(super) const MAX_BYTES: u64 = 512 << 20;
 
-pub(super) fn load(path: &Path, manifest: &Manifest) -> Result<Arc<dyn Quantizer>, PackageError> {
-    let io = |source| PackageError::Io { path: path.to_path_buf(), source };
-    let size = std::fs::metadata(path).map_err(io)?.len();
-    if size > MAX_BYTES {
-        return Err(PackageError::Codebooks(format!("{size} bytes is over the {MAX_BYTES}-byte limit")));
-    }
-    let bytes = std::fs::read(path).map_err(io)?;
-    let tensors = SafeTensors::deserialize(&bytes).map_err(|e| PackageError::Codebooks(e.to_string()))?;
+/// The quantizer the codebooks file's `bytes` (already checked against its
+/// hash) describe, as the manifest says it must be.
+pub(super) fn load(bytes: &[u8], manifest: &Manifest) -> Result<Arc<dyn Quantizer>, PackageError> {
+    let tensors = SafeTensors::deserialize(bytes).map_err(|e| PackageError::Codebooks(e.to_string()))?;
     let q = &manifest.quantizer;
     let width = if q.kind == "mcrvq" { manifest.latent_dim } else { manifest.latent_dim / q.groups };
     let table = |g: usize, s: usize| -> Result<Codebook, PackageError> {

@@ -9,7 +9,7 @@ mod manifest;
 pub use locate::{default_model_name, models_dir, set_bundled_models_dir};
 pub use manifest::{GraphSpec, Manifest, QuantizerSpec, StftSpec, StreamingSpec, FORMAT_VERSION};
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -110,13 +110,12 @@ impl ModelPackage {
         };
         let text = read_capped(&manifest_path, manifest::MAX_MANIFEST_BYTES)?;
         let manifest = Manifest::parse(&text)?;
-        for (file, expected) in &manifest.files {
-            let actual = sha256_file(&package_file(&root, file)?, file)?;
-            if !actual.eq_ignore_ascii_case(expected) {
-                return Err(PackageError::HashMismatch { file: file.clone(), expected: expected.clone(), actual });
-            }
+        // The codebooks are checked as they are read below.
+        for file in manifest.files.keys().filter(|f| **f != manifest.quantizer.file) {
+            read_verified(&root, &manifest, file, MAX_FILE_BYTES, std::io::sink())?;
         }
-        let quantizer = codebooks::load(&package_file(&root, &manifest.quantizer.file)?, &manifest)?;
+        let quantizer =
+            codebooks::load(&read_file(&root, &manifest, &manifest.quantizer.file, codebooks::MAX_BYTES)?, &manifest)?;
         let id = package_id(&manifest);
         let legacy_id = files_id(&manifest);
         Ok(Self { dir: root, manifest, id, legacy_id, quantizer })
@@ -152,11 +151,21 @@ impl ModelPackage {
     pub fn quantizer(&self) -> &Arc<dyn Quantizer> {
         &self.quantizer
     }
-    pub fn encoder_path(&self) -> PathBuf {
-        self.dir.join(&self.manifest.encoder.file)
+    /// The encoder graph's bytes, read again and checked against the
+    /// manifest's hash: the file may have changed since the package opened,
+    /// and the graph is loaded from these very bytes.
+    ///
+    /// # Errors
+    /// As [`ModelPackage::open`] for that one file.
+    pub fn encoder_graph(&self) -> Result<Vec<u8>, PackageError> {
+        read_file(&self.dir, &self.manifest, &self.manifest.encoder.file, MAX_FILE_BYTES)
     }
-    pub fn decoder_path(&self) -> PathBuf {
-        self.dir.join(&self.manifest.decoder.file)
+    /// The decoder graph's bytes, checked as [`ModelPackage::encoder_graph`]'s are.
+    ///
+    /// # Errors
+    /// As [`ModelPackage::open`] for that one file.
+    pub fn decoder_graph(&self) -> Result<Vec<u8>, PackageError> {
+        read_file(&self.dir, &self.manifest, &self.manifest.decoder.file, MAX_FILE_BYTES)
     }
     pub fn sample_rate(&self) -> u32 {
         self.manifest.sample_rate
@@ -281,21 +290,69 @@ fn read_capped(path: &Path, limit: u64) -> Result<String, PackageError> {
     Ok(text)
 }
 
-/// The sha256 of the package file `name` at `path` (from [`package_file`]),
-/// read through a handle that is checked again, and never past the limit: the
-/// file may have been replaced since it was checked.
-fn sha256_file(path: &Path, name: &str) -> Result<String, PackageError> {
-    let io = |source| PackageError::Io { path: path.to_path_buf(), source };
-    let file = std::fs::File::open(path).map_err(io)?;
-    if !file.metadata().map_err(io)?.is_file() {
+/// The package file `name`, read whole and checked against its hash.
+fn read_file(root: &Path, manifest: &Manifest, name: &str, limit: u64) -> Result<Vec<u8>, PackageError> {
+    // Room for the whole file at once, so that growing never holds two
+    // copies; only a hint (the file is checked as it is read).
+    let size = std::fs::metadata(root.join(name)).map_or(0, |m| m.len()).min(limit);
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    read_verified(root, manifest, name, limit, &mut bytes)?;
+    Ok(bytes)
+}
+
+/// Copies the package file `name` (see [`package_file`]) into `out` through
+/// one handle, checked again and never read past `limit`, and compares what
+/// was read with the manifest's hash: whoever uses the bytes uses the ones
+/// that were checked, even if the file is replaced meanwhile. On an error,
+/// `out` may hold part of the file and must be dropped.
+fn read_verified(
+    root: &Path,
+    manifest: &Manifest,
+    name: &str,
+    limit: u64,
+    out: impl Write,
+) -> Result<(), PackageError> {
+    let Some(expected) = manifest.files.get(name) else {
+        return Err(PackageError::MissingFile { file: name.to_owned() });
+    };
+    let path = package_file(root, name)?;
+    let io = |source| PackageError::Io { path: path.clone(), source };
+    let file = std::fs::File::open(&path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
         return Err(PackageError::NotRegularFile { file: name.to_owned() });
     }
-    let mut h = Sha256::new();
-    let read = std::io::copy(&mut file.take(MAX_FILE_BYTES + 1), &mut h).map_err(io)?;
-    if read > MAX_FILE_BYTES {
-        return Err(PackageError::FileTooLarge { file: name.to_owned(), size: read, limit: MAX_FILE_BYTES });
+    let too_large = |size| PackageError::FileTooLarge { file: name.to_owned(), size, limit };
+    if meta.len() > limit {
+        return Err(too_large(meta.len()));
     }
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    let mut tee = HashingWriter { hash: Sha256::new(), out };
+    let read = std::io::copy(&mut file.take(limit + 1), &mut tee).map_err(io)?;
+    if read > limit {
+        return Err(too_large(read));
+    }
+    let actual: String = tee.hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    if !actual.eq_ignore_ascii_case(expected) {
+        return Err(PackageError::HashMismatch { file: name.to_owned(), expected: expected.clone(), actual });
+    }
+    Ok(())
+}
+
+/// Hashes what it passes on.
+struct HashingWriter<W> {
+    hash: Sha256,
+    out: W,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
 }
 
 #[cfg(test)]

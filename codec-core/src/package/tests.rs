@@ -212,7 +212,7 @@ fn package_files_stay_inside_the_package() {
     let outside = tempfile::tempdir().expect("tmp");
     let book = outside.path().join("codebooks.safetensors");
     std::fs::copy(shipped("grvq").join("codebooks.safetensors"), &book).expect("copy");
-    let hash = sha256_file(&book, "x").expect("hash");
+    let hash: String = Sha256::digest(std::fs::read(&book).expect("read")).iter().map(|b| format!("{b:02x}")).collect();
     let dir = copy_of("grvq");
     let rel =
         format!("../{}/codebooks.safetensors", outside.path().file_name().and_then(|n| n.to_str()).expect("name"));
@@ -253,4 +253,28 @@ fn package_files_stay_inside_the_package() {
         let err = ModelPackage::open_dir(dir.path()).expect_err(name);
         assert!(matches!(err, PackageError::NotRegularFile { ref file } if file == name), "{err}");
     }
+}
+
+/// The graphs are checked when the package opens, but loaded later: a graph
+/// replaced in between must be refused, not run.
+#[test]
+fn a_graph_replaced_after_open_is_refused_at_load() {
+    use crate::codec::{BatchEncoder, Decoder, Encoder};
+    use crate::{CodecError, RuntimeOptions};
+    let dir = copy_of("grvq");
+    let package = ModelPackage::open_dir(dir.path()).expect("open");
+    let (encoder, decoder) = (dir.path().join("encoder.onnx"), dir.path().join("decoder.onnx"));
+    let decoder_bytes = std::fs::read(&decoder).expect("read");
+    std::fs::write(&decoder, std::fs::read(&encoder).expect("read")).expect("write");
+    std::fs::write(&encoder, decoder_bytes).expect("write");
+    let refused = |err: CodecError, file: &str| {
+        assert!(
+            matches!(err, CodecError::Package(PackageError::HashMismatch { file: ref f, .. }) if f == file),
+            "{err}"
+        );
+    };
+    let options = RuntimeOptions::default();
+    refused(Encoder::new(&package, options, 2).map(|_| ()).expect_err("encoder"), "encoder.onnx");
+    refused(BatchEncoder::new(&package, options, 2).map(|_| ()).expect_err("batch encoder"), "encoder.onnx");
+    refused(Decoder::new(&package, options, 2).map(|_| ()).expect_err("decoder"), "decoder.onnx");
 }

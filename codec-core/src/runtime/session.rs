@@ -1,7 +1,6 @@
 //! One network's ONNX Runtime session, on the device asked for.
 
 use std::fmt;
-use std::path::Path;
 use std::str::FromStr;
 
 use ort::ep;
@@ -72,24 +71,25 @@ impl fmt::Debug for NetworkSession {
 }
 
 impl NetworkSession {
-    /// Loads `path` on `options.device`; when that device's provider cannot be
+    /// Loads the ONNX graph `model` (its bytes, so that what runs is what the
+    /// caller checked) on `options.device`; when that device's provider cannot be
     /// registered, loads it on the CPU and records why ([`NetworkSession::fallback_reason`]).
     ///
     /// # Errors
     /// The library cannot be loaded, or the graph cannot be loaded even on the CPU.
-    pub fn load(path: &Path, options: RuntimeOptions) -> Result<Self, RuntimeError> {
+    pub fn load(model: &[u8], options: RuntimeOptions) -> Result<Self, RuntimeError> {
         let mut fallback_reason = None;
         if options.device != Device::Cpu {
-            match Self::build(path, options) {
+            match Self::build(model, options) {
                 Ok(session) => return Ok(Self { session, device: options.device, fallback_reason }),
                 Err(e) => fallback_reason = Some(format!("{} unavailable ({e}); running on the CPU", options.device)),
             }
         }
-        let session = Self::build(path, RuntimeOptions { device: Device::Cpu, ..options })?;
+        let session = Self::build(model, RuntimeOptions { device: Device::Cpu, ..options })?;
         Ok(Self { session, device: Device::Cpu, fallback_reason })
     }
 
-    fn build(path: &Path, options: RuntimeOptions) -> Result<Session, RuntimeError> {
+    fn build(model: &[u8], options: RuntimeOptions) -> Result<Session, RuntimeError> {
         let mut builder = Session::builder(environment()?)?
             .with_optimization_level(GraphOptimizationLevel::Level3)?
             .with_intra_threads(options.intra_threads.max(1))?
@@ -102,7 +102,7 @@ impl NetworkSession {
                 ep::CUDA::default().build().error_on_failure(),
             ])?,
         };
-        Ok(builder.commit_from_file(path)?)
+        Ok(builder.commit_from_memory(model)?)
     }
 
     /// The device the session runs on.

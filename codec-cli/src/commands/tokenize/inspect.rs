@@ -1,7 +1,7 @@
 //! `codec detokenize` (token parts back to WAV files) and `codec stats`
 //! (codebook use of token parts).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -98,6 +98,8 @@ pub fn detokenize(args: DetokenizeArgs) -> Result<()> {
     let mut found: HashSet<String> = HashSet::new();
     let mut decoder: Option<PartDecoder> = None;
     let mut written = 0;
+    // File name to the id written there: ids can name one file (`a/b` and `a__b`).
+    let mut names: HashMap<String, String> = HashMap::new();
     for path in &paths {
         let full = args.limit.is_some_and(|l| written >= l);
         if full && wanted.is_empty() {
@@ -122,11 +124,23 @@ pub fn detokenize(args: DetokenizeArgs) -> Result<()> {
                 continue;
             }
             let Some(codes) = part.entry_codes(line) else { continue };
+            let name = format!("{}.wav", line.id.replace(['/', '\\'], "__"));
+            let path = args.output.join(&name);
+            if let Some(first) = names.get(&name) {
+                let which = if *first == line.id {
+                    format!("the id `{first}` comes twice")
+                } else {
+                    format!("the ids `{first}` and `{}` both name one file", line.id)
+                };
+                bail!(
+                    "{which}, {}: refused rather than overwritten (detokenize them apart with --ids)",
+                    path.display()
+                );
+            }
+            names.insert(name, line.id.clone());
             d.decoder.reset();
             let mut pcm = Vec::new();
             d.decoder.push(codes, &mut pcm)?;
-            let name = line.id.replace(['/', '\\'], "__");
-            let path = args.output.join(format!("{name}.wav"));
             audio::write_wav(&path, &pcm, d.package.sample_rate())
                 .with_context(|| format!("cannot write {}", path.display()))?;
             written += 1;

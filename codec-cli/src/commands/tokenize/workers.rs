@@ -1,9 +1,11 @@
 //! The threads of `codec tokenize`: files in, codes out, tagged with their
 //! place (part, slot) so the writer can put each part together.
 //!
-//! Two shapes. Per file (`--batch 1`, best on CPUs): every thread decodes,
-//! resamples and encodes whole files with its own encoder. Batched (GPUs):
-//! threads decode and resample; one thread gathers the signals, sorts them by
+//! Two shapes. Per file (`--batch 1`, best on CPUs): every thread streams
+//! files through its own encoder, decoding, resampling and encoding as it
+//! goes, so memory does not grow with a file's length. Batched (GPUs):
+//! threads decode and resample whole signals (a batch runs whole signals
+//! through the network at once); one thread gathers them, sorts them by
 //! length and runs them through the encoder network many at a time.
 
 use std::path::{Path, PathBuf};
@@ -11,6 +13,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use anyhow::{bail, Result};
+use codec_core::bitstream::TokenFile;
 use codec_core::{audio, offline, BatchEncoder, Encoder, ModelPackage, RuntimeOptions};
 use crossbeam_channel::{Receiver, Sender};
 
@@ -29,18 +32,52 @@ pub(super) type Done = (usize, usize, Outcome);
 /// in batches: more gives batches of more even lengths (less padding).
 const POOL_BATCHES: usize = 4;
 
-/// The file as mono PCM at the model's rate, and its duration in seconds.
-/// Only a regular file is read: opening a FIFO would wait for a writer forever.
-fn load(package: &ModelPackage, path: &Path, min_seconds: f64) -> Result<(Vec<f32>, f64)> {
+/// The file's audio, a packet at a time. Only a regular file is read:
+/// opening a FIFO would wait for a writer forever.
+fn open(path: &Path) -> Result<audio::AudioReader> {
     if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
         bail!("not a regular file (a FIFO, a device or a folder): skipped");
     }
-    let input = audio::read_audio(path)?;
-    let seconds = input.duration_secs();
+    Ok(audio::AudioReader::open(path)?)
+}
+
+fn check_length(seconds: f64, min_seconds: f64) -> Result<()> {
     if seconds < min_seconds {
         bail!("too short ({seconds:.3} s < {min_seconds} s)");
     }
-    Ok((audio::resample(&input.samples, input.sample_rate, package.sample_rate())?, seconds))
+    Ok(())
+}
+
+/// The file's codes, streamed from it as `codec encode` does (memory holds
+/// the codes, not the audio), and its duration in seconds.
+fn encode_file(
+    package: &ModelPackage,
+    encoder: &mut Encoder,
+    path: &Path,
+    min_seconds: f64,
+) -> Result<(TokenFile, f64)> {
+    let mut input = open(path)?;
+    let tokens = offline::encode_audio(package, encoder, &mut input, |_| {})?;
+    let seconds = tokens.header.original_len as f64 / f64::from(package.sample_rate());
+    check_length(seconds, min_seconds)?;
+    Ok((tokens, seconds))
+}
+
+/// The file as mono PCM at the model's rate, for a batch, and its duration
+/// in seconds: converted as it is decoded, so only that one copy is held.
+fn load(package: &ModelPackage, path: &Path, min_seconds: f64) -> Result<(Vec<f32>, f64)> {
+    let mut input = open(path)?;
+    let mut resampler = audio::Resampler::new(input.sample_rate(), package.sample_rate())?;
+    let (mut samples, mut pcm, mut decoded) = (Vec::new(), Vec::new(), 0u64);
+    while input.read_packet(&mut samples)? {
+        decoded += samples.len() as u64;
+        resampler.push(&samples, &mut pcm)?;
+        samples.clear();
+    }
+    resampler.finish(&mut pcm)?;
+    let seconds = decoded as f64 / f64::from(input.sample_rate());
+    check_length(seconds, min_seconds)?;
+    Ok((pcm, seconds))
 }
 
 /// `jobs` threads, each encoding whole files with its own encoder.
@@ -59,9 +96,7 @@ pub(super) fn per_file(
         let mut encoder = Encoder::new(&package, runtime, stages)?;
         threads.push(std::thread::spawn(move || {
             for (part, slot, path) in rx {
-                let outcome = match load(&package, &path, min_seconds).and_then(|(pcm, seconds)| {
-                    Ok((offline::encode_with(&package, &mut encoder, &pcm, |_| {})?, seconds))
-                }) {
+                let outcome = match encode_file(&package, &mut encoder, &path, min_seconds) {
                     Ok((tokens, seconds)) => {
                         Outcome::Codes { frames: u64::from(tokens.header.frames), codes: tokens.codes, seconds }
                     }
