@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite. Installs what the tests need first if it is missing:
 # ALSA's development files, and PulseAudio for the tests that run calls on a
-# headless sound server (they start their own; none is needed beforehand).
+# headless sound server (they start their own; none is needed beforehand),
+# and tshark and GStreamer, which receive our RTP calls in the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/system-deps.sh --audio-server
+scripts/system-deps.sh --audio-server --peer-stacks
 cargo test --workspace "$@"

@@ -8,6 +8,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use codec_core::bitstream::Packet;
+use codec_stream::rtp::{RtpOut, RtpSettings};
 
 /// The tests that run the pipeline against real-time clocks take turns: on a
 /// 2-core machine, two calls at once starve each other into xruns.
@@ -126,12 +127,14 @@ fn file_loopback_plays_the_codec_speech_with_its_delay() {
     assert_plays_the_decode(&offline, &output, rate, delay_ms, &err);
 }
 
-/// A datagram that is a well-formed packet of some other model.
+/// A datagram that is a well-formed RTP packet of some other model (its
+/// first, which names the model).
 fn foreign_model_packet() -> Vec<u8> {
     let packet =
         Packet { seq: 0, frame_index: 0, model_tag: 0xdead_beef, bits: 10, codebooks: 4, frames: 1, codes: vec![1; 4] };
+    let mut rtp = RtpOut::new(&RtpSettings::default(), packet.model_tag, 320).expect("rtp");
     let mut d = Vec::new();
-    packet.encode_into(&mut d).expect("encode");
+    rtp.write(&packet, &mut d).expect("encode");
     d
 }
 
@@ -195,8 +198,8 @@ fn three_frames_a_packet_reach_the_receiver_whole() {
     let dir = tempfile::tempdir().expect("tmp");
     let out = dir.path().join("received.wav");
     let (send_err, err) = call_across_processes(&out, &["--frames-per-packet", "3"], |_| {});
-    // The header line gives the rate on the wire: 16 bytes every 60 ms on top of the codes.
-    assert!(send_err.contains("3 frames a packet: 4.13 kbps with headers"), "{send_err}");
+    // The header line gives the rate on the wire: 12 bytes of RTP header every 60 ms on top of the codes.
+    assert!(send_err.contains("3 frames a packet: 3.60 kbps with headers"), "{send_err}");
     let packets = count(&send_err, "packets sent");
     let decoded = count(&err, "frames decoded");
     // 5 s of speech and the short tail that flushes the encoder, in threes.
@@ -268,4 +271,131 @@ fn loopback_without_a_sound_server_fails_cleanly() {
         assert_eq!(out.status.code(), Some(1), "{err}");
         assert!(err.lines().last().is_some_and(|l| l.starts_with("error: ")), "{err}");
     }
+}
+
+/// Writes a fresh SRTP key file (mode 0600) in `dir`, returning its path and base64.
+fn key_file(dir: &Path) -> (PathBuf, String) {
+    use std::os::unix::fs::PermissionsExt;
+    let bytes: [u8; 30] = std::array::from_fn(|i| (i as u8).wrapping_mul(97).wrapping_add(13));
+    let key = codec_stream::SrtpKey::from_bytes(bytes).to_base64();
+    let path = dir.join("call.key");
+    std::fs::write(&path, format!("{key}\n")).expect("write key");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    (path, key)
+}
+
+/// Forwards what `codec send` sends to `to` and, after every fifth packet of
+/// frames from the tenth on, sends the receiver three an attacker could:
+/// the same again (a replay), the next sequence number with its last byte
+/// (the SRTP tag) flipped (a forgery), and the same under another SSRC.
+/// Stops when `stop` is set; returns how many of each kind it sent.
+fn attacking_relay(
+    socket: UdpSocket,
+    to: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<u64> {
+    socket.set_read_timeout(Some(Duration::from_millis(20))).expect("timeout");
+    std::thread::spawn(move || {
+        let (mut buf, mut seen, mut attacks) = ([0u8; 2048], 0u64, 0u64);
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let Ok(n) = socket.recv(&mut buf) else { continue };
+            let d = &buf[..n];
+            socket.send_to(d, &to).expect("forward");
+            // A packet of one frame with no header extension: 12 + 5 + 10 bytes.
+            if n != 27 {
+                continue;
+            }
+            seen += 1;
+            if seen < 10 || seen % 5 != 0 {
+                continue;
+            }
+            attacks += 1;
+            socket.send_to(d, &to).expect("replay");
+            let mut forged = d.to_vec();
+            let seq = u16::from_be_bytes([forged[2], forged[3]]).wrapping_add(1);
+            forged[2..4].copy_from_slice(&seq.to_be_bytes());
+            forged[n - 1] ^= 0x01;
+            socket.send_to(&forged, &to).expect("forgery");
+            let mut other = d.to_vec();
+            other[8..12].iter_mut().for_each(|b| *b ^= 0xff);
+            socket.send_to(&other, &to).expect("other source");
+        }
+        attacks
+    })
+}
+
+#[test]
+fn an_srtp_call_plays_and_drops_replayed_forged_and_foreign_packets() {
+    let _turn = realtime();
+    let dir = tempfile::tempdir().expect("tmp");
+    let (key, key_text) = key_file(dir.path());
+    let out = dir.path().join("received.wav");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let receiver = codec()
+        .args(["receive", "--listen", &addr, "-o", s(&out), "--idle-stop", "1.5", "-q", "--srtp-key", s(&key)])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn receive");
+    let relay = UdpSocket::bind("127.0.0.1:0").expect("bind relay");
+    let relay_addr = relay.local_addr().expect("addr").to_string();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let attacker = attacking_relay(relay, addr.clone(), stop.clone());
+    std::thread::sleep(Duration::from_millis(1500));
+    let sent = codec()
+        .args(["send", "--to", &relay_addr, "-i", s(&sample()), "-q", "--srtp-key", s(&key)])
+        .output()
+        .expect("run send");
+    let send_err = String::from_utf8_lossy(&sent.stderr).into_owned();
+    assert!(sent.status.success(), "{send_err}");
+    let received = wait(receiver, Duration::from_secs(30));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let attacks = attacker.join().expect("relay");
+    let err = String::from_utf8_lossy(&received.stderr).into_owned();
+    println!("send:\n{send_err}\nreceive:\n{err}\n{attacks} rounds of attack");
+    assert!(received.status.success(), "{err}");
+    assert!(attacks >= 40, "{attacks}");
+    assert_eq!(count(&err, "replayed"), attacks, "{err}");
+    assert_eq!(count(&err, "unauthenticated"), attacks, "{err}");
+    assert_eq!(count(&err, "other source"), attacks, "{err}");
+    assert!(err.contains("SRTP (AES_CM_128_HMAC_SHA1_80)") && !err.contains("call is not encrypted"), "{err}");
+    assert!(!err.contains(key_text.as_str()) && !send_err.contains(key_text.as_str()), "the key was printed");
+    let (sent_packets, got) = (count(&send_err, "packets sent"), count(&err, "received"));
+    assert!(got + 3 >= sent_packets && got <= sent_packets, "received {got} of {sent_packets}");
+    let (audio, rate) = wav_samples(&out);
+    let offline = offline_decode();
+    let (delay_ms, _) = codec_stream::delay::envelope_delay(&offline, &audio, rate, 3000.0);
+    assert_plays_the_decode(&offline, &audio, rate, delay_ms, &err);
+}
+
+#[test]
+fn srtp_keys_are_checked_and_never_printed() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tmp");
+    let (key, key_text) = key_file(dir.path());
+    let open = dir.path().join("open.key");
+    std::fs::copy(&key, &open).expect("copy");
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let short = dir.path().join("short.key");
+    std::fs::write(&short, "c2VjcmV0\n").expect("write");
+    std::fs::set_permissions(&short, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    for (args, needle) in [
+        (vec!["--srtp-key", s(&open)], "readable by others"),
+        (vec!["--srtp-key", s(&short)], "6 bytes, not 30"),
+        (vec!["--srtp-key", s(dir.path())], "not a regular file"),
+        (vec!["--srtp-key-env", "CODEC_TEST_NO_SUCH_VARIABLE"], "is not set"),
+    ] {
+        let out = codec().args(["receive", "--listen", "0", "-o", "/dev/null"]).args(&args).output().expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.trim_end().lines().last().is_some_and(|l| l.starts_with("error: ") && l.contains(needle)), "{err}");
+        assert!(!err.contains(key_text.as_str()) && !err.contains("c2VjcmV0"), "{err}");
+    }
+    // The environment variable works as the file does; a plain call says it is not encrypted.
+    let sdp = codec().args(["sdp", "--port", "5004", "--srtp-key-env", "K"]).env("K", &key_text).output().expect("run");
+    let text = String::from_utf8_lossy(&sdp.stdout);
+    assert!(text.contains(&format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{key_text}")), "{text}");
+    assert!(text.contains("m=audio 5004 RTP/SAVP 96"), "{text}");
+    let plain = codec().args(["send", "--to", "127.0.0.1:9", "-i", s(&sample()), "--duration", "0.2", "-q"]).output();
+    let err = String::from_utf8_lossy(&plain.expect("run").stderr).into_owned();
+    assert_eq!(err.matches("the call is not encrypted").count(), 1, "{err}");
 }
