@@ -20,14 +20,8 @@ use std::time::{Duration, Instant};
 
 use codec_core::bitstream::{unpack_codes, TokenFile};
 use codec_core::{ModelPackage, RuntimeOptions};
+use common::call::{count, realtime};
 use common::{codec, ok, s, sample};
-
-/// The tests that run calls at real time take turns.
-static REALTIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn realtime() -> std::sync::MutexGuard<'static, ()> {
-    REALTIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 /// Whether the tests may go on: `false` (after saying why) when `problem`
 /// is something and the stacks are not required; a failure when they are.
@@ -88,15 +82,6 @@ fn interrupt(mut child: Child) {
     panic!("{pid} did not stop within 30 s of SIGINT");
 }
 
-fn summary_count(text: &str, name: &str) -> u64 {
-    let at = text.rfind(&format!("{name} ")).unwrap_or_else(|| panic!("no `{name}` in: {text}"));
-    text[at + name.len() + 1..]
-        .split(|c: char| !c.is_ascii_digit())
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no number after `{name}` in: {text}"))
-}
-
 #[test]
 fn tshark_decodes_a_captured_call_as_rtp_of_our_payload_type() {
     if !usable(missing("tshark", &["--version"])) {
@@ -149,7 +134,7 @@ fn tshark_decodes_a_captured_call_as_rtp_of_our_payload_type() {
     let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split(',').collect()).collect();
     println!("{send_err}\n{} packets decoded; first {:?}, last {:?}", rows.len(), rows.first(), rows.last());
     // Every packet of frames, and the three copies of the goodbye.
-    let packets = summary_count(&send_err, "packets sent");
+    let packets = count(&send_err, "packets sent");
     assert!(packets >= 120, "{send_err}");
     assert_eq!(rows.len() as u64, packets + 3, "{text}");
     let field = |row: &Vec<&str>, i: usize| row.get(i).copied().unwrap_or_default().to_string();
@@ -264,7 +249,7 @@ fn gstreamer_decrypts_an_srtp_call_that_codec_then_decodes_to_the_offline_audio(
     let send_err = String::from_utf8_lossy(&sent.stderr).into_owned();
     let packets = payloads(&std::fs::read(&delivered).expect("GStreamer's output"));
     println!("{send_err}\nGStreamer delivered {} packets", packets.len());
-    let sent_packets = summary_count(&send_err, "packets sent");
+    let sent_packets = count(&send_err, "packets sent");
     // Every packet of frames, in order, and the goodbye (whose copies the
     // jitter buffer may drop as duplicates of its timestamp, or keep).
     let frames: Vec<&(u16, Vec<u8>)> = packets.iter().filter(|(_, p)| !p.is_empty()).collect();
