@@ -257,6 +257,7 @@ impl RtpIn {
         if datagram.len() > MAX_DATAGRAM_LEN + crate::srtp_key::SRTP_TAG_LEN {
             return Err(Rejected::Foreign);
         }
+        check_header_extension(datagram)?;
         let header = Header::unmarshal(&mut &datagram[..]).map_err(|_| Rejected::Foreign)?;
         if header.version != 2 || header.payload_type != self.payload_type {
             return Err(Rejected::Foreign);
@@ -347,6 +348,49 @@ impl RtpIn {
             _ => Err(Rejected::Foreign),
         }
     }
+}
+
+/// Checks that every RFC 8285 header extension element lies inside the
+/// extension block, which lies inside the datagram. The `rtp` crate (and
+/// `webrtc-srtp`, which parses the header before authenticating) panics on
+/// an element that runs past the datagram's end: one datagram from anyone
+/// would end the call. Other malformations they refuse by themselves.
+fn check_header_extension(datagram: &[u8]) -> Result<(), Rejected> {
+    let byte = |at: usize| datagram.get(at).copied().ok_or(Rejected::Foreign);
+    let first = byte(0)?;
+    if first & 0x10 == 0 {
+        return Ok(());
+    }
+    let start = RTP_HEADER_LEN + 4 * usize::from(first & 0x0f);
+    let profile = u16::from_be_bytes([byte(start)?, byte(start + 1)?]);
+    let words = u16::from_be_bytes([byte(start + 2)?, byte(start + 3)?]);
+    let (mut at, end) = (start + 4, start + 4 + 4 * usize::from(words));
+    if end > datagram.len() {
+        return Err(Rejected::Foreign);
+    }
+    let one_byte = profile == 0xbede;
+    let two_byte = profile & 0xfff0 == 0x1000;
+    while (one_byte || two_byte) && at < end {
+        let b = byte(at)?;
+        at += 1;
+        if b == 0 {
+            continue;
+        }
+        let len = if one_byte {
+            if b >> 4 == 15 {
+                break;
+            }
+            usize::from(b & 0x0f) + 1
+        } else {
+            at += 1;
+            usize::from(byte(at - 1)?)
+        };
+        at += len;
+        if at > end {
+            return Err(Rejected::Foreign);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -194,3 +194,31 @@ fn srtp_drops_replays_forgeries_and_plain_packets() {
     assert_eq!(idle.read(&send(&mut stranger, &frames(0, 1)), 0.0, 0, &mut got), Err(Rejected::Unauthenticated));
     assert!(idle.ssrc().is_none());
 }
+
+#[test]
+fn a_header_extension_element_past_the_datagram_is_refused_not_a_panic() {
+    // Found by fuzz/fuzz_targets/rtp_in.rs: the rtp crate's parser (which
+    // webrtc-srtp runs before authenticating) panicked on an element
+    // claiming 16 bytes in a one-word extension block at the datagram's end.
+    let mut got = Packet::default();
+    for settings in [RtpSettings::default(), RtpSettings { srtp: Some(key()), ..RtpSettings::default() }] {
+        let (_, mut inn) = pair(&settings, 0, 0);
+        let mut d = vec![0x90, 96, 0, 1, 0, 0, 0, 0, 0x12, 0x34, 0x56, 0x78];
+        d.extend_from_slice(&[0xbe, 0xde, 0, 1, 0x1f, 0, 0, 0]);
+        assert_eq!(inn.read(&d, 0.0, 0, &mut got), Err(Rejected::Foreign));
+        // Two-byte elements, and a block longer than the datagram.
+        let mut two = d.clone();
+        two[12..16].copy_from_slice(&[0x10, 0x00, 0, 1]);
+        two[16..20].copy_from_slice(&[1, 200, 0, 0]);
+        assert_eq!(inn.read(&two, 0.0, 0, &mut got), Err(Rejected::Foreign));
+        let mut long = d.clone();
+        long[15] = 9;
+        assert_eq!(inn.read(&long, 0.0, 0, &mut got), Err(Rejected::Foreign));
+        for cut in 0..d.len() {
+            let _ = inn.read(&d[..cut], 0.0, 0, &mut got);
+        }
+    }
+    // Our own packets, with their extension, still pass.
+    let (mut out, mut inn) = pair(&RtpSettings::default(), 0, 0);
+    inn.read(&send(&mut out, &frames(0, 1)), 0.0, 0, &mut got).expect("a first packet with the model extension");
+}
