@@ -14,10 +14,8 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, mut rest)) = data.split_first() else { return };
-    let settings = RtpSettings {
-        srtp: (mode & 1 == 1).then(|| SrtpKey::from_bytes([7; 30])),
-        ..RtpSettings::default()
-    };
+    let settings =
+        RtpSettings { srtp: (mode & 1 == 1).then(|| SrtpKey::from_bytes([7; 30])), ..RtpSettings::default() };
     let Ok(mut rtp) = RtpIn::new(&settings, 0xc0de_c0de, 10, 4, 320) else { return };
     let mut packet = Packet::default();
     let mut now_ms = 0.0;
