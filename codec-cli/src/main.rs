@@ -4,6 +4,7 @@ mod commands;
 mod io;
 mod model_args;
 mod progress;
+mod rtp_args;
 mod stdout;
 
 use std::process::ExitCode;
@@ -31,10 +32,12 @@ enum Command {
     Models(commands::models::Args),
     /// Hear yourself through the codec: microphone -> encoder -> (simulated network) -> decoder -> speaker
     Loopback(commands::live::LoopbackArgs),
-    /// Stream the microphone (or a file) as codec packets over UDP to `codec receive`
+    /// Stream the microphone (or a file) as RTP (or SRTP with --srtp-key) over UDP to `codec receive`
     Send(commands::live::SendArgs),
-    /// Play codec packets arriving over UDP (or write them to a file)
+    /// Play RTP (or SRTP) packets of the codec arriving over UDP (or write them to a file)
     Receive(commands::live::ReceiveArgs),
+    /// Print the SDP of a call's settings (model, stages, port, payload type, and the a=crypto line of a key)
+    Sdp(commands::sdp::Args),
     /// List audio input and output devices
     Devices(commands::live::DevicesArgs),
     /// Turn a corpus (folder or manifest) into token parts, on every core; resumable, splittable with --shard
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
         Command::Loopback(a) => commands::live::loopback(a),
         Command::Send(a) => commands::live::send(a),
         Command::Receive(a) => commands::live::receive(a),
+        Command::Sdp(a) => commands::sdp::run(a),
         Command::Devices(a) => commands::live::devices(a),
         Command::Tokenize(a) => commands::tokenize::run(a),
         Command::Detokenize(a) => commands::tokenize::detokenize(a),

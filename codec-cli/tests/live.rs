@@ -2,101 +2,20 @@
 //! time (no sound card needed) and UDP on this machine; and the bad
 //! conditions: a port in use, garbage and foreign datagrams, no sound server.
 
+mod common;
+
 use std::net::UdpSocket;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use codec_core::bitstream::Packet;
-
-/// The tests that run the pipeline against real-time clocks take turns: on a
-/// 2-core machine, two calls at once starve each other into xruns.
-static REALTIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn realtime() -> std::sync::MutexGuard<'static, ()> {
-    REALTIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn sample() -> PathBuf {
-    repo().join("testdata").join("sample.wav")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
+use codec_stream::rtp::{RtpOut, RtpSettings};
+use common::call::{assert_plays_the_decode, count, free_port, offline_decode, realtime, wait, wav_samples};
+use common::{repo, s, sample};
 
 fn codec() -> Command {
     Command::new(env!("CARGO_BIN_EXE_codec"))
-}
-
-/// Waits for `child` at most `limit`, killing it past that (a hang is a failure).
-fn wait(mut child: Child, limit: Duration) -> Output {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if let Ok(Some(_)) = child.try_wait() {
-            return child.wait_with_output().expect("output");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let out = child.wait_with_output().expect("output");
-    panic!("still running after {limit:?}; stderr: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-/// The number after `name ` in the summary.
-fn count(text: &str, name: &str) -> u64 {
-    let at = text.rfind(&format!("{name} ")).unwrap_or_else(|| panic!("no `{name}` in: {text}"));
-    text[at + name.len() + 1..]
-        .split(|c: char| !c.is_ascii_digit())
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no number after `{name}` in: {text}"))
-}
-
-fn wav_samples(path: &Path) -> (Vec<f32>, u32) {
-    let mut r = hound::WavReader::open(path).expect("wav");
-    let rate = r.spec().sample_rate;
-    (r.samples::<i16>().map(|x| f32::from(x.expect("sample")) / 32768.0).collect(), rate)
-}
-
-/// The offline decode of the sample (the whole file encoded and decoded at once).
-fn offline_decode() -> Vec<f32> {
-    let package = codec_core::ModelPackage::open("default").expect("model");
-    let options = codec_core::RuntimeOptions::default();
-    let input = codec_core::audio::read_audio(&sample()).expect("sample").samples;
-    let tokens =
-        codec_core::offline::encode_pcm(&package, options, package.default_stages(), &input, |_| {}).expect("encode");
-    codec_core::offline::decode_tokens(&package, options, &tokens, |_| {}).expect("decode")
-}
-
-/// Checks that `audio` plays `offline` (the offline decode) second by
-/// second, allowing for the slips the receiver's summary `err` counts.
-///
-/// A busy machine may make the receiver's clock play a moment of silence (an
-/// xrun) or the jitter buffer stretch a frame (a late packet); all after such
-/// a slip comes that much later, which one lag for the whole file reads as a
-/// poor match. So each second is matched on its own: without a slip in it,
-/// it is the decode's (0.99 and more); a 20 ms slip inside a second brings it
-/// to 0.8-0.9. A third of the frames missing or repeated, the frames of a
-/// packet out of order, or the speech backwards, bring every second below
-/// 0.95. Returns the delay of the last second.
-fn assert_plays_the_decode(offline: &[f32], audio: &[f32], rate: u32, around_ms: f64, err: &str) -> f64 {
-    let track = codec_stream::delay::envelope_track(offline, audio, rate, 1000.0, around_ms, 300.0);
-    println!("second by second: {track:?}");
-    assert!(track.len() >= 4, "{track:?}");
-    let slips = count(err, "xruns") + count(err, "concealed");
-    let loose = track.iter().filter(|m| m.corr < 0.95).count() as u64;
-    assert!(loose <= slips, "{loose} seconds unlike the sent speech after {slips} slips: {track:?}");
-    assert!(track.iter().all(|m| m.corr > 0.6), "the output is not the sent speech: {track:?}");
-    track.last().map_or(around_ms, |m| m.delay_ms)
-}
-
-fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
 #[test]
@@ -126,12 +45,14 @@ fn file_loopback_plays_the_codec_speech_with_its_delay() {
     assert_plays_the_decode(&offline, &output, rate, delay_ms, &err);
 }
 
-/// A datagram that is a well-formed packet of some other model.
+/// A datagram that is a well-formed RTP packet of some other model (its
+/// first, which names the model).
 fn foreign_model_packet() -> Vec<u8> {
     let packet =
         Packet { seq: 0, frame_index: 0, model_tag: 0xdead_beef, bits: 10, codebooks: 4, frames: 1, codes: vec![1; 4] };
+    let mut rtp = RtpOut::new(&RtpSettings::default(), packet.model_tag, 320).expect("rtp");
     let mut d = Vec::new();
-    packet.encode_into(&mut d).expect("encode");
+    rtp.write(&packet, &mut d).expect("encode");
     d
 }
 
@@ -195,8 +116,8 @@ fn three_frames_a_packet_reach_the_receiver_whole() {
     let dir = tempfile::tempdir().expect("tmp");
     let out = dir.path().join("received.wav");
     let (send_err, err) = call_across_processes(&out, &["--frames-per-packet", "3"], |_| {});
-    // The header line gives the rate on the wire: 16 bytes every 60 ms on top of the codes.
-    assert!(send_err.contains("3 frames a packet: 4.13 kbps with headers"), "{send_err}");
+    // The header line gives the rate on the wire: 12 bytes of RTP header every 60 ms on top of the codes.
+    assert!(send_err.contains("3 frames a packet: 3.60 kbps with headers"), "{send_err}");
     let packets = count(&send_err, "packets sent");
     let decoded = count(&err, "frames decoded");
     // 5 s of speech and the short tail that flushes the encoder, in threes.

@@ -8,6 +8,7 @@
 //! - [`callbacks`]: the device callbacks, which only copy samples and count;
 //! - [`sender`] and [`receiver`]: the two codec halves, each driven by one thread;
 //! - [`jitter`]: the receiver's adaptive jitter buffer, and [`playout_clock`], which paces it;
+//! - [`rtp`]: the packets on the wire, RTP or SRTP (`docs/rtp-payload.md`), and [`srtp_key`], the call's key;
 //! - [`netsim`]: a deterministic lossy, jittery network for tests and demos;
 //! - [`device`] (cpal, and [`pulse_out`] for playback on PulseAudio) and [`filedev`] (files at a steady pace): the audio ends;
 //! - [`session`]: whole calls: [`run_loopback`], [`run_send`], [`run_receive`];
@@ -26,15 +27,19 @@ pub mod priority;
 #[cfg(any(target_os = "linux", target_os = "dragonfly", target_os = "freebsd", target_os = "netbsd"))]
 pub mod pulse_out;
 pub mod receiver;
+pub mod rtp;
 pub mod sender;
 pub mod session;
+pub mod srtp_key;
 pub mod stats;
 
 pub use device::{list_devices, DeviceInfo};
 pub use jitter::{JitterBuffer, JitterConfig, JitterStats, Playout, PushOutcome};
 pub use netsim::{NetSim, NetSimConfig, NetSimStats};
+pub use rtp::{RtpSettings, DEFAULT_PAYLOAD_TYPE};
 pub use sender::{wire_bitrate, MAX_FRAMES_PER_PACKET};
 pub use session::{run_loopback, run_receive, run_send, CallOptions, Input, Output, Summary, DEFAULT_BUFFER_MS};
+pub use srtp_key::{SrtpKey, SRTP_SUITE};
 pub use stats::{Counters, Snapshot};
 
 /// What stops a call.

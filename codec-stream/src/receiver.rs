@@ -11,6 +11,7 @@ use rubato::{Resampler, SincFixedIn, SincInterpolationParameters, SincInterpolat
 
 use crate::jitter::{JitterBuffer, JitterConfig, Playout};
 use crate::playout_clock::PlayoutClock;
+use crate::rtp::{Rejected, RtpIn, RtpSettings};
 use crate::stats::Counters;
 use crate::StreamError;
 
@@ -40,10 +41,17 @@ const START_MARGIN_MS: f64 = 5.0;
 pub enum Arrival {
     /// A packet of this stream, handed to the jitter buffer.
     Accepted,
-    /// Not a packet of this format.
+    /// Not a packet of this format: not RTP, another payload type, or not
+    /// whole frames of this model's layout.
     Foreign,
-    /// A packet of another model (its tag) or layout.
+    /// A packet of another model (its tag).
     OtherModel(u32),
+    /// A packet of another RTP source (its SSRC) than the call's.
+    OtherSource(u32),
+    /// An SRTP packet that failed authentication.
+    Unauthenticated,
+    /// An SRTP packet already received.
+    Replayed,
     /// A packet of this model far from the playout point (replayed,
     /// misrouted or forged), or an end-of-stream marker that does not follow
     /// what was received: dropped.
@@ -58,6 +66,7 @@ pub enum Arrival {
 pub struct FrameReceiver {
     jitter: JitterBuffer,
     decoder: Decoder,
+    rtp: RtpIn,
     packet: Packet,
     frame_codes: Vec<u16>,
     pcm: Vec<f32>,
@@ -66,8 +75,6 @@ pub struct FrameReceiver {
     ring: HeapProd<f32>,
     clock: PlayoutClock,
     target_fill: usize,
-    model_tag: u32,
-    bits: u8,
     hop: usize,
     device_rate: u32,
     model_rate: u32,
@@ -83,16 +90,19 @@ pub struct FrameReceiver {
 }
 
 impl FrameReceiver {
-    /// A receiver playing at `device_rate`, keeping `target_fill` samples in
-    /// the playback ring (the device's buffer and a little margin).
+    /// A receiver of packets framed as `rtp` says, playing at
+    /// `device_rate` and keeping `target_fill` samples in the playback ring
+    /// (the device's buffer and a little margin).
     ///
     /// # Errors
     /// A stage count the model does not have, a decoder graph that does not
-    /// load, or a rate that cannot be resampled.
+    /// load, a rate that cannot be resampled, or a payload type out of range.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         package: &ModelPackage,
         options: RuntimeOptions,
         stages: usize,
+        rtp: &RtpSettings,
         device_rate: u32,
         ring: HeapProd<f32>,
         target_fill: usize,
@@ -119,9 +129,12 @@ impl FrameReceiver {
         let resampler = SincFixedIn::<f32>::new(ratio, 1.0 + 2.0 * MAX_DRIFT, params, hop, 1)
             .map_err(|e| StreamError::Device(format!("cannot convert {model_rate} Hz to {device_rate} Hz: {e}")))?;
         let resampled = vec![0.0; resampler.output_frames_max()];
+        let bits = package.quantizer().bits_per_code();
+        let codebooks = u8::try_from(per_frame).map_err(|_| StreamError::Internal("too many codebooks".into()))?;
         Ok(Self {
             jitter: JitterBuffer::new(JitterConfig::new(per_frame)),
             decoder,
+            rtp: RtpIn::new(rtp, package.tag(), bits, codebooks, hop)?,
             packet: Packet { codes: Vec::with_capacity(per_frame * 50), ..Packet::default() },
             frame_codes: vec![0; per_frame],
             pcm: Vec::with_capacity(hop * 2),
@@ -130,8 +143,6 @@ impl FrameReceiver {
             ring,
             clock: PlayoutClock::new(device_rate),
             target_fill,
-            model_tag: package.tag(),
-            bits: package.quantizer().bits_per_code(),
             hop,
             device_rate,
             model_rate,
@@ -146,24 +157,26 @@ impl FrameReceiver {
     /// Takes one datagram that arrived at `now_ms` (any monotonic clock).
     pub fn accept(&mut self, datagram: &[u8], now_ms: f64) -> Arrival {
         self.counters.bytes_received.fetch_add(datagram.len() as u64, Relaxed);
-        if Packet::decode_into(datagram, &mut self.packet).is_err() {
-            self.counters.foreign.fetch_add(1, Relaxed);
-            return Arrival::Foreign;
-        }
-        if self.packet.model_tag != self.model_tag
-            || self.packet.bits != self.bits
-            || usize::from(self.packet.codebooks) != self.frame_codes.len()
-        {
-            self.counters.wrong_model.fetch_add(1, Relaxed);
-            return Arrival::OtherModel(self.packet.model_tag);
+        let next_frame = self.jitter.next_frame_index().unwrap_or(0);
+        if let Err(rejected) = self.rtp.read(datagram, now_ms, next_frame, &mut self.packet) {
+            let (counter, arrival) = match rejected {
+                Rejected::Foreign => (&self.counters.foreign, Arrival::Foreign),
+                Rejected::OtherModel(tag) => (&self.counters.wrong_model, Arrival::OtherModel(tag)),
+                Rejected::OtherSource(ssrc) => (&self.counters.other_source, Arrival::OtherSource(ssrc)),
+                Rejected::Unauthenticated => (&self.counters.unauthenticated, Arrival::Unauthenticated),
+                Rejected::Replayed => (&self.counters.replayed, Arrival::Replayed),
+            };
+            counter.fetch_add(1, Relaxed);
+            return arrival;
         }
         if self.packet.is_end_of_stream() {
-            // One stale or forged marker must not end a call that goes on.
+            // One stale or forged goodbye must not end a call that goes on.
             if !self.jitter.is_plausible_end(self.packet.frame_index) {
                 self.counters.stale.fetch_add(1, Relaxed);
                 return Arrival::Stale;
             }
             self.end_frame.get_or_insert(self.packet.frame_index);
+            self.rtp.source_ended();
             return Arrival::End;
         }
         let outcome = self.jitter.push(&self.packet, now_ms);

@@ -9,6 +9,7 @@ use codec_core::{Encoder, ModelPackage, RuntimeOptions};
 use ringbuf::traits::{Consumer, Observer};
 use ringbuf::HeapCons;
 
+use crate::rtp::{RtpOut, RtpSettings};
 use crate::stats::Counters;
 use crate::StreamError;
 
@@ -16,22 +17,22 @@ use crate::StreamError;
 /// add delay no call wants, for a header already paid down to a tenth.
 pub const MAX_FRAMES_PER_PACKET: u8 = 10;
 
-/// Copies of the end-of-stream marker sent: it is 16 bytes, and one lost
-/// copy would leave the receiver waiting for its idle timeout.
+/// Copies of the goodbye sent (each with its own sequence number, or SRTP's
+/// replay protection would drop the copies): it is a bare header, and one
+/// lost copy would leave the receiver waiting for its idle timeout.
 const END_MARKER_COPIES: usize = 3;
 
 /// Bits a second on the wire at `stages` stages and `frames_per_packet`
-/// frames a packet, packet headers included (not those of UDP and IP).
-pub fn wire_bitrate(package: &ModelPackage, stages: usize, frames_per_packet: u8) -> f64 {
+/// frames a packet, RTP header (and SRTP tag) included, not those of UDP
+/// and IP, nor the model extension of the first packet.
+pub fn wire_bitrate(package: &ModelPackage, stages: usize, frames_per_packet: u8, rtp: &RtpSettings) -> f64 {
     let q = package.quantizer();
-    let packet = Packet {
-        bits: q.bits_per_code(),
-        codebooks: u8::try_from(q.codes_per_frame(stages)).unwrap_or(u8::MAX),
-        frames: frames_per_packet,
-        ..Packet::default()
-    };
+    let payload = codec_core::bitstream::packed_len(
+        q.codes_per_frame(stages) * usize::from(frames_per_packet),
+        q.bits_per_code(),
+    );
     let packet_seconds = f64::from(frames_per_packet) * package.hop() as f64 / f64::from(package.sample_rate());
-    packet.header().encoded_len() as f64 * 8.0 / packet_seconds
+    (crate::rtp::overhead(rtp) + payload) as f64 * 8.0 / packet_seconds
 }
 
 /// Drains the capture ring, resamples to the model's rate, encodes frame by
@@ -45,9 +46,9 @@ pub struct FrameSender {
     encoder: Encoder,
     codes: Vec<u16>,
     packet: Packet,
+    rtp: RtpOut,
     datagram: Vec<u8>,
     next_frame: u32,
-    next_seq: u32,
     frames_per_packet: u8,
     hop: usize,
     device_rate: u32,
@@ -58,15 +59,19 @@ pub struct FrameSender {
 }
 
 impl FrameSender {
-    /// A sender for audio captured at `device_rate`.
+    /// A sender for audio captured at `device_rate`, framing its packets
+    /// as `rtp` says (a random SSRC, sequence number and timestamp each time).
     ///
     /// # Errors
     /// A stage count the model does not have, a rate that cannot be
-    /// resampled, or an encoder graph that does not load.
+    /// resampled, an encoder graph that does not load, or a payload type
+    /// out of range.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         package: &ModelPackage,
         options: RuntimeOptions,
         stages: usize,
+        rtp: &RtpSettings,
         device_rate: u32,
         ring: HeapCons<f32>,
         counters: Arc<Counters>,
@@ -96,9 +101,9 @@ impl FrameSender {
             encoder,
             codes: Vec::with_capacity(per_frame * 64),
             packet,
+            rtp: RtpOut::new(rtp, package.tag(), package.hop())?,
             datagram: Vec::with_capacity(codec_core::bitstream::MAX_DATAGRAM_LEN),
             next_frame: 0,
-            next_seq: 0,
             frames_per_packet: 1,
             hop: package.hop(),
             device_rate,
@@ -117,7 +122,7 @@ impl FrameSender {
     }
 
     /// Puts `n` frames in each packet (1 to [`MAX_FRAMES_PER_PACKET`]): the
-    /// 16-byte header is paid once for all of them, at `n - 1` frames more
+    /// 12-byte RTP header is paid once for all of them, at `n - 1` frames more
     /// delay. The receiver needs no setting: packets say how many frames
     /// they carry.
     ///
@@ -193,27 +198,22 @@ impl FrameSender {
         Ok(())
     }
 
-    /// Sends the frames waiting for a full packet, then the end-of-stream
-    /// marker (three copies: a lost marker costs the receiver its idle
-    /// timeout). The sender sends nothing after it.
+    /// Sends the frames waiting for a full packet, then the goodbye (an RTP
+    /// packet with no payload whose timestamp is the end of the stream;
+    /// three copies: a lost one costs the receiver its idle timeout). The
+    /// sender sends nothing after it.
     ///
     /// # Errors
     /// A packet that cannot be written (an internal fault).
     pub fn finish(&mut self, send: &mut dyn FnMut(&[u8])) -> Result<(), StreamError> {
         self.flush(send)?;
-        let end = Packet::end_of_stream(
-            self.packet.model_tag,
-            self.packet.bits,
-            self.packet.codebooks,
-            self.next_seq,
-            self.next_frame,
-        );
-        end.encode_into(&mut self.datagram).map_err(|e| StreamError::Internal(e.to_string()))?;
+        let end =
+            Packet::end_of_stream(self.packet.model_tag, self.packet.bits, self.packet.codebooks, 0, self.next_frame);
         for _ in 0..END_MARKER_COPIES {
+            self.rtp.write(&end, &mut self.datagram)?;
             send(&self.datagram);
             self.counters.bytes_sent.fetch_add(self.datagram.len() as u64, Relaxed);
         }
-        self.next_seq = self.next_seq.wrapping_add(1);
         Ok(())
     }
 
@@ -223,11 +223,9 @@ impl FrameSender {
 
     fn send_packet(&mut self, send: &mut dyn FnMut(&[u8])) -> Result<(), StreamError> {
         self.packet.frames = self.pending_frames() as u8;
-        self.packet.seq = self.next_seq;
-        self.packet.encode_into(&mut self.datagram).map_err(|e| StreamError::Internal(e.to_string()))?;
+        self.rtp.write(&self.packet, &mut self.datagram)?;
         send(&self.datagram);
         self.packet.codes.clear();
-        self.next_seq = self.next_seq.wrapping_add(1);
         self.counters.packets_sent.fetch_add(1, Relaxed);
         self.counters.bytes_sent.fetch_add(self.datagram.len() as u64, Relaxed);
         Ok(())
@@ -245,6 +243,11 @@ impl FrameSender {
     /// Frames sent so far.
     pub fn frames_sent(&self) -> u32 {
         self.next_frame
+    }
+
+    /// The SSRC of this sender's RTP stream.
+    pub fn ssrc(&self) -> u32 {
+        self.rtp.ssrc()
     }
 }
 
@@ -266,11 +269,15 @@ mod tests {
         let package = ModelPackage::open("default").expect("default model");
         let stages = package.default_stages();
         let codes = package.bitrate(stages);
-        let one = wire_bitrate(&package, stages, 1);
-        let three = wire_bitrate(&package, stages, 3);
-        // 16 header bytes every 20 ms are 6.4 kbps; every 60 ms, 2.13 kbps.
-        assert!((one - codes - 6400.0).abs() < 400.0, "{one} bps for {codes} of codes");
-        assert!((three - codes - 2133.0).abs() < 150.0, "{three} bps for {codes} of codes");
+        let plain = RtpSettings::default();
+        let one = wire_bitrate(&package, stages, 1, &plain);
+        let three = wire_bitrate(&package, stages, 3, &plain);
+        // 12 header bytes every 20 ms are 4.8 kbps; every 60 ms, 1.6 kbps.
+        assert!((one - codes - 4800.0).abs() < 100.0, "{one} bps for {codes} of codes");
+        assert!((three - codes - 1600.0).abs() < 100.0, "{three} bps for {codes} of codes");
+        // SRTP's 10-byte tag: 4 kbps more at a frame a packet.
+        let srtp = RtpSettings { srtp: Some(crate::srtp_key::SrtpKey::from_bytes([1; 30])), ..RtpSettings::default() };
+        assert!((wire_bitrate(&package, stages, 1, &srtp) - one - 4000.0).abs() < 1.0);
     }
 
     #[test]
@@ -278,9 +285,16 @@ mod tests {
         let package = ModelPackage::open("default").expect("default model");
         let (_, ring) = ringbuf::traits::Split::split(ringbuf::HeapRb::<f32>::new(1024));
         let counters = Arc::new(Counters::default());
-        let mut sender =
-            FrameSender::new(&package, RuntimeOptions::default(), package.default_stages(), 16_000, ring, counters)
-                .expect("sender");
+        let mut sender = FrameSender::new(
+            &package,
+            RuntimeOptions::default(),
+            package.default_stages(),
+            &RtpSettings::default(),
+            16_000,
+            ring,
+            counters,
+        )
+        .expect("sender");
         assert!(sender.set_frames_per_packet(0).is_err());
         assert!(sender.set_frames_per_packet(MAX_FRAMES_PER_PACKET + 1).is_err());
         assert!(sender.set_frames_per_packet(MAX_FRAMES_PER_PACKET).is_ok());

@@ -21,6 +21,7 @@ use crate::filedev::{FileCapture, FilePlayback, FILE_BUFFER_MS};
 use crate::netsim::{NetSim, NetSimConfig};
 use crate::priority::{opening_realtime, ThreadRole};
 use crate::receiver::{Arrival, FrameReceiver};
+use crate::rtp::RtpSettings;
 use crate::sender::FrameSender;
 use crate::stats::{Counters, Snapshot, StatusLine};
 use crate::StreamError;
@@ -82,6 +83,8 @@ pub struct CallOptions {
     pub idle_stop: Option<Duration>,
     /// Ask for realtime scheduling for the device callbacks and codec threads.
     pub realtime: bool,
+    /// The packets' RTP payload type and SRTP key.
+    pub rtp: RtpSettings,
 }
 
 impl Default for CallOptions {
@@ -96,6 +99,7 @@ impl Default for CallOptions {
             duration: None,
             idle_stop: None,
             realtime: true,
+            rtp: RtpSettings::default(),
         }
     }
 }
@@ -477,7 +481,8 @@ fn new_sender(
     ring: HeapCons<f32>,
     counters: &Arc<Counters>,
 ) -> Result<FrameSender, StreamError> {
-    let mut sender = FrameSender::new(package, options.runtime, options.stages, rate, ring, counters.clone())?;
+    let mut sender =
+        FrameSender::new(package, options.runtime, options.stages, &options.rtp, rate, ring, counters.clone())?;
     sender.set_frames_per_packet(options.frames_per_packet)?;
     if matches!(input, Input::Device(_)) {
         sender.set_max_backlog_ms(Some(MAX_CAPTURE_BACKLOG_MS));
@@ -496,7 +501,7 @@ fn new_receiver(
     counters: &Arc<Counters>,
 ) -> Result<FrameReceiver, StreamError> {
     let fill = target_fill(rate, largest_request_ms);
-    FrameReceiver::new(package, options.runtime, options.stages, rate, ring, fill, counters.clone())
+    FrameReceiver::new(package, options.runtime, options.stages, &options.rtp, rate, ring, fill, counters.clone())
 }
 
 /// Microphone (or file) through encoder, simulated network and decoder to
@@ -615,8 +620,8 @@ struct Inbox {
     socket: UdpSocket,
     buf: Vec<u8>,
     notices: crossbeam_channel::Sender<String>,
-    /// Whether foreign datagrams and another model's packets were reported.
-    warned: (bool, bool),
+    /// Which kinds of dropped datagram were reported (each once a call).
+    warned: [bool; 5],
 }
 
 impl Inbox {
@@ -633,22 +638,43 @@ impl Inbox {
                 Err(e) => return Err(StreamError::Network(format!("receiving: {e}"))),
             };
             let now_ms = epoch.elapsed().as_secs_f64() * 1000.0;
-            match receiver.accept(&self.buf[..n], now_ms) {
-                Arrival::Foreign if !self.warned.0 => {
-                    self.warned.0 = true;
-                    let _ = self.notices.send(format!("dropping datagrams from {from} that are not codec packets"));
-                }
-                Arrival::OtherModel(tag) if !self.warned.1 => {
-                    self.warned.1 = true;
-                    let _ = self.notices.send(format!(
-                        "dropping packets from {from}: they are for model tag {tag:08x} or another bitrate, \
-                         not this receiver's (check --model and --stages on both ends)"
-                    ));
-                }
-                _ => {}
+            let arrival = receiver.accept(&self.buf[..n], now_ms);
+            let kind = match arrival {
+                Arrival::Foreign => 0,
+                Arrival::OtherModel(_) => 1,
+                Arrival::OtherSource(_) => 2,
+                Arrival::Unauthenticated => 3,
+                Arrival::Replayed => 4,
+                Arrival::Accepted | Arrival::Stale | Arrival::End => continue,
+            };
+            // Said once a kind: a flood must not become a flood of messages.
+            if let Some(warned) = self.warned.get_mut(kind).filter(|w| !**w) {
+                *warned = true;
+                let _ = self.notices.send(dropping(arrival, from));
             }
         }
         Ok(())
+    }
+}
+
+/// The notice for the first datagram of a kind that was dropped.
+fn dropping(arrival: Arrival, from: SocketAddr) -> String {
+    match arrival {
+        Arrival::OtherModel(tag) => format!(
+            "dropping packets from {from}: they are for model tag {tag:08x}, not this receiver's \
+             (check --model on both ends)"
+        ),
+        Arrival::OtherSource(ssrc) => {
+            format!("dropping packets from {from} of another RTP source (SSRC {ssrc:08x}) while the call goes on")
+        }
+        Arrival::Unauthenticated => format!(
+            "dropping packets from {from} that fail SRTP authentication (another key, forged, or not encrypted)"
+        ),
+        Arrival::Replayed => format!("dropping SRTP packets from {from} that were received before (replayed)"),
+        _ => format!(
+            "dropping datagrams from {from} that are not codec RTP packets of this payload type and bitrate \
+             (check --payload-type, --model and --stages on both ends)"
+        ),
     }
 }
 
@@ -685,7 +711,7 @@ pub fn run_receive(
     let s = stop.clone();
     let recv = spawn("codec-receive", options, &counters, move || {
         let epoch = Instant::now();
-        let mut inbox = Inbox { socket, buf: vec![0u8; 65536], notices: notice_tx, warned: (false, false) };
+        let mut inbox = Inbox { socket, buf: vec![0u8; 65536], notices: notice_tx, warned: [false; 5] };
         while !s.load(Relaxed) {
             inbox.take_pending(&mut receiver, epoch)?;
             receiver.fill(epoch.elapsed().as_secs_f64() * 1000.0)?;

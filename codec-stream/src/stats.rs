@@ -39,8 +39,14 @@ pub struct Counters {
     pub bytes_received: AtomicU64,
     /// Datagrams that are not packets of this format (dropped).
     pub foreign: AtomicU64,
-    /// Packets of another model or layout (dropped).
+    /// Packets of another model (dropped).
     pub wrong_model: AtomicU64,
+    /// RTP packets of another source than the call's (dropped).
+    pub other_source: AtomicU64,
+    /// SRTP packets that failed authentication (dropped).
+    pub unauthenticated: AtomicU64,
+    /// SRTP packets received before (dropped).
+    pub replayed: AtomicU64,
     /// Packets of this model far from the playout point, and end markers
     /// that do not follow what was received (dropped).
     pub stale: AtomicU64,
@@ -91,6 +97,9 @@ pub struct Snapshot {
     pub bytes_received: u64,
     pub foreign: u64,
     pub wrong_model: u64,
+    pub other_source: u64,
+    pub unauthenticated: u64,
+    pub replayed: u64,
     pub stale: u64,
     pub frames_decoded: u64,
     pub concealed: u64,
@@ -123,6 +132,9 @@ impl Counters {
             bytes_received: self.bytes_received.load(Relaxed),
             foreign: self.foreign.load(Relaxed),
             wrong_model: self.wrong_model.load(Relaxed),
+            other_source: self.other_source.load(Relaxed),
+            unauthenticated: self.unauthenticated.load(Relaxed),
+            replayed: self.replayed.load(Relaxed),
             stale: self.stale.load(Relaxed),
             frames_decoded: self.frames_decoded.load(Relaxed),
             concealed: self.concealed.load(Relaxed),
@@ -184,6 +196,13 @@ impl fmt::Display for StatusLine<'_> {
         write!(f, " | concealed {} late {}", n.concealed, n.late)?;
         if n.foreign + n.wrong_model + n.stale > 0 {
             write!(f, " foreign {} other-model {} stale {}", n.foreign, n.wrong_model, n.stale)?;
+        }
+        if n.other_source + n.unauthenticated + n.replayed > 0 {
+            write!(
+                f,
+                " other-source {} unauthenticated {} replayed {}",
+                n.other_source, n.unauthenticated, n.replayed
+            )?;
         }
         write!(f, " | xruns {}", n.xruns())?;
         if n.device_errors > 0 {

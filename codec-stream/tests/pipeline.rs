@@ -11,7 +11,9 @@ use codec_core::bitstream::Packet;
 use codec_core::offline::{decode_tokens, encode_pcm};
 use codec_core::{ModelPackage, RuntimeOptions};
 use codec_stream::receiver::FrameReceiver;
+use codec_stream::rtp::{RtpOut, RtpSettings};
 use codec_stream::sender::FrameSender;
+use codec_stream::SrtpKey;
 use codec_stream::{Counters, NetSim, NetSimConfig, Snapshot};
 use ringbuf::traits::{Consumer, Observer, Producer, Split};
 use ringbuf::HeapRb;
@@ -45,6 +47,22 @@ fn simulate_packets(net: NetSimConfig, capture_speed: f64, seconds: f64, input: 
     simulate_call(net, capture_speed, seconds, input, frames_per_packet, false, &[])
 }
 
+/// A datagram that reaches the receiver beside the call's.
+#[derive(Debug, Clone, Copy)]
+enum Forged {
+    /// A goodbye from the call's own source saying this many frames were sent.
+    Goodbye(u32),
+    /// The nth datagram the sender sent, again.
+    Replay(usize),
+    /// The datagram the sender sent last under the next sequence number
+    /// (not received yet, so not a replay), with its last byte (the SRTP
+    /// tag, or a code) flipped.
+    Tampered,
+    /// A packet of frames from another source, as the call's sender would
+    /// frame it (and protect it, with the call's key).
+    OtherSource,
+}
+
 /// As [`simulate_packets`]; with `hang_up` the capture stops at the end of
 /// `input` and the sender ends its stream, instead of capturing silence.
 /// Each of `forged` is a datagram the receiver gets at that millisecond, from
@@ -56,7 +74,22 @@ fn simulate_call(
     input: &[f32],
     frames_per_packet: u8,
     hang_up: bool,
-    forged: &[(usize, Vec<u8>)],
+    forged: &[(usize, Forged)],
+) -> Run {
+    simulate_rtp(net, capture_speed, seconds, input, frames_per_packet, hang_up, forged, &RtpSettings::default())
+}
+
+/// As [`simulate_call`], with the packets framed as `rtp` says.
+#[allow(clippy::too_many_arguments)]
+fn simulate_rtp(
+    net: NetSimConfig,
+    capture_speed: f64,
+    seconds: f64,
+    input: &[f32],
+    frames_per_packet: u8,
+    hang_up: bool,
+    forged: &[(usize, Forged)],
+    rtp: &RtpSettings,
 ) -> Run {
     let package = ModelPackage::open("default").expect("default model");
     let counters = Arc::new(Counters::default());
@@ -64,10 +97,12 @@ fn simulate_call(
     let (spk_ring, mut spk) = HeapRb::<f32>::new(RATE as usize).split();
     let stages = package.default_stages();
     let options = RuntimeOptions::default();
-    let mut sender = FrameSender::new(&package, options, stages, RATE, mic_ring, counters.clone()).expect("sender");
+    let mut sender =
+        FrameSender::new(&package, options, stages, rtp, RATE, mic_ring, counters.clone()).expect("sender");
     sender.set_frames_per_packet(frames_per_packet).expect("frames per packet");
-    let mut receiver =
-        FrameReceiver::new(&package, options, stages, RATE, spk_ring, 2 * TICK, counters.clone()).expect("receiver");
+    let mut receiver = FrameReceiver::new(&package, options, stages, rtp, RATE, spk_ring, 2 * TICK, counters.clone())
+        .expect("receiver");
+    let mut sent: Vec<Vec<u8>> = Vec::new();
     let mut sim = NetSim::new(net);
     let mut arrived = Vec::new();
     let (mut captured, mut played_started, mut hung_up) = (0usize, false, false);
@@ -91,6 +126,7 @@ fn simulate_call(
         sender
             .poll(&mut |d| {
                 sim.send(d.to_vec(), now_ms);
+                sent.push(d.to_vec());
             })
             .expect("encode");
         if hang_up && !hung_up && captured == input.len() {
@@ -105,8 +141,8 @@ fn simulate_call(
         for (d, _) in arrived.drain(..) {
             receiver.accept(&d, now_ms);
         }
-        for (_, d) in forged.iter().filter(|(at, _)| *at == ms) {
-            receiver.accept(d, now_ms);
+        for (_, f) in forged.iter().filter(|(at, _)| *at == ms) {
+            receiver.accept(&forge(*f, &sent, rtp, &package), now_ms);
         }
         receiver.fill(now_ms).expect("decode");
         if ms % 10 != 9 {
@@ -123,6 +159,47 @@ fn simulate_call(
     run.stats = counters.snapshot();
     run.lost = sim.stats().lost;
     run
+}
+
+/// The datagram `forged` stands for, in a call whose sender sent `sent`.
+fn forge(forged: Forged, sent: &[Vec<u8>], rtp: &RtpSettings, package: &ModelPackage) -> Vec<u8> {
+    let first = sent.first().expect("the call has begun");
+    let word = |at: usize| u32::from_be_bytes(first[at..at + 4].try_into().expect("4 bytes"));
+    let (first_timestamp, ssrc) = (word(4), word(8));
+    let q = package.quantizer();
+    let codebooks = u8::try_from(q.codes_per_frame(package.default_stages())).expect("codebooks");
+    let frames = |index: u32| Packet {
+        frame_index: index,
+        model_tag: package.tag(),
+        bits: q.bits_per_code(),
+        codebooks,
+        frames: 1,
+        codes: vec![511; usize::from(codebooks)],
+        ..Packet::default()
+    };
+    let mut d = Vec::new();
+    match forged {
+        Forged::Goodbye(frames_sent) => {
+            let end = Packet::end_of_stream(package.tag(), q.bits_per_code(), codebooks, 0, frames_sent);
+            let mut out =
+                RtpOut::starting_at(rtp, package.tag(), package.hop(), ssrc, 7, first_timestamp).expect("rtp");
+            out.write(&end, &mut d).expect("goodbye");
+        }
+        Forged::Replay(n) => d.clone_from(&sent[n.min(sent.len() - 1)]),
+        Forged::Tampered => {
+            d.clone_from(sent.last().expect("sent"));
+            let seq = u16::from_be_bytes([d[2], d[3]]).wrapping_add(1);
+            d[2..4].copy_from_slice(&seq.to_be_bytes());
+            *d.last_mut().expect("bytes") ^= 1;
+        }
+        Forged::OtherSource => {
+            let index = sent.len() as u32 + 3;
+            let mut out =
+                RtpOut::starting_at(rtp, package.tag(), package.hop(), !ssrc, 0, first_timestamp).expect("rtp");
+            out.write(&frames(index), &mut d).expect("frames");
+        }
+    }
+    d
 }
 
 /// Normalised cross-correlation of `b` against `a` at the best lag in `0..max_lag`.
@@ -230,25 +307,13 @@ fn a_stream_shorter_than_the_jitter_buffer_still_plays() {
     assert!(run.output.iter().any(|v| v.abs() > 1e-4), "nothing audible played");
 }
 
-/// The end-of-stream marker of a stream of the default model that sent `frames_sent` frames.
-fn end_marker(frames_sent: u32) -> Vec<u8> {
-    let package = ModelPackage::open("default").expect("model");
-    let q = package.quantizer();
-    let codebooks = u8::try_from(q.codes_per_frame(package.default_stages())).expect("codebooks");
-    let mut d = Vec::new();
-    Packet::end_of_stream(package.tag(), q.bits_per_code(), codebooks, 0, frames_sent)
-        .encode_into(&mut d)
-        .expect("encode");
-    d
-}
-
 #[test]
 fn a_stale_or_forged_end_marker_does_not_end_a_call_that_goes_on() {
     let input = speech();
     // At 2 s a marker for frame 0 (a stale copy, or a forger's); at 3 s one
     // far ahead; at 4 s one just past the frames received (frame ~200), which
     // the frames that follow it show to be wrong.
-    let forged = [(2000, end_marker(0)), (3000, end_marker(1_000_000)), (4000, end_marker(205))];
+    let forged = [(2000, Forged::Goodbye(0)), (3000, Forged::Goodbye(1_000_000)), (4000, Forged::Goodbye(205))];
     let run = simulate_call(NetSimConfig::default(), 1.0, 6.0, &input, 1, false, &forged);
     let s = &run.stats;
     println!("forged end markers: {s:?}");
@@ -354,4 +419,43 @@ fn a_fast_sender_clock_is_followed_when_frames_come_three_to_a_packet() {
 #[test]
 fn a_slow_sender_clock_is_followed_without_underruns() {
     check_drift(0.997, 1);
+}
+
+#[test]
+fn with_srtp_replayed_tampered_and_foreign_packets_reach_no_speaker() {
+    let input = speech();
+    let rtp = RtpSettings {
+        srtp: Some(SrtpKey::from_bytes(std::array::from_fn(|i| i as u8 ^ 0x5a))),
+        ..RtpSettings::default()
+    };
+    let clean = simulate_rtp(NetSimConfig::default(), 1.0, 4.0, &input, 1, false, &[], &rtp);
+    // From 1 s on, every 10 ms: a replay of a packet 2 s old, of one just
+    // played, and of the newest; the newest with its tag flipped; a packet
+    // of frames from another source under the same key; a goodbye from the
+    // call's own source, forged, encrypted with the key (a replayed goodbye
+    // would be a replay).
+    let mut forged = Vec::new();
+    for ms in (1000..3500usize).step_by(10) {
+        let newest = ms / 20 - 10;
+        forged.extend([
+            (ms, Forged::Replay(newest.saturating_sub(100))),
+            (ms, Forged::Replay(newest - 3)),
+            (ms, Forged::Replay(newest)),
+            (ms, Forged::Tampered),
+            (ms, Forged::OtherSource),
+        ]);
+    }
+    let attacked = simulate_rtp(NetSimConfig::default(), 1.0, 4.0, &input, 1, false, &forged, &rtp);
+    let (c, a) = (&clean.stats, &attacked.stats);
+    println!("clean {c:?}\nattacked {a:?}");
+    assert_eq!(a.replayed, 3 * 250, "{a:?}");
+    assert_eq!(a.unauthenticated, 250, "{a:?}");
+    assert_eq!(a.other_source, 250, "{a:?}");
+    assert_eq!(
+        (a.frames_decoded, a.concealed, a.packets_received),
+        (c.frames_decoded, c.concealed, c.packets_received)
+    );
+    // Not one sample differs: nothing forged reached the speaker.
+    assert_eq!(attacked.output.len(), clean.output.len());
+    assert!(attacked.output == clean.output, "the attacked call played something else");
 }

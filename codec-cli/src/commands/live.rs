@@ -12,6 +12,7 @@ use clap::Args as ClapArgs;
 use codec_stream::{CallOptions, Input, NetSimConfig, Output, Summary};
 
 use crate::model_args::{ModelArgs, RateArgs};
+use crate::rtp_args::RtpArgs;
 use crate::stdout::outln;
 
 #[derive(ClapArgs, Debug)]
@@ -52,8 +53,8 @@ pub struct NetArgs {
     /// Seed of the simulated network (the same seed loses the same packets)
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Frames (20 ms each) in a packet: every packet carries a 16-byte header, so 2 or 3 cut the bytes sent
-    /// by a third to a half at 20-40 ms more delay (the receiver needs no setting)
+    /// Frames (20 ms each) in a packet: every packet carries a 12-byte RTP header (22 bytes with SRTP), so 2 or 3
+    /// cut the bytes sent by a third to a half at 20-40 ms more delay (the receiver needs no setting)
     #[arg(long, default_value_t = 1,
           value_parser = clap::value_parser!(u8).range(1..=i64::from(codec_stream::MAX_FRAMES_PER_PACKET)))]
     pub frames_per_packet: u8,
@@ -114,9 +115,15 @@ pub struct SendArgs {
     pub rate: RateArgs,
     #[command(flatten)]
     pub net: NetArgs,
+    #[command(flatten)]
+    pub rtp: RtpArgs,
     /// Where the receiver listens: HOST:PORT
     #[arg(long)]
     pub to: String,
+    /// The RTP SSRC to send with (default: a random one), for a peer that must know it ahead, as GStreamer's
+    /// srtpdec does (`codec sdp --ssrc` puts it in an a=ssrc line)
+    #[arg(long)]
+    pub ssrc: Option<u32>,
     /// Capture device (id or name from `codec devices`; default: the system's)
     #[arg(long, conflicts_with = "input")]
     pub input_device: Option<String>,
@@ -129,6 +136,8 @@ pub struct SendArgs {
 pub struct ReceiveArgs {
     #[command(flatten)]
     pub common: CommonArgs,
+    #[command(flatten)]
+    pub rtp: RtpArgs,
     /// Stages the sender sends (its first line says how many); default: the model's default
     #[arg(long)]
     pub stages: Option<usize>,
@@ -179,6 +188,7 @@ fn options(
         duration: seconds("--duration", common.duration)?,
         idle_stop: None,
         realtime: !common.no_realtime,
+        rtp: codec_stream::RtpSettings::default(),
     })
 }
 
@@ -197,7 +207,7 @@ fn print_header(what: &str, package: &codec_core::ModelPackage, options: &CallOp
         format!(
             ", {n} frame{} a packet: {:.2} kbps with headers",
             if n == 1 { "" } else { "s" },
-            codec_stream::wire_bitrate(package, options.stages, n) / 1000.0
+            codec_stream::wire_bitrate(package, options.stages, n, &options.rtp) / 1000.0
         )
     } else {
         String::new()
@@ -215,7 +225,8 @@ fn print_summary(s: &Summary) {
     let t = &s.stats;
     eprintln!(
         "{} after {:.1} s: {} -> {}\n  packets sent {} received {}, frames decoded {}, concealed {} (stretched {}), \
-         late {}, duplicates {}, dropped for delay {}, foreign {}, other model {}, stale {}\n  xruns {} (capture {}, playback {}, device {}), device errors {}, \
+         late {}, duplicates {}, dropped for delay {}, foreign {}, other model {}, stale {}\n  \
+         other source {}, unauthenticated {}, replayed {}\n  xruns {} (capture {}, playback {}, device {}), device errors {}, \
          codec delay {:.0} ms now, {:.0} ms at most (model {:.0} ms)",
         s.ended,
         s.seconds,
@@ -232,6 +243,9 @@ fn print_summary(s: &Summary) {
         t.foreign,
         t.wrong_model,
         t.stale,
+        t.other_source,
+        t.unauthenticated,
+        t.replayed,
         t.xruns(),
         t.capture_overruns,
         t.playback_underruns,
@@ -241,6 +255,21 @@ fn print_summary(s: &Summary) {
         s.max_delay_ms,
         s.algorithmic_ms
     );
+}
+
+/// Says once, before the call, whether it is protected.
+fn print_protection(options: &CallOptions) {
+    if options.rtp.srtp.is_some() {
+        eprintln!(
+            "SRTP ({}): packets that fail authentication or replay are dropped and counted",
+            codec_stream::SRTP_SUITE
+        );
+    } else {
+        eprintln!(
+            "notice: the call is not encrypted (plain RTP): anyone on the path can hear it, and anyone who can reach \
+             the port can inject audio; --srtp-key protects it"
+        );
+    }
 }
 
 fn report(line: &str) {
@@ -280,13 +309,16 @@ fn resolve(addr: &str) -> Result<SocketAddr> {
 
 pub fn send(a: SendArgs) -> Result<()> {
     let package = a.common.model.open()?;
-    let options = options(&a.common, &a.rate, &package, a.net.config()?, a.net.frames_per_packet)?;
+    let mut options = options(&a.common, &a.rate, &package, a.net.config()?, a.net.frames_per_packet)?;
+    options.rtp = a.rtp.settings()?;
+    options.rtp.ssrc = a.ssrc;
     let to = resolve(&a.to)?;
     let input = match a.input {
         Some(path) => Input::File { path, pace: 1.0 },
         None => Input::Device(a.input_device),
     };
     print_header(&format!("sending to {to}"), &package, &options, true);
+    print_protection(&options);
     let stop = stop_on_ctrl_c();
     let summary =
         codec_stream::run_send(&package, &input, to, &options, &stop, &mut report).context("sending failed")?;
@@ -298,6 +330,7 @@ pub fn receive(a: ReceiveArgs) -> Result<()> {
     let package = a.common.model.open()?;
     let rate = RateArgs { stages: a.stages, kbps: None };
     let mut options = options(&a.common, &rate, &package, NetSimConfig::default(), 1)?;
+    options.rtp = a.rtp.settings()?;
     let listen: SocketAddr = match a.listen.parse::<u16>() {
         Ok(port) => ([0, 0, 0, 0], port).into(),
         Err(_) => resolve(&a.listen)?,
@@ -308,6 +341,7 @@ pub fn receive(a: ReceiveArgs) -> Result<()> {
         None => Output::Device(a.output_device),
     };
     print_header(&format!("listening on {listen}"), &package, &options, false);
+    print_protection(&options);
     let stop = stop_on_ctrl_c();
     let summary = codec_stream::run_receive(&package, listen, &output, &options, &stop, &mut report)
         .context("receiving failed")?;

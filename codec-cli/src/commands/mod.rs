@@ -4,4 +4,5 @@ pub mod info;
 pub mod live;
 pub mod models;
 pub mod roundtrip;
+pub mod sdp;
 pub mod tokenize;

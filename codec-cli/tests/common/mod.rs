@@ -3,6 +3,8 @@
 // Each test file compiles this module on its own and uses part of it.
 #![allow(dead_code)]
 
+pub mod call;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

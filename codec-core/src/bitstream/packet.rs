@@ -1,5 +1,11 @@
 //! The realtime stream packet: a few frames of codes in one UDP datagram.
 //!
+//! `codec send` and `codec receive` no longer put this format on the wire:
+//! they speak RTP (`docs/rtp-payload.md`, `codec_stream::rtp`), whose
+//! payload is this packet's payload. [`Packet`] stays as the in-memory form
+//! of a group of frames, and this framing for apps that carry codes over a
+//! transport of their own.
+//!
 //! Layout (all integers little-endian):
 //!
 //! ```text
