@@ -64,6 +64,10 @@ def parse_args(argv=None):
     ap.add_argument("--w-adv", type=float, default=1.0 / 45, help="Vocos weights: mel 45, adversarial 1, features 2")
     ap.add_argument("--w-fm", type=float, default=2.0 / 45)
     ap.add_argument("--gan-seconds", type=float, default=0.5, help="segment the discriminators see")
+    ap.add_argument("--disc-every", type=int, default=1,
+                    help="with --gan, run the discriminators (their update and the adversarial and feature "
+                         "losses) on every K-th step only; the steps between train on the reconstruction losses, "
+                         "at about half the cost")
     ap.add_argument("--ema", type=float, default=0.999,
                     help="decay of a moving average of the codec's weights, evaluated beside them and exportable (0: none)")
     ap.add_argument("--max-steps", type=int, default=10**9)
@@ -78,6 +82,8 @@ def parse_args(argv=None):
         ap.error("--decay-from and --decay-to go together")
     if args.decay_from is not None and args.decay_to <= args.decay_from:
         ap.error("--decay-to must come after --decay-from")
+    if args.disc_every < 1:
+        ap.error("--disc-every must be at least 1")
     return args
 
 
@@ -220,7 +226,7 @@ def main() -> int:
     first_step = 0 if resumed else step
     started = time.time()
     last_ckpt = tick = window = time.time()
-    sums, count = {}, 0
+    sums, counts, count = {}, {}, 0
     model.train()
     while step < args.max_steps and not stop["now"]:
         if (time.time() - started) / 60 > args.max_minutes:
@@ -229,7 +235,8 @@ def main() -> int:
         for o in (opt, opt_d):
             for g in (o.param_groups if o else []):
                 g["lr"] = lr
-        figures = train_step(model, disc, opt, opt_d, loss_fn, torch.from_numpy(sampler.batch(args.batch)), args)
+        step_disc = disc if step % args.disc_every == 0 else None
+        figures = train_step(model, step_disc, opt, opt_d, loss_fn, torch.from_numpy(sampler.batch(args.batch)), args)
         if ema is not None:
             with torch.no_grad():
                 torch._foreach_lerp_(ema_params, live_params, 1.0 - args.ema)
@@ -239,14 +246,16 @@ def main() -> int:
         # a suspended machine) was not training.
         trained_seconds += min(now - tick, MAX_STEP_SECONDS)
         tick = now
+        # Averaged over the steps that had them: with --disc-every not all do.
         for k, v in figures.items():
-            sums[k] = sums.get(k, 0.0) + float(v)
+            sums[k] = sums.get(k, 0.0) + float(v.detach())
+            counts[k] = counts.get(k, 0) + 1
         count += 1
         if step % 50 == 0:
-            emit({"step": step, "lr": lr, **{k: round(v / count, 4) for k, v in sums.items()},
+            emit({"step": step, "lr": lr, **{k: round(v / counts[k], 4) for k, v in sums.items()},
                   "steps_per_s": round(count / (now - window), 2)})
             window = now
-            sums, count = {}, 0
+            sums, counts, count = {}, {}, 0
         if step % args.eval_every == 0:
             record = {"event": "eval", "step": step}
             if ema is not None:
