@@ -66,18 +66,33 @@ fn attacking_relay(socket: UdpSocket, to: String, stop: Arc<AtomicBool>) -> std:
     })
 }
 
-#[test]
-fn an_srtp_call_plays_and_drops_replayed_forged_and_foreign_packets() {
-    let _turn = realtime();
-    let dir = tempfile::tempdir().expect("tmp");
-    let (key, key_text) = key_file(dir.path());
-    let out = dir.path().join("received.wav");
+/// A `codec receive` with a fresh key in `dir`, writing `received.wav` there
+/// and stopping 1.5 s after the call's goodbye.
+struct Receiving {
+    key: PathBuf,
+    key_text: String,
+    out: PathBuf,
+    addr: String,
+    child: std::process::Child,
+}
+
+fn srtp_receiver(dir: &Path) -> Receiving {
+    let (key, key_text) = key_file(dir);
+    let out = dir.join("received.wav");
     let addr = format!("127.0.0.1:{}", free_port());
-    let receiver = codec()
+    let child = codec()
         .args(["receive", "--listen", &addr, "-o", s(&out), "--idle-stop", "1.5", "-q", "--srtp-key", s(&key)])
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn receive");
+    Receiving { key, key_text, out, addr, child }
+}
+
+#[test]
+fn an_srtp_call_plays_and_drops_replayed_forged_and_foreign_packets() {
+    let _turn = realtime();
+    let dir = tempfile::tempdir().expect("tmp");
+    let Receiving { key, key_text, out, addr, child: receiver } = srtp_receiver(dir.path());
     let relay = UdpSocket::bind("127.0.0.1:0").expect("bind relay");
     let relay_addr = relay.local_addr().expect("addr").to_string();
     let stop = Arc::new(AtomicBool::new(false));
@@ -232,14 +247,7 @@ struct Flooded {
 /// time are taken from the moment it listens to the end of the call.
 fn flooded_call(per_tick: u64) -> Flooded {
     let dir = tempfile::tempdir().expect("tmp");
-    let (key, _) = key_file(dir.path());
-    let out = dir.path().join("received.wav");
-    let addr = format!("127.0.0.1:{}", free_port());
-    let receiver = codec()
-        .args(["receive", "--listen", &addr, "-o", s(&out), "--idle-stop", "1.5", "-q", "--srtp-key", s(&key)])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn receive");
+    let Receiving { key, out, addr, child: receiver, .. } = srtp_receiver(dir.path());
     let pid = receiver.id();
     let relay = UdpSocket::bind("127.0.0.1:0").expect("bind relay");
     let relay_addr = relay.local_addr().expect("addr").to_string();
