@@ -23,7 +23,7 @@ import torch
 from safetensors.torch import save_file
 
 from codec_model import dsp
-from codec_model.codec import Codec
+from codec_model.codec import CONFIGS, Codec
 from codec_model.data import CropSampler, load_files
 from codec_model.discriminators import Discriminators
 from codec_model.losses import ReconstructionLoss
@@ -44,7 +44,8 @@ def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--name", required=True, help="run name (folder under the runs folder)")
     ap.add_argument("--quantizer", choices=["mcrvq", "grvq"], required=True)
-    ap.add_argument("--config", default="small")
+    ap.add_argument("--config", default="small", choices=sorted(CONFIGS),
+                    help="network size (codec_model/codec.py); deep grown from a small warm start starts as it")
     ap.add_argument("--data", type=Path, default=default_out())
     ap.add_argument("--runs", type=Path, default=default_runs())
     ap.add_argument("--init-from", type=Path, help="warm-start weights (safetensors); ignored when resuming")

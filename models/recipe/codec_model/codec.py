@@ -13,6 +13,9 @@ from .quantizers import make_quantizer
 # Architecture presets; the manifest records the one a package was built with.
 CONFIGS = {
     "small": dict(dim=192, enc_depth=4, dec_depth=8, latent=128, mult=3, kernel=7),
+    # Issue 18's capacity lever: four more decoder blocks. Grown from a small
+    # warm start, the new blocks start as the identity (see load_warm_start).
+    "deep": dict(dim=192, enc_depth=4, dec_depth=12, latent=128, mult=3, kernel=7),
 }
 
 

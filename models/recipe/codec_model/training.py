@@ -46,7 +46,24 @@ def load_warm_start(path, model, disc):
         if k.endswith("initted") and k[: -len("initted")] + "embed" in taken:
             taken[k] = torch.tensor(True)
     model.load_state_dict(taken, strict=False)
+    grow_as_identity(model, taken)
     return meta, len(taken), len(own), n_disc
+
+
+def grow_as_identity(model, taken) -> int:
+    """Zeroes the layer scale of every residual block the warm start lacked, so
+    a deeper network grown from a shallower one starts as exactly that one
+    (the blocks add nothing until training opens them). -> blocks grown."""
+    if not taken:
+        return 0
+    grown = 0
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            gamma = getattr(module, "gamma", None)
+            if isinstance(gamma, torch.nn.Parameter) and f"{name}.gamma" not in taken:
+                gamma.zero_()
+                grown += 1
+    return grown
 
 
 def load_ema(path, ema) -> int:
