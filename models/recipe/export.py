@@ -128,7 +128,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weights", type=Path, required=True, help="warmstart.safetensors of a run")
     ap.add_argument("--quantizer", choices=["mcrvq", "grvq"], required=True)
-    ap.add_argument("--config", default="small")
+    ap.add_argument("--config", default="small", choices=sorted(CONFIGS))
     ap.add_argument("--name", required=True, help="package name: writes models/NAME")
     ap.add_argument("--training", type=Path, help="JSON with the training facts to record")
     ap.add_argument("--ema", action="store_true",
