@@ -123,13 +123,13 @@ fn the_shipped_ids_are_stable() {
     for (name, id, legacy) in [
         (
             "grvq",
-            "1a28eaa11084541cbbd3d92b46d26d0d0ab5f98e1779154166f0c7985643708c",
-            "2269bd6cafde9f236650168f2b8bfae75e1db9e47574770b86e936d564874921",
+            "55532eb9f8194fdf033bba5ba92a2da51d1c51e4137b9917019d60fdafba8e51",
+            "a15e8a84c8e14d134d82b2f499f5bd836288680e1434f80d5b20dff002b2e3bc",
         ),
         (
             "mcrvq",
-            "2c7503e5f61bf167f46eb0948dde85bb4c5479f32150ac00bd245b1edb7771ed",
-            "4c5b12d1a7fb42d55954dfe39e5ee05a31131c6e5463be6e27b45423484b2cb5",
+            "67d60db8ea22784a4d9532139fed77099f43438587457c89959a70a554a15b8b",
+            "e4c2ecaab94fec562aa6fe03cdcf3228a7405cfdce1a1c2bc0e7afbd01eb5935",
         ),
     ] {
         let p = ModelPackage::open_dir(&shipped(name)).expect(name);
