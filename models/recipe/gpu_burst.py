@@ -219,7 +219,7 @@ def main() -> int:
 
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # training shapes never change
-    first_step, steps, sums = step, 0, {}
+    first_step, steps, sums, counts = step, 0, {}, {}
     started = window = time.time()
     deadline = min(started + 60 * ours.minutes, began + 60 * ours.limit_minutes - RESERVE_SECONDS)
     # Compiled wrappers share the modules' parameters; evaluation and saving use the modules.
@@ -230,18 +230,21 @@ def main() -> int:
         for o in (opt, opt_d):
             for g in o.param_groups:
                 g["lr"] = lr
-        figs = train_step(step_model, step_disc, opt, opt_d, loss_fn, crops.batch(args.batch), args, bf16_disc=not ours.no_bf16)
+        # --disc-every as on the CPU, so that a burst continues the recipe it was given.
+        burst_disc = step_disc if step % args.disc_every == 0 else None
+        figs = train_step(step_model, burst_disc, opt, opt_d, loss_fn, crops.batch(args.batch), args, bf16_disc=not ours.no_bf16)
         with torch.no_grad():
             torch._foreach_lerp_(ema_params, live_params, 1.0 - args.ema)
             for k, v in figs.items():
                 sums[k] = sums[k] + v.detach() if k in sums else v.detach().clone()
+                counts[k] = counts.get(k, 0) + 1
         step += 1
         steps += 1
         if steps % ours.log_every == 0:
             now = time.time()
-            emit({"step": step, "lr": lr, **{k: round(float(v) / ours.log_every, 4) for k, v in sums.items()},
+            emit({"step": step, "lr": lr, **{k: round(float(v) / counts[k], 4) for k, v in sums.items()},
                   "steps_per_s": round(ours.log_every / (now - window), 2)})
-            window, sums = now, {}
+            window, sums, counts = now, {}, {}
     if device.type == "cuda":
         torch.cuda.synchronize()
         torch.backends.cudnn.benchmark = False
