@@ -1,15 +1,15 @@
 """Build the data pack a GPU burst trains on (gpu_burst.py), small enough to
 travel beside the working tree (64 MiB in all, issue 19).
 
-  python pack_data.py                 # 2 h of training speech, 16 dev files, the warm start, wheels
+  python pack_data.py                 # 1.8 h of training speech, 16 dev files, the warm start, wheels
   python pack_data.py --measure 120   # also PESQ-WB of 120 packed training files against the originals
 
 Writes into --out (default models/recipe/pack/, git-ignored; carry it):
 - train-NN.ogg: a deterministic sample of the training files (ordered by a
   hash of their ids, taken until --hours), concatenated with CropSampler's
   0.1 s gaps, in Ogg Opus (libsndfile's, at --level). Opus at about 18 kbps
-  is transparent next to a 2 kbps codec and is what fits: 2 h of 16-bit PCM
-  is 230 MB, FLAC about half that.
+  is transparent next to a 2 kbps codec and is what fits: 1.8 h of 16-bit
+  PCM is 207 MB, FLAC about half that.
 - dev-ID.flac: --dev-files dev files, chosen as train.py chooses them but
   among those of at most --dev-max-seconds, losslessly.
 - init.safetensors: the warm start without its moving average (the burst
@@ -162,7 +162,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=default_out())
     ap.add_argument("--out", type=Path, default=HERE / "pack")
-    ap.add_argument("--hours", type=float, default=2.0)
+    ap.add_argument("--hours", type=float, default=1.8)
     ap.add_argument("--level", type=float, default=0.95, help="libsndfile's Opus compression level (0.95: about 18 kbps)")
     ap.add_argument("--chunks", type=int, default=8, help="files to decode in parallel on the GPU machine")
     ap.add_argument("--dev-files", type=int, default=16)
