@@ -19,42 +19,31 @@ import math
 import sys
 
 import numpy as np
-import soundfile as sf
 import torch
 
 from codec_model import dsp
-from codec_model.data import read_manifest
+from codec_model.data import load_files
+from codec_model.metrics import codebook_stats
 from fit_gap import diagnostic_args, diagnostic_model
-from prepare_data import wav_path
-
-
-def evenly(entries, limit: int):
-    return entries[:: max(1, len(entries) // limit)][:limit]
 
 
 @torch.no_grad()
-def codes_of(model, data, entries, n_stages: int) -> np.ndarray:
+def codes_of(model, files, n_stages: int) -> np.ndarray:
     """[codebooks, frames] over the files, each coded whole."""
     out = []
-    for e in entries:
-        audio, _ = sf.read(wav_path(data, e), dtype="float32")
-        x = dsp.pad_for_codec(torch.from_numpy(audio)[None])
-        _, codes, _ = model(x, n_stages=n_stages)
+    for _, audio in files:
+        _, codes, _ = model(dsp.pad_for_codec(torch.from_numpy(audio)[None]), n_stages=n_stages)
         out.append(codes[0].numpy())
     return np.concatenate(out, axis=1)
 
 
 def describe(codes: np.ndarray, size: int) -> list:
     rows = []
-    for row in codes:
-        counts = np.bincount(row, minlength=size).astype(np.float64)
-        p = counts / counts.sum()
-        nz = p[p > 0]
-        perplexity = float(np.exp(-(nz * np.log(nz)).sum()))
-        rows.append({"used": round(float((counts > 0).mean()), 3),
-                     "perplexity": round(perplexity, 1),
+    for row, (used, perplexity) in zip(codes, codebook_stats(codes, size)):
+        share = np.bincount(row, minlength=size) / row.size
+        rows.append({"used": round(used, 3), "perplexity": round(perplexity, 1),
                      "bits": round(math.log2(perplexity), 2),
-                     "rare": round(float((p < 0.1 / size).mean()), 3)})
+                     "rare": round(float((share < 0.1 / size).mean()), 3)})
     return rows
 
 
@@ -67,15 +56,12 @@ def main() -> int:
     model.eval()
     q = model.quantizer
     n = args.stages or q.n_stages
-    sets = {"train": evenly(read_manifest(args.data, "train"), args.files)}
-    for split in ("dev", "dev2"):
-        if (args.data / f"{split}.jsonl").is_file():
-            sets[split] = evenly(read_manifest(args.data, split), args.files)
-    result = {"weights": args.weights.name, "ema": args.ema, "stages": n}
-    for name, entries in sets.items():
-        codes = codes_of(model, args.data, entries, n)
-        result[name] = {"files": len(entries), "frames": int(codes.shape[1]), "codebooks": describe(codes, q.size)}
-        print(json.dumps({name: result[name]}), flush=True)
+    splits = ["train"] + [s for s in ("dev", "dev2") if (args.data / f"{s}.jsonl").is_file()]
+    for split in splits:
+        files = load_files(args.data, split, args.files)
+        codes = codes_of(model, files, n)
+        row = {"files": len(files), "frames": int(codes.shape[1]), "codebooks": describe(codes, q.size)}
+        print(json.dumps({split: row}), flush=True)
     return 0
 
 

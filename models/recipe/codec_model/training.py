@@ -50,20 +50,17 @@ def load_warm_start(path, model, disc):
     return meta, len(taken), len(own), n_disc
 
 
-def grow_as_identity(model, taken) -> int:
+def grow_as_identity(model, taken):
     """Zeroes the layer scale of every residual block the warm start lacked, so
     a deeper network grown from a shallower one starts as exactly that one
-    (the blocks add nothing until training opens them). -> blocks grown."""
+    (the blocks add nothing until training opens them)."""
     if not taken:
-        return 0
-    grown = 0
+        return
     with torch.no_grad():
         for name, module in model.named_modules():
             gamma = getattr(module, "gamma", None)
             if isinstance(gamma, torch.nn.Parameter) and f"{name}.gamma" not in taken:
                 gamma.zero_()
-                grown += 1
-    return grown
 
 
 def load_ema(path, ema) -> int:
