@@ -121,7 +121,7 @@ impl<'e> EncodeChunks<'e> {
         if self.len == 0 {
             return Err(CodecError::Mismatch("the audio is empty: nothing to encode".into()));
         }
-        let frames = frames_for(self.len, package.hop());
+        let frames = frames_for(package, self.len);
         let frames_u32 =
             u32::try_from(frames).map_err(|_| CodecError::Mismatch(format!("{frames} frames is too long")))?;
         if !self.pending.is_empty() {

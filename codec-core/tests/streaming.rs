@@ -57,7 +57,7 @@ fn rust_path_reproduces_the_recipe() {
         let (per_frame, frames) = (expected.shape()[0], expected.shape()[1]);
         let stages = p.quantizer().stages();
         let codes = encode_whole(&p, stages, &pcm_in);
-        assert_eq!(frames as u64, frames_for(pcm_in.len() as u64, p.hop()));
+        assert_eq!(frames as u64, frames_for(&p, pcm_in.len() as u64));
         assert_eq!(codes.len(), frames * per_frame);
         let golden_codes: Vec<u16> = (0..frames)
             .flat_map(|t| (0..per_frame).map(move |j| (t, j)))
@@ -68,7 +68,8 @@ fn rust_path_reproduces_the_recipe() {
         assert!(diff * 100 <= codes.len(), "{model}: {diff} of {} codes differ from the recipe", codes.len());
 
         let mut pcm_out = decode_whole(&p, stages, &golden_codes);
-        assert_eq!(pcm_out.len(), (frames - 1) * p.hop(), "the decoder is one hop behind");
+        let delay = p.manifest().decoder_delay_samples();
+        assert_eq!(pcm_out.len(), frames * p.hop() - delay, "the decoder lags by its synthesis delay");
         pcm_out.truncate(pcm_in.len());
         let expected_out = golden.f32("pcm_out").into_raw_vec_and_offset().0;
         let err = max_abs_diff(&pcm_out, &expected_out);

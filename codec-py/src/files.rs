@@ -57,7 +57,8 @@ pub(crate) fn write_tok(
             stages: u8::try_from(per_frame / q.groups()).map_err(codec_err)?,
         },
         frames: u32::try_from(frames).map_err(|_| too_long())?,
-        original_len: original_len.unwrap_or((frames.saturating_sub(1) * p.hop()) as u64),
+        original_len: original_len
+            .unwrap_or((frames * p.hop()).saturating_sub(p.manifest().decoder_delay_samples()) as u64),
     };
     let tokens = TokenFile { header, codes };
     py.allow_threads(|| -> Result<(), String> {
@@ -112,7 +113,8 @@ pub(crate) fn write_part(
             )));
         }
         let frames = (codes.len() / c) as u64;
-        let seconds = (frames - 1) as f64 * p.hop() as f64 / f64::from(p.sample_rate());
+        let samples = (frames * p.hop() as u64).saturating_sub(p.manifest().decoder_delay_samples() as u64);
+        let seconds = samples as f64 / f64::from(p.sample_rate());
         index.push(IndexLine {
             id,
             path: String::new(),

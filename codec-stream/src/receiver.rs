@@ -303,9 +303,14 @@ impl FrameReceiver {
             }
             Playout::Buffering => {}
         }
-        // The decoder's first frame completes only the padding hop before the
-        // signal: silence, so that every frame period plays one hop.
-        self.pcm.resize(self.hop, 0.0);
+        // The decoder's first frames complete only padding before the signal
+        // (one hop, or a hop and a half for a package synthesizing two
+        // frames a token): silence ahead of what they did complete, so that
+        // every frame period plays one hop and the signal stays contiguous.
+        let short = self.hop.saturating_sub(self.pcm.len());
+        if short > 0 {
+            self.pcm.splice(0..0, std::iter::repeat_n(0.0, short));
+        }
         self.steer_drift(waited);
         self.resample_into_ring()
     }
@@ -354,7 +359,8 @@ impl FrameReceiver {
     }
 
     /// Audio between a packet's arrival and the playback device: the jitter
-    /// buffer, the decoder's overlap (one hop), the resampler and the ring.
+    /// buffer, the resampler and the ring (the decoder's overlap is in the model's
+    /// algorithmic latency).
     fn delay_us(&self) -> u64 {
         let frame_s = self.hop as f64 / f64::from(self.model_rate);
         let jitter = self.jitter.stats().depth_frames as f64 * frame_s;

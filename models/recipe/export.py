@@ -170,13 +170,13 @@ def main() -> int:
     audio, rate = sf.read(REPO / GOLDEN_SAMPLE, dtype="float32")
     assert rate == 16000, "the golden sample must be 16 kHz"
     pcm_in = audio[: 16000 + 123]
-    x = dsp.pad_for_codec(torch.from_numpy(pcm_in)[None])
+    x = dsp.pad_for_codec(torch.from_numpy(pcm_in)[None], delay=codec.delay)
     with torch.no_grad():
         spec = dsp.stft(x)
         latent, _ = codec.encoder(spec, enc_state)
         quantized, codes, _ = codec.quantizer(latent)
         dec_spec, _ = codec.decoder(quantized, dec_state)
-        pcm_out = dsp.istft(dec_spec)[0, : len(pcm_in)]
+        pcm_out = codec.synthesize(dec_spec)[0, : len(pcm_in)]
 
     o_latent, _ = run_ort(out / "encoder.onnx", spec.numpy(), enc_state.numpy())
     o_spec, _ = run_ort(out / "decoder.onnx", quantized.numpy(), dec_state.numpy())
@@ -225,9 +225,13 @@ def main() -> int:
         "decoder": {"file": "decoder.onnx", "output": "stft", "inputs": ["latent", "state"],
                     "outputs": ["spec", "next_state"], "state_size": codec.decoder.state_size},
         "stft": {"n_fft": dsp.N_FFT, "hop": dsp.HOP, "window": "hann-periodic", "framing": "causal",
-                 "layout": "real-then-imag"},
+                 "layout": "real-then-imag",
+                 # Left out at one, so a runtime before the field reads the same manifest.
+                 **({"synthesis_frames": codec.frames} if codec.frames > 1 else {})},
         "quantizer": {**quantizer_manifest(codec), "file": "codebooks.safetensors"},
-        "streaming": {"causal": True, "algorithmic_latency_samples": dsp.N_FFT, "decoder_delay_frames": 1},
+        # A sample waits for its hop to fill, then for the synthesis delay.
+        "streaming": {"causal": True, "algorithmic_latency_samples": dsp.HOP + codec.delay,
+                      "decoder_delay_frames": -(-codec.delay // dsp.HOP)},
         "architecture": {"config": args.config, **c,
                          "parameters": sum(p.numel() for p in codec.parameters())},
         "checks": {k: float(f"{v:.3e}") for k, v in checks.items()},

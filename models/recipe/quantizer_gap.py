@@ -26,7 +26,7 @@ from fit_gap import diagnostic_args, diagnostic_model, pick
 def roundtrip(model, audio: np.ndarray, n_stages):
     """Whole-file encode and decode; `n_stages` None skips the quantizer."""
     x = torch.from_numpy(audio)[None]
-    padded = dsp.pad_for_codec(x)
+    padded = dsp.pad_for_codec(x, delay=model.delay)
     enc_state, dec_state = model.zero_states(1)
     latent, _ = model.encoder(dsp.stft(padded), enc_state)
     if n_stages is None:
@@ -34,7 +34,7 @@ def roundtrip(model, audio: np.ndarray, n_stages):
     else:
         quantized, _, _ = model.quantizer(latent, n_stages=n_stages)
     spec, _ = model.decoder(quantized, dec_state)
-    y = dsp.istft(spec)[0, : audio.shape[-1]].numpy()
+    y = model.synthesize(spec)[0, : audio.shape[-1]].numpy()
     error = float((quantized - latent).pow(2).sum())
     return y, float(latent.pow(2).sum()), error
 

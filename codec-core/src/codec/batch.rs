@@ -13,7 +13,7 @@ use std::sync::Arc;
 use ndarray::ArrayView2;
 
 use super::network::StatefulNetwork;
-use super::{frames_for, spectrum_channels, DEFAULT_BLOCK_FRAMES};
+use super::{frames_covering, spectrum_channels, DEFAULT_BLOCK_FRAMES};
 use crate::dsp::StftAnalyzer;
 use crate::package::ModelPackage;
 use crate::quantizer::{Quantizer, Scratch};
@@ -32,6 +32,7 @@ pub struct BatchEncoder {
     state_size: usize,
     block_frames: usize,
     scratch: Scratch,
+    decoder_delay: usize,
 }
 
 impl BatchEncoder {
@@ -57,6 +58,7 @@ impl BatchEncoder {
             state_size: m.encoder.state_size,
             block_frames: DEFAULT_BLOCK_FRAMES,
             scratch: Scratch::new(),
+            decoder_delay: m.decoder_delay_samples(),
         })
     }
 
@@ -103,9 +105,9 @@ impl BatchEncoder {
     }
 
     /// Frame-major `[frames, C]` STFT frames of a signal, the last hop padded
-    /// with zeros and one hop of zeros after it, as the encoder's flush does.
+    /// with zeros and followed by the hops of zeros the encoder's flush adds.
     fn spectrum(&mut self, signal: &[f32]) -> Result<Vec<f32>, CodecError> {
-        let frames = frames_for(signal.len() as u64, self.hop) as usize;
+        let frames = frames_covering(signal.len() as u64, self.hop, self.decoder_delay) as usize;
         let mut out = vec![0.0; frames * self.channels];
         let mut hop = vec![0.0; self.hop];
         self.stft.reset();

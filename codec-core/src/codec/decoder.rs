@@ -5,7 +5,7 @@ use std::sync::Arc;
 use ndarray::ArrayViewMut2;
 
 use super::network::{to_channel_first, StatefulNetwork};
-use super::{spectrum_channels, DEFAULT_BLOCK_FRAMES};
+use super::DEFAULT_BLOCK_FRAMES;
 use crate::dsp::StftSynthesizer;
 use crate::package::ModelPackage;
 use crate::quantizer::Quantizer;
@@ -14,14 +14,23 @@ use crate::CodecError;
 
 /// The streaming decoder: push frames of codes, get samples.
 ///
-/// Overlap-add makes the output one hop behind the frames: the first frame
-/// yields nothing, and frame `t` completes the samples of hop `t - 1`.
+/// Overlap-add makes the output lag the frames by
+/// [`Manifest::decoder_delay_samples`](crate::package::Manifest::decoder_delay_samples):
+/// for a package that synthesizes one frame a token, the first frame yields
+/// nothing and frame `t` completes the samples of hop `t - 1`; for one that
+/// synthesizes two at half the hop, the first frame yields nothing, the
+/// second half a hop, and frame `t` the hop that ends half a hop before hop
+/// `t - 1` does. Every frame after those yields one hop.
 pub struct Decoder {
     network: StatefulNetwork,
     quantizer: Arc<dyn Quantizer>,
     synth: StftSynthesizer,
     stages: usize,
     hop: usize,
+    /// Floats of one synthesis frame (a token's output holds one or more).
+    sub_len: usize,
+    /// Synthesis frames pushed, to drop those that only complete padding.
+    subs_in: u64,
     channels: usize,
     latent_dim: usize,
     block_frames: usize,
@@ -76,15 +85,19 @@ impl Decoder {
         let quantizer = package.quantizer().clone();
         quantizer.check_stages(stages)?;
         let m = package.manifest();
-        let channels = spectrum_channels(package);
+        let channels = m.decoder_channels();
         let latent_dim = m.latent_dim;
+        let synth = StftSynthesizer::new(m.stft.n_fft, m.synthesis_hop())?;
         let network =
             StatefulNetwork::load("decoder", &package.decoder_graph()?, options, &m.decoder, latent_dim, channels)?;
         let block_frames = block_frames.max(1);
         Ok(Self {
             network,
             quantizer,
-            synth: StftSynthesizer::new(m.stft.n_fft, m.hop)?,
+            sub_len: synth.frame_len(),
+            subs_in: 0,
+            hop_out: vec![0.0; synth.hop()],
+            synth,
             stages,
             hop: m.hop,
             channels,
@@ -94,7 +107,6 @@ impl Decoder {
             latent_cf: vec![0.0; latent_dim * block_frames],
             spec_cf: vec![0.0; channels * block_frames],
             frame: vec![0.0; channels],
-            hop_out: vec![0.0; m.hop],
             frames_in: 0,
             last_latent: vec![0.0; latent_dim],
             lost_run: CONCEAL_MAX_FRAMES,
@@ -181,14 +193,18 @@ impl Decoder {
         let (c, d) = (self.channels, self.latent_dim);
         to_channel_first(&self.latent_fm[..n * d], n, d, &mut self.latent_cf[..n * d]);
         self.network.run(&self.latent_cf[..n * d], n, &mut self.spec_cf[..n * c])?;
+        let lead = self.synth.overlap() as u64 - 1;
         for t in 0..n {
             for ch in 0..c {
                 self.frame[ch] = gain * self.spec_cf[ch * n + t];
             }
-            self.synth.push(&self.frame, &mut self.hop_out)?;
-            // Frame 0 completes the hop before the signal starts: padding, not output.
-            if self.frames_in > 0 {
-                pcm.extend_from_slice(&self.hop_out);
+            for sub in self.frame.chunks_exact(self.sub_len) {
+                self.synth.push(sub, &mut self.hop_out)?;
+                // The first pushes complete the hops before the signal starts: padding, not output.
+                if self.subs_in >= lead {
+                    pcm.extend_from_slice(&self.hop_out);
+                }
+                self.subs_in += 1;
             }
             self.frames_in += 1;
         }
@@ -200,6 +216,7 @@ impl Decoder {
         self.network.reset();
         self.synth.reset();
         self.frames_in = 0;
+        self.subs_in = 0;
         self.last_latent.fill(0.0);
         self.lost_run = CONCEAL_MAX_FRAMES;
         self.concealed = 0;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use ndarray::ArrayView2;
 
 use super::network::{to_channel_first, to_frame_major, StatefulNetwork};
-use super::{spectrum_channels, DEFAULT_BLOCK_FRAMES};
+use super::{frames_covering, spectrum_channels, DEFAULT_BLOCK_FRAMES};
 use crate::dsp::StftAnalyzer;
 use crate::package::ModelPackage;
 use crate::quantizer::{Quantizer, Scratch};
@@ -15,8 +15,8 @@ use crate::CodecError;
 /// The streaming encoder: push samples, get codes.
 ///
 /// A frame is emitted for every complete hop; [`Encoder::flush`] ends the
-/// stream by padding the last hop and adding the frame the decoder needs to
-/// complete it. Buffers are sized in `new`, so a warm encoder fed at most
+/// stream by padding the last hop and adding the frames the decoder needs to
+/// complete it ([`crate::frames_for`] in all). Buffers are sized in `new`, so a warm encoder fed at most
 /// `block_frames` hops a call does not allocate.
 pub struct Encoder {
     network: StatefulNetwork,
@@ -34,6 +34,9 @@ pub struct Encoder {
     latent_fm: Vec<f32>,
     scratch: Scratch,
     frames_out: u64,
+    samples_in: u64,
+    /// Samples the decoder's synthesis lags, which the flush must cover.
+    decoder_delay: usize,
 }
 
 impl Encoder {
@@ -79,6 +82,8 @@ impl Encoder {
             latent_fm: vec![0.0; latent_dim * block_frames],
             scratch: Scratch::new(),
             frames_out: 0,
+            samples_in: 0,
+            decoder_delay: m.decoder_delay_samples(),
         })
     }
 
@@ -108,6 +113,7 @@ impl Encoder {
     /// # Errors
     /// A network that fails to run.
     pub fn push(&mut self, mut pcm: &[f32], codes: &mut Vec<u16>) -> Result<usize, CodecError> {
+        self.samples_in += pcm.len() as u64;
         let mut emitted = 0;
         let mut filled = 0;
         while !pcm.is_empty() {
@@ -131,19 +137,22 @@ impl Encoder {
         Ok(emitted)
     }
 
-    /// Ends the stream: pads the partial hop with zeros and adds the frame
-    /// that completes the decoder's last hop. Call [`Encoder::reset`] before
-    /// encoding another stream.
+    /// Ends the stream: pads the partial hop with zeros and adds the frames
+    /// that let the decoder complete the last sample. Call
+    /// [`Encoder::reset`] before encoding another stream.
     ///
     /// # Errors
     /// A network that fails to run.
     pub fn flush(&mut self, codes: &mut Vec<u16>) -> Result<usize, CodecError> {
+        let target = frames_covering(self.samples_in, self.hop, self.decoder_delay);
         let mut emitted = 0;
         if !self.pending.is_empty() {
             let missing = self.hop - self.pending.len();
             emitted += self.push_zeros(missing, codes)?;
         }
-        emitted += self.push_zeros(self.hop, codes)?;
+        while self.frames_out < target {
+            emitted += self.push_zeros(self.hop, codes)?;
+        }
         Ok(emitted)
     }
 
@@ -179,5 +188,6 @@ impl Encoder {
         self.stft.reset();
         self.pending.clear();
         self.frames_out = 0;
+        self.samples_in = 0;
     }
 }

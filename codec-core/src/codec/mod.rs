@@ -16,12 +16,21 @@ use crate::package::ModelPackage;
 /// enough that the graphs run as matrix products, small enough to bound memory.
 pub const DEFAULT_BLOCK_FRAMES: usize = 250;
 
-/// Frames the encoder emits for `samples` input samples once flushed: every
-/// sample covered, plus the frame that lets the decoder complete the last hop.
-pub fn frames_for(samples: u64, hop: usize) -> u64 {
-    samples.div_ceil(hop as u64) + 1
+/// Frames the encoder emits for `samples` input samples of `package`'s
+/// once flushed: every sample covered, plus those that let the decoder
+/// complete the last one (its synthesis lags by
+/// [`Manifest::decoder_delay_samples`](crate::package::Manifest::decoder_delay_samples):
+/// one frame for a package that synthesizes one frame a token).
+pub fn frames_for(package: &ModelPackage, samples: u64) -> u64 {
+    let m = package.manifest();
+    frames_covering(samples, m.hop, m.decoder_delay_samples())
 }
 
+fn frames_covering(samples: u64, hop: usize, delay: usize) -> u64 {
+    (samples + delay as u64).div_ceil(hop as u64)
+}
+
+/// Floats in one analysis frame: the encoder's input per frame.
 pub(crate) fn spectrum_channels(package: &ModelPackage) -> usize {
     2 * (package.manifest().stft.n_fft / 2 + 1)
 }

@@ -19,8 +19,11 @@ pub use window::{hann, ola_envelope};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DspError {
-    /// The overlap-add and its envelope assume frames of two hops (50% overlap).
-    #[error("n_fft {n_fft} must be twice a nonzero hop (hop {hop})")]
+    /// Analysis frames two hops (50% overlap); synthesis frames a whole
+    /// number of hops, at least two.
+    #[error(
+        "n_fft {n_fft} does not frame hops of {hop}: analysis needs twice the hop, synthesis an even multiple of it"
+    )]
     Geometry { n_fft: usize, hop: usize },
     /// The analyzer consumes exactly one hop a call, to keep frames on the hop grid.
     #[error("expected {expected} new samples (one hop), got {got}")]

@@ -25,10 +25,14 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 
 #[test]
 fn dsp_rejects_other_geometries() {
-    for (n_fft, hop) in [(512, 320), (0, 0), (640, 0), (641, 320)] {
+    for (n_fft, hop) in [(512, 320), (0, 0), (640, 0), (641, 320), (320, 320), (480, 160)] {
         assert!(matches!(StftAnalyzer::new(n_fft, hop), Err(DspError::Geometry { .. })));
+    }
+    for (n_fft, hop) in [(512, 320), (0, 0), (640, 0), (641, 320), (320, 320), (15, 5)] {
         assert!(matches!(StftSynthesizer::new(n_fft, hop), Err(DspError::Geometry { .. })));
     }
+    // Synthesis also takes denser framings: four windows over every sample.
+    assert!(StftSynthesizer::new(640, 160).is_ok());
     assert!(matches!(stft(&[0.0; 100], N_FFT, HOP), Err(DspError::PartialHop { len: 100, hop: HOP })));
 }
 
@@ -153,4 +157,54 @@ fn dsp_reset_equals_fresh() {
         sf.push(&f2, &mut o2).expect("push");
         assert_eq!(o1, o2);
     }
+}
+
+/// Windowed, unnormalised spectra of `x` at every `hop`, frame `j` covering
+/// `[(j - k + 1) * hop, (j + 1) * hop)` for `k = n_fft / hop` (the signal
+/// padded on the left): the framing of a decoder that synthesizes several
+/// frames a token (`dsp.py::istft_sub`).
+fn dense_frames(x: &[f32], n_fft: usize, hop: usize) -> Array2<f32> {
+    use realfft::RealFftPlanner;
+    let mut padded = vec![0.0; n_fft - hop];
+    padded.extend_from_slice(x);
+    let fft = RealFftPlanner::<f32>::new().plan_fft_forward(n_fft);
+    let (w, bins) = (hann(n_fft), n_fft / 2 + 1);
+    let count = (padded.len() - n_fft) / hop + 1;
+    let mut frames = Array2::zeros((count, 2 * bins));
+    let (mut buf, mut spec) = (fft.make_input_vec(), fft.make_output_vec());
+    for j in 0..count {
+        for ((b, s), w) in buf.iter_mut().zip(&padded[j * hop..j * hop + n_fft]).zip(&w) {
+            *b = s * w;
+        }
+        fft.process(&mut buf, &mut spec).expect("fft");
+        for (k, c) in spec.iter().enumerate() {
+            frames[[j, k]] = c.re;
+            frames[[j, bins + k]] = c.im;
+        }
+    }
+    frames
+}
+
+#[test]
+fn dsp_fourfold_overlap_reconstructs_and_streams() {
+    let (n_fft, hop) = (N_FFT, HOP / 2);
+    let x = noise(hop * 41, 8);
+    let frames = dense_frames(&x, n_fft, hop);
+    let y = istft(frames.view(), n_fft, hop).expect("istft");
+    // The first three frames only complete samples before the signal.
+    assert_eq!(y.len(), (frames.nrows() - 3) * hop);
+    let err = max_abs_diff(&y, &x[..y.len()]);
+    assert!(err < 1e-5, "reconstruction error {err}");
+
+    let mut s = StftSynthesizer::new(n_fft, hop).expect("synth");
+    assert_eq!(s.overlap(), 4);
+    let mut out = vec![0.0; hop];
+    let mut streamed = Vec::new();
+    for (t, row) in frames.rows().into_iter().enumerate() {
+        s.push(row.as_slice().expect("contiguous"), &mut out).expect("push");
+        if t >= 3 {
+            streamed.extend_from_slice(&out);
+        }
+    }
+    assert_eq!(streamed, y);
 }

@@ -17,6 +17,7 @@ pub fn hann(n_fft: usize) -> Vec<f32> {
 
 /// Steady-state sum of the squared windows covering each sample of a hop:
 /// `env[i] = sum_k w[i + k * hop]^2`, i.e. `w[i]^2 + w[i + hop]^2` at 50% overlap.
+/// `hop` must divide `n_fft`.
 ///
 /// Synthesis windows each frame a second time, so every output sample has been
 /// weighted by the squares of the windows covering it; dividing by this undoes

@@ -51,6 +51,19 @@ pub struct StftSpec {
     pub window: String,
     pub framing: String,
     pub layout: String,
+    /// Frames the decoder synthesizes a token, at `hop / synthesis_frames`
+    /// with the same window (two in packages that synthesize at 75 %
+    /// overlap); packages before this field synthesize one.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub synthesis_frames: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -93,6 +106,25 @@ fn is_plain_relative(file: &str) -> bool {
 }
 
 impl Manifest {
+    /// Samples between synthesis frames: the hop, or a fraction of it for a
+    /// decoder that synthesizes several frames a token.
+    pub fn synthesis_hop(&self) -> usize {
+        self.hop / self.stft.synthesis_frames
+    }
+
+    /// Samples the decoder's output lags the frames it has received: the
+    /// overlap-add completes a sample only once every window over it has
+    /// arrived (one hop at 50 % overlap).
+    pub fn decoder_delay_samples(&self) -> usize {
+        self.stft.n_fft - self.synthesis_hop()
+    }
+
+    /// Floats the decoder network outputs a token: each synthesis frame's
+    /// real then imaginary parts, frame after frame.
+    pub fn decoder_channels(&self) -> usize {
+        self.stft.synthesis_frames * 2 * (self.stft.n_fft / 2 + 1)
+    }
+
     /// Parses and checks a manifest's text.
     ///
     /// # Errors
@@ -139,6 +171,10 @@ impl Manifest {
         }
         if s.layout != "real-then-imag" {
             return Err(bad("stft.layout", &s.layout, "real-then-imag"));
+        }
+        let f = s.synthesis_frames;
+        if !(1..=8).contains(&f) || !self.hop.is_multiple_of(f) {
+            return Err(bad("stft.synthesis_frames", f, "1 to 8, a divisor of the hop"));
         }
         for (field, g) in [("encoder", &self.encoder), ("decoder", &self.decoder)] {
             if g.input.as_deref() != Some("stft") {

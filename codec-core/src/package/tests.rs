@@ -68,6 +68,8 @@ fn manifest_errors_name_the_field() {
         ("quantizer.kind", Box::new(|v| v["quantizer"]["kind"] = "pq".into())),
         ("quantizer.min_stages", Box::new(|v| v["quantizer"]["min_stages"] = 9.into())),
         ("stft.n_fft", Box::new(|v| v["stft"]["n_fft"] = 512.into())),
+        ("stft.synthesis_frames", Box::new(|v| v["stft"]["synthesis_frames"] = 3.into())),
+        ("stft.synthesis_frames", Box::new(|v| v["stft"]["synthesis_frames"] = 0.into())),
         ("syntax", Box::new(|v| *v = serde_json::Value::String("not a manifest".into()))),
     ];
     for (field, edit) in cases {
@@ -277,4 +279,15 @@ fn a_graph_replaced_after_open_is_refused_at_load() {
     refused(Encoder::new(&package, options, 2).map(|_| ()).expect_err("encoder"), "encoder.onnx");
     refused(BatchEncoder::new(&package, options, 2).map(|_| ()).expect_err("batch encoder"), "encoder.onnx");
     refused(Decoder::new(&package, options, 2).map(|_| ()).expect_err("decoder"), "decoder.onnx");
+}
+
+#[test]
+fn a_manifest_claiming_more_synthesis_frames_than_its_graph_outputs_is_refused() {
+    let dir = copy_of("grvq");
+    edit_manifest(dir.path(), |v| v["stft"]["synthesis_frames"] = 2.into());
+    let p = ModelPackage::open_dir(dir.path()).expect("a valid manifest");
+    assert_eq!(p.manifest().decoder_channels(), 2 * 642);
+    assert_eq!(p.manifest().decoder_delay_samples(), 480);
+    let err = crate::Decoder::new(&p, crate::RuntimeOptions::default(), 2).err().expect("a mismatch");
+    assert!(err.to_string().contains("decoder"), "{err}");
 }

@@ -60,3 +60,10 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "lengths differ");
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
+
+/// Synthesis frames a token in a shipped package's manifest (1 unless it says more).
+pub fn synthesis_frames(model: &str) -> usize {
+    let text = std::fs::read_to_string(model_dir(model).join("manifest.json")).expect("manifest");
+    let m: serde_json::Value = serde_json::from_str(&text).expect("manifest JSON");
+    m["stft"]["synthesis_frames"].as_u64().unwrap_or(1) as usize
+}

@@ -16,6 +16,9 @@ CONFIGS = {
     # Issue 18's capacity lever: four more decoder blocks. Grown from a small
     # warm start, the new blocks start as the identity (see load_warm_start).
     "deep": dict(dim=192, enc_depth=4, dec_depth=12, latent=128, mult=3, kernel=7),
+    # Issue 18's framing lever: two synthesis frames per token at hop 160
+    # (75 % overlap, as Vocos and WavTokenizer synthesize), one hop later.
+    "framed": dict(dim=192, enc_depth=4, dec_depth=8, latent=128, mult=3, kernel=7, frames=2),
 }
 
 
@@ -25,7 +28,8 @@ class Codec(nn.Module):
         c = CONFIGS[config]
         self.config_name = config
         self.encoder = Encoder(c["dim"], c["enc_depth"], c["latent"], c["mult"], c["kernel"])
-        self.decoder = Decoder(c["dim"], c["dec_depth"], c["latent"], c["mult"], c["kernel"])
+        self.frames = c.get("frames", 1)
+        self.decoder = Decoder(c["dim"], c["dec_depth"], c["latent"], c["mult"], c["kernel"], frames=self.frames)
         self.quantizer = make_quantizer(quantizer, c["latent"])
 
     def zero_states(self, batch: int, device=None):
@@ -35,21 +39,32 @@ class Codec(nn.Module):
         )
 
     def forward(self, audio: torch.Tensor, n_stages: int = None, dropout: bool = False):
-        """audio [B, L], L a multiple of the hop -> (audio [B, L - hop], codes, commitment loss).
+        """audio [B, L], L a multiple of the hop -> (audio [B, L - delay], codes, commitment loss).
 
-        The output is one hop shorter: the last hop needs the next frame.
+        The output is shorter by `delay` samples: the last ones need the next frame.
         """
         enc_state, dec_state = self.zero_states(audio.shape[0], audio.device)
         latent, _ = self.encoder(dsp.stft(audio), enc_state)
         quantized, codes, commit = self.quantizer(latent, n_stages=n_stages, dropout=dropout)
         spec, _ = self.decoder(quantized, dec_state)
-        return dsp.istft(spec), codes, commit
+        return self.synthesize(spec), codes, commit
+
+    def synthesize(self, spec: torch.Tensor) -> torch.Tensor:
+        """The decoder's spectrum [B, C, T] -> audio [B, T * hop - delay]."""
+        if self.frames == 1:
+            return dsp.istft(spec)
+        return dsp.istft_sub(spec, self.frames)
+
+    @property
+    def delay(self) -> int:
+        """Input samples the output lags at the end: what the last frames still wait for."""
+        return dsp.HOP + (self.frames - 1) * dsp.HOP // self.frames
 
     @torch.no_grad()
     def roundtrip(self, audio: torch.Tensor, n_stages: int = None) -> torch.Tensor:
         """Whole-file encode and decode as the runtime does it: pad, flush, trim."""
         n = audio.shape[-1]
-        out, _, _ = self.forward(dsp.pad_for_codec(audio), n_stages=n_stages)
+        out, _, _ = self.forward(dsp.pad_for_codec(audio, delay=self.delay), n_stages=n_stages)
         return out[..., :n]
 
 

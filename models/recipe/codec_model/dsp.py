@@ -52,8 +52,35 @@ def istft(spec: torch.Tensor, n_fft: int = N_FFT, hop: int = HOP) -> torch.Tenso
     return out.reshape(spec.shape[0], -1)
 
 
-def pad_for_codec(audio: torch.Tensor, hop: int = HOP) -> torch.Tensor:
-    """Right-pad to whole frames plus the flush frame, as the offline runtime does."""
+def istft_sub(spec: torch.Tensor, frames: int, n_fft: int = N_FFT, hop: int = HOP) -> torch.Tensor:
+    """spectrum [B, frames * 2 * bins, T] (each token's sub-frames in turn) ->
+    audio [B, T * hop - n_fft + hop / frames].
+
+    Token t's sub-frames i = 0 .. frames-1 are windows of n_fft at hop / frames,
+    the last one placed where the single-frame framing puts frame t, the others
+    earlier: synthesis never reaches past the samples the token saw, at the cost
+    of one sub-hop of delay. Output sub-hop c is complete once every window that
+    covers it has arrived."""
+    bins = n_fft // 2 + 1
+    sub = hop // frames
+    b, _, t = spec.shape
+    spec = spec.reshape(b, frames, 2 * bins, t).permute(0, 2, 3, 1).reshape(b, 2 * bins, t * frames)
+    re, im = spec[:, :bins], spec[:, bins:]
+    win = hann(n_fft).to(spec.device)
+    pieces = (torch.fft.irfft(torch.complex(re, im).transpose(1, 2), n=n_fft, dim=-1) * win)
+    pieces = pieces.reshape(b, t * frames, n_fft // sub, sub)  # [B, J, overlap, sub]
+    k = n_fft // sub
+    j = t * frames
+    # Output sub-hop c sums piece q of window c + k - 1 - q, for every q.
+    out = sum(pieces[:, k - 1 - q : j - q, q] for q in range(k))
+    env = (win ** 2).reshape(k, sub).sum(0)
+    return (out / env).reshape(b, -1)
+
+
+def pad_for_codec(audio: torch.Tensor, hop: int = HOP, delay: int = HOP) -> torch.Tensor:
+    """Right-pad to whole frames plus the flush frames that let a synthesis
+    lagging `delay` samples complete the last one, as the offline runtime does
+    (one frame for the single-frame framing)."""
     n = audio.shape[-1]
-    total = frame_count(n, hop) * hop
+    total = -(-(n + delay) // hop) * hop
     return torch.nn.functional.pad(audio, (0, total - n))

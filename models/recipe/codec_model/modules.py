@@ -108,12 +108,13 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     """Latent [B, D, T] -> STFT frames [B, 2F, T] (Vocos-style magnitude and phase head)."""
 
-    def __init__(self, dim=192, depth=8, latent=128, mult=3, kernel=7, embed_kernel=3):
+    def __init__(self, dim=192, depth=8, latent=128, mult=3, kernel=7, embed_kernel=3, frames=1):
         super().__init__()
+        self.frames = frames
         embed = CausalConv(latent, dim, embed_kernel)
         self.stack = Stack([embed] + [ConvNeXtBlock(dim, mult, kernel, 1.0 / depth) for _ in range(depth)])
         self.norm = nn.LayerNorm(dim, eps=1e-6)
-        self.head = nn.Linear(dim, 2 * dsp.BINS)
+        self.head = nn.Linear(dim, frames * 2 * dsp.BINS)
 
     @property
     def state_size(self) -> int:
@@ -122,6 +123,9 @@ class Decoder(nn.Module):
     def forward(self, latent, state):
         x, state = self.stack(latent, state)
         h = self.head(self.norm(x.transpose(1, 2))).transpose(1, 2)
+        b, _, t = h.shape
+        h = h.reshape(b * self.frames, 2 * dsp.BINS, t)
         log_mag, phase = h[:, : dsp.BINS], h[:, dsp.BINS :]
         mag = torch.exp(torch.clamp(log_mag, max=math.log(1000.0)))
-        return torch.cat([mag * torch.cos(phase), mag * torch.sin(phase)], dim=1), state
+        spec = torch.cat([mag * torch.cos(phase), mag * torch.sin(phase)], dim=1)
+        return spec.reshape(b, self.frames * 2 * dsp.BINS, t), state

@@ -3,11 +3,13 @@ optimises exactly the CPU recipe's losses), loading a warm start, and the
 weights a warm start holds."""
 
 import contextlib
+import math
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+from . import dsp
 from .discriminators import discriminator_loss, generator_losses, random_segments
 
 # Warm-start metadata that is carried from run to run unchanged by train.py.
@@ -37,6 +39,7 @@ def load_warm_start(path, model, disc):
         n_disc = len(d)
     weights = {k: v for k, v in weights.items() if not k.startswith("disc.")}
     own = model.state_dict()
+    weights = grow_frames(weights, own, model.frames)
     taken = {k: v.to(own[k].dtype) for k, v in weights.items() if k in own and own[k].shape == v.shape}
     # A compact warm start leaves out the EMA sums: rebuild them from the codebooks and counts.
     for k in list(own):
@@ -63,10 +66,34 @@ def grow_as_identity(model, taken):
                 gamma.zero_()
 
 
+def grow_frames(weights: dict, own: dict, frames: int, phase_sign: float = -1.0) -> dict:
+    """A single-frame decoder head's weights as a head of `frames` sub-frames a
+    token: the last sub-frame sits where the single frame did and takes its
+    weights; each earlier one, `d` samples earlier, takes them too with the
+    phase of bin k turned by the shift (2 pi k d / n_fft), so a warm start
+    synthesizes about what it did before training opens the new framing."""
+    out = dict(weights)
+    for name in ("decoder.head.weight", "decoder.head.bias"):
+        v, mine = weights.get(name), own.get(name)
+        if v is None or mine is None or v.shape == mine.shape or mine.shape[0] != frames * v.shape[0]:
+            continue
+        parts = []
+        for i in range(frames):
+            part = v.clone().float()
+            shift = (frames - 1 - i) * dsp.HOP // frames
+            if name.endswith("bias") and shift:
+                k = torch.arange(dsp.BINS, dtype=torch.float32)
+                part[dsp.BINS:] += phase_sign * 2 * math.pi * k * shift / dsp.N_FFT
+            parts.append(part)
+        out[name] = torch.cat(parts).to(v.dtype)
+    return out
+
+
 def load_ema(path, ema) -> int:
     """The moving average a warm start carries (ema.* tensors) into `ema`; -> tensors taken."""
     own = dict(ema.named_parameters())
     avg = {k[len("ema."):]: v for k, v in load_file(str(path)).items() if k.startswith("ema.")}
+    avg = grow_frames(avg, own, ema.frames)
     with torch.no_grad():
         for k, v in avg.items():
             if k in own and own[k].shape == v.shape:
