@@ -121,9 +121,11 @@ size_t codec_decoder_codes_per_frame(const struct CodecDecoder *decoder);
 
 // Decodes whole frames of codes (frame-major, `codes_per_frame` each) and
 // writes the samples they complete to `pcm`; `*written` is the number of
-// samples. The output runs one hop behind: the very first frame after
-// creation or reset yields nothing, every later one `hop` samples, so a
-// buffer of `frames * hop` samples always suffices.
+// samples. The output runs behind the frames: the very first frame after
+// creation or reset yields nothing, every later one `hop` samples (but the
+// second only half of them for a model that synthesizes two frames a
+// token, whose output lags a hop and a half), so a buffer of
+// `frames * hop` samples always suffices.
 //
 // Codes that are not whole frames or not below the codebook size, and a
 // buffer smaller than the push needs, are refused before anything is
@@ -200,8 +202,9 @@ CodecStatus codec_encoder_push(struct CodecEncoder *encoder,
                                size_t *written);
 
 // Ends the stream: pads the partial frame with silence and emits it and the
-// frame the decoder needs to finish the last hop (at most two frames of
-// codes). Call `codec_encoder_reset` before encoding another stream.
+// frames the decoder needs to finish the last sample (at most two frames of
+// codes; three for a model that synthesizes two frames a token). Call
+// `codec_encoder_reset` before encoding another stream.
 //
 // # Safety
 // As `codec_encoder_push`.
@@ -243,6 +246,18 @@ CodecStatus codec_model_info(const struct CodecModel *model, struct CodecModelIn
 // # Safety
 // `model` is NULL or live.
 const char *codec_model_name(const struct CodecModel *model);
+
+// Samples the decoder's output lags the frames it got (a hop, or a hop and
+// a half for a model that synthesizes two frames a token): a stream of `n`
+// frames decodes to `n * hop - delay` samples, and an encoder's flush makes
+// the stream `ceil((samples + delay) / hop)` frames long. 0 for a NULL model.
+//
+// A function rather than a field of `CodecModelInfo`, so that callers built
+// against an earlier header keep the struct they allocate.
+//
+// # Safety
+// `model` is NULL or live.
+size_t codec_model_decoder_delay(const struct CodecModel *model);
 
 // The message of the last call that failed on this thread: one line, UTF-8,
 // empty if none has failed. The pointer stays valid until the next failing

@@ -124,9 +124,11 @@ pub unsafe extern "C" fn codec_decoder_codes_per_frame(decoder: *const CodecDeco
 
 /// Decodes whole frames of codes (frame-major, `codes_per_frame` each) and
 /// writes the samples they complete to `pcm`; `*written` is the number of
-/// samples. The output runs one hop behind: the very first frame after
-/// creation or reset yields nothing, every later one `hop` samples, so a
-/// buffer of `frames * hop` samples always suffices.
+/// samples. The output runs behind the frames: the very first frame after
+/// creation or reset yields nothing, every later one `hop` samples (but the
+/// second only half of them for a model that synthesizes two frames a
+/// token, whose output lags a hop and a half), so a buffer of
+/// `frames * hop` samples always suffices.
 ///
 /// Codes that are not whole frames or not below the codebook size, and a
 /// buffer smaller than the push needs, are refused before anything is

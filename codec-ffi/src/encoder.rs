@@ -46,8 +46,8 @@ impl CodecEncoder {
 
     fn flush(&mut self, out: &mut [u16]) -> Result<usize, Failure> {
         self.health.check("encoder")?;
-        let frames = if self.pending > 0 { 2 } else { 1 };
-        too_small(frames * self.per_frame, out.len(), "codes")?;
+        let frames = usize::try_from(self.encoder.frames_to_flush()).unwrap_or(usize::MAX);
+        too_small(frames.saturating_mul(self.per_frame), out.len(), "codes")?;
         self.staged.clear();
         self.health.run(|| self.encoder.flush(&mut self.staged))?;
         self.pending = 0;
@@ -77,14 +77,15 @@ pub unsafe extern "C" fn codec_encoder_new(
         let o = options.resolve(&model.package)?;
         let encoder = Encoder::with_block(&model.package, o.runtime, o.stages, o.block_frames)?;
         let per_frame = encoder.codes_per_frame();
+        let max_flush = encoder.max_flush_frames();
         let handle = CodecEncoder {
             encoder,
             hop: model.package.hop(),
             per_frame,
             block_frames: o.block_frames,
             pending: 0,
-            // The flush emits two frames, whatever the block.
-            staged: Vec::with_capacity(o.block_frames.max(2) * per_frame),
+            // A flush may emit more frames than a block holds.
+            staged: Vec::with_capacity(o.block_frames.max(max_flush) * per_frame),
             health: Health::default(),
         };
         // SAFETY: checked non-NULL above.
@@ -145,8 +146,9 @@ pub unsafe extern "C" fn codec_encoder_push(
 }
 
 /// Ends the stream: pads the partial frame with silence and emits it and the
-/// frame the decoder needs to finish the last hop (at most two frames of
-/// codes). Call `codec_encoder_reset` before encoding another stream.
+/// frames the decoder needs to finish the last sample (at most two frames of
+/// codes; three for a model that synthesizes two frames a token). Call
+/// `codec_encoder_reset` before encoding another stream.
 ///
 /// # Safety
 /// As `codec_encoder_push`.

@@ -151,3 +151,19 @@ pub unsafe extern "C" fn codec_model_name(model: *const CodecModel) -> *const c_
 fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
+
+/// Samples the decoder's output lags the frames it got (a hop, or a hop and
+/// a half for a model that synthesizes two frames a token): a stream of `n`
+/// frames decodes to `n * hop - delay` samples, and an encoder's flush makes
+/// the stream `ceil((samples + delay) / hop)` frames long. 0 for a NULL model.
+///
+/// A function rather than a field of `CodecModelInfo`, so that callers built
+/// against an earlier header keep the struct they allocate.
+///
+/// # Safety
+/// `model` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn codec_model_decoder_delay(model: *const CodecModel) -> usize {
+    // SAFETY: as the caller promises.
+    unsafe { model.as_ref() }.map_or(0, |m| m.package.manifest().decoder_delay_samples())
+}

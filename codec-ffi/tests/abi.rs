@@ -120,6 +120,10 @@ fn model_facts_match_the_package() {
     // SAFETY: a live model; the name lives as long as it.
     let name = unsafe { CStr::from_ptr(codec_model_name(h.model)) };
     assert_eq!(name.to_str().expect("utf-8"), p.name());
+    // SAFETY: a live model, then NULL.
+    let (delay, none) = unsafe { (codec_model_decoder_delay(h.model), codec_model_decoder_delay(std::ptr::null())) };
+    assert_eq!((delay, none), (p.manifest().decoder_delay_samples(), 0));
+    assert!(delay >= p.hop(), "the overlap-add lags at least a hop");
 }
 
 #[test]

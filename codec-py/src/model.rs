@@ -110,6 +110,12 @@ impl Model {
     fn frame_rate(&self) -> f64 {
         f64::from(self.package.sample_rate()) / self.package.hop() as f64
     }
+    /// Samples the decoder's output lags the frames it got: `hop`, or a hop
+    /// and a half for a model that synthesizes two frames a token.
+    #[getter]
+    fn decoder_delay(&self) -> usize {
+        self.package.manifest().decoder_delay_samples()
+    }
     /// Codes a frame at the default stages.
     #[getter]
     fn codebooks(&self) -> usize {
@@ -156,7 +162,8 @@ impl Model {
     }
 
     /// Decodes codes `[frames, codebooks]` to float32 PCM at the model's rate
-    /// (or `sample_rate`): `(frames - 1) * hop` samples, the decoder being a hop behind.
+    /// (or `sample_rate`): `frames * hop - decoder_delay` samples, the
+    /// decoder's output lagging its frames.
     #[pyo3(signature = (codes, sample_rate = None))]
     fn decode<'py>(
         &self,

@@ -130,10 +130,10 @@ impl Encoder {
     }
 }
 
-/// Codes in frames of any count to audio at the model's rate. Its output is
-/// a hop behind: the first frame gives nothing, and each later one the hop
-/// before it, so a stream of `n` frames gives `(n - 1) * hop` samples,
-/// `Model.decode`'s.
+/// Codes in frames of any count to audio at the model's rate. Its output
+/// lags the frames by `Model.decoder_delay` samples: the first frame gives
+/// nothing, and a stream of `n` frames gives `n * hop - decoder_delay`
+/// samples, `Model.decode`'s.
 #[pyclass(module = "speechcodec")]
 pub(crate) struct Decoder {
     decoder: codec_core::Decoder,

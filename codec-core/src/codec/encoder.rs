@@ -102,6 +102,18 @@ impl Encoder {
         self.frames_out
     }
 
+    /// Frames [`Encoder::flush`] would emit now: the padded partial hop, if
+    /// any, and those that let the decoder complete the last sample.
+    pub fn frames_to_flush(&self) -> u64 {
+        frames_covering(self.samples_in, self.hop, self.decoder_delay).saturating_sub(self.frames_out)
+    }
+
+    /// The most frames a flush can emit, whatever was pushed: a buffer this
+    /// large never needs to grow for one.
+    pub fn max_flush_frames(&self) -> usize {
+        1 + self.decoder_delay.div_ceil(self.hop)
+    }
+
     /// The device the encoder network runs on, and why not the one asked for.
     pub fn device(&self) -> (crate::runtime::Device, Option<&str>) {
         (self.network.session().device(), self.network.session().fallback_reason())

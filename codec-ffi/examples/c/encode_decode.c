@@ -157,7 +157,8 @@ int main(int argc, char **argv) {
         return fail("creating the decoder", s);
     }
     size_t hop = info.hop, per_frame = codec_encoder_codes_per_frame(enc);
-    size_t max_frames = (n + hop - 1) / hop + 1; /* every sample covered, plus the flush frame */
+    size_t delay = codec_model_decoder_delay(model);
+    size_t max_frames = (n + delay + hop - 1) / hop; /* every sample covered, and decoded */
     uint16_t *codes = malloc(max_frames * per_frame * sizeof *codes);
     float *out = malloc(max_frames * hop * sizeof *out);
     float *lossy = malloc(hop * sizeof *lossy);
@@ -238,8 +239,8 @@ int main(int argc, char **argv) {
         lossy_out += played;
     }
 
-    /* The decoder runs one hop behind; the flush frame completed the last hop. */
-    int bad = n_out != (frames - 1) * hop || n_whole != n_codes || lossy_out != n_out;
+    /* The decoder runs `delay` samples behind; the flush frames completed the last sample. */
+    int bad = n_out != frames * hop - delay || n_whole != n_codes || lossy_out != n_out;
     printf("%zu samples at %u Hz: %zu frames of %zu codes (%zu differ from the whole-file encode), %zu samples "
            "decoded, %zu frames concealed\n",
            n, rate, frames, per_frame, differ, n_out, concealed);

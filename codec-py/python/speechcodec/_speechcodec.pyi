@@ -41,6 +41,10 @@ class Model:
     def frame_rate(self) -> float:
         """Frames of codes a second."""
     @property
+    def decoder_delay(self) -> int:
+        """Samples the decoder's output lags the frames it got: ``hop``, or a hop
+        and a half for a model that synthesizes two frames a token."""
+    @property
     def codebooks(self) -> int:
         """Codes a frame at the default stages."""
     @property
@@ -56,8 +60,9 @@ class Model:
         for empty audio or a stage count the model lacks."""
     def decode(self, codes: CodesIn, sample_rate: Optional[int] = None) -> Pcm:
         """Decodes codes ``[frames, codebooks]`` to float32 PCM at the model's rate
-        (or ``sample_rate``): ``(frames - 1) * hop`` samples, the decoder being a
-        hop behind. ``CodecError`` for a code outside its codebook."""
+        (or ``sample_rate``): ``frames * hop - decoder_delay`` samples, the
+        decoder's output lagging its frames. ``CodecError`` for a code outside
+        its codebook."""
 
 class Encoder:
     """Audio in pieces of any size to codes. The codes of a whole stream are
@@ -84,9 +89,9 @@ class Encoder:
         """Frames emitted since the stream began."""
 
 class Decoder:
-    """Codes in frames of any count to float32 audio at the model's rate, a hop
-    behind: a stream of ``n`` frames gives ``(n - 1) * hop`` samples,
-    ``Model.decode``'s. One thread at a time may use a decoder."""
+    """Codes in frames of any count to float32 audio at the model's rate,
+    ``Model.decoder_delay`` samples behind: a stream of ``n`` frames gives
+    ``n * hop - decoder_delay`` samples, ``Model.decode``'s. One thread at a time may use a decoder."""
 
     def __init__(self, model: Model, stages: Optional[int] = None) -> None: ...
     def push(self, codes: CodesIn) -> Pcm:
@@ -119,7 +124,7 @@ def read_tok(path: _Path) -> Codes:
 def write_tok(path: _Path, codes: CodesIn, model: Model, original_len: Optional[int] = None) -> None:
     """Writes ``model``'s codes as a ``.tok`` file: the bytes ``codec encode`` writes
     for the same codes and ``original_len`` (samples at the model's rate;
-    default ``(frames - 1) * hop``). Written whole or not at all."""
+    default ``frames * hop - decoder_delay``). Written whole or not at all."""
 
 def read_parts(path: _Path) -> Parts:
     """The entries of a ``codec tokenize`` output folder (or of one part, by its
