@@ -65,11 +65,13 @@ def test_decoder_stream_equals_decode(model):
     decoder = speechcodec.Decoder(model)
     pcm = np.concatenate([decoder.push(codes[i : i + 7]) for i in range(0, len(codes), 7)] + [decoder.flush()])
     whole = model.decode(codes)
-    assert pcm.dtype == np.float32 and len(pcm) == len(whole) == (len(codes) - 1) * model.hop
+    assert pcm.dtype == np.float32 and len(pcm) == len(whole) == len(codes) * model.hop - model.decoder_delay
+    assert model.hop <= model.decoder_delay < 2 * model.hop
     assert np.max(np.abs(pcm - whole)) < 1e-4
     # after flush, a new stream; a lost frame is a hop of audio
     first = decoder.push(codes[:10])
-    assert len(first) == 9 * model.hop and np.max(np.abs(first - whole[: 9 * model.hop])) < 1e-4
+    n = 10 * model.hop - model.decoder_delay
+    assert len(first) == n and np.max(np.abs(first - whole[:n])) < 1e-4
     assert len(decoder.conceal()) == model.hop
     decoder.reset()
     assert decoder.frames == 0 and np.array_equal(decoder.push(codes[:10]), first)
@@ -95,4 +97,4 @@ def test_streaming_bad_input_raises(model):
     with pytest.raises(speechcodec.CodecError):
         speechcodec.Encoder(model, stages=99)
     # still usable after the errors
-    assert decoder.push(np.zeros((2, model.codebooks), dtype=np.uint16)).shape == (model.hop,)
+    assert decoder.push(np.zeros((2, model.codebooks), dtype=np.uint16)).shape == (2 * model.hop - model.decoder_delay,)
