@@ -150,8 +150,9 @@ impl Decoder {
         Ok(pcm.len() - start)
     }
 
-    /// Stands in for one lost frame and appends its hop to `pcm` (nothing for
-    /// the very first frame, as [`Decoder::push`]). Returns the samples appended.
+    /// Stands in for one lost frame and appends the samples it completes to
+    /// `pcm`, as [`Decoder::push`] would (nothing for the very first frame).
+    /// Returns the samples appended.
     ///
     /// The decoder runs on the last frame's latent again, so its state stays
     /// continuous and the next real frame joins without a click; the output

@@ -22,7 +22,7 @@ pub enum DspError {
     /// Analysis frames two hops (50% overlap); synthesis frames a whole
     /// number of hops, at least two.
     #[error(
-        "n_fft {n_fft} does not frame hops of {hop}: analysis needs twice the hop, synthesis an even multiple of it"
+        "n_fft {n_fft} does not frame hops of {hop}: analysis needs twice the hop, synthesis an even n_fft that is at least twice the hop and a multiple of it"
     )]
     Geometry { n_fft: usize, hop: usize },
     /// The analyzer consumes exactly one hop a call, to keep frames on the hop grid.

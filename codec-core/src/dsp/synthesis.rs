@@ -39,7 +39,7 @@ impl StftSynthesizer {
     /// A synthesizer for frames of `n_fft` samples every `hop` samples.
     ///
     /// # Errors
-    /// [`DspError::Geometry`] unless `n_fft` is an even multiple, at least
+    /// [`DspError::Geometry`] unless `n_fft` is even and a multiple, at least
     /// twice, of a nonzero `hop`: the envelope of periodic Hann windows is
     /// smooth and nonzero only then.
     pub fn new(n_fft: usize, hop: usize) -> Result<Self, DspError> {
