@@ -57,8 +57,9 @@ class Codec(nn.Module):
 
     @property
     def delay(self) -> int:
-        """Input samples the output lags at the end: what the last frames still wait for."""
-        return dsp.HOP + (self.frames - 1) * dsp.HOP // self.frames
+        """Input samples the output lags at the end: what the last frames still
+        wait for (the runtime's Manifest::decoder_delay_samples)."""
+        return dsp.N_FFT - dsp.HOP // self.frames
 
     @torch.no_grad()
     def roundtrip(self, audio: torch.Tensor, n_stages: int = None) -> torch.Tensor:

@@ -20,11 +20,6 @@ def hann(n_fft: int = N_FFT) -> torch.Tensor:
     return torch.hann_window(n_fft, periodic=True, dtype=torch.float32)
 
 
-def frame_count(num_samples: int, hop: int = HOP) -> int:
-    """Frames needed so every input sample is covered and decoded (one flush frame)."""
-    return -(-num_samples // hop) + 1
-
-
 def stft(audio: torch.Tensor, n_fft: int = N_FFT, hop: int = HOP) -> torch.Tensor:
     """audio [B, L] with L a multiple of hop -> spectrum [B, 2 * bins, L / hop] (real rows, then imaginary)."""
     assert audio.shape[-1] % hop == 0, "pad the signal to a multiple of hop first"
