@@ -130,8 +130,8 @@ fn the_shipped_ids_are_stable() {
         ),
         (
             "mcrvq",
-            "67d60db8ea22784a4d9532139fed77099f43438587457c89959a70a554a15b8b",
-            "e4c2ecaab94fec562aa6fe03cdcf3228a7405cfdce1a1c2bc0e7afbd01eb5935",
+            "0d982f7f7bdfaee7a830805c02ad4a375de5878028e89589244ed106669a0153",
+            "42e041ee1cf3a47ba6f94b5e960979ff585a813bad75479610316e87258dda59",
         ),
     ] {
         let p = ModelPackage::open_dir(&shipped(name)).expect(name);

@@ -7,6 +7,9 @@ an unnormalised real FFT. Synthesis windows each inverse FFT with the same Hann,
 overlap-adds, and divides by the steady-state sum of squared windows. Decoding
 frame t completes output samples [(t - 1) * hop, t * hop): one hop behind, so
 the algorithmic latency is n_fft samples (hop of framing plus hop of overlap).
+With K synthesis frames a token (`istft_sub`), the windows overlap more and the
+output lags n_fft - hop / K samples behind the token: 480 at K = 2, so the
+algorithmic latency is hop + 480 = 800 samples (50 ms).
 """
 
 import torch
