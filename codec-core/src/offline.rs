@@ -284,10 +284,12 @@ pub fn decode_to_wav<R: Read, W: Write>(
     let header = tokens.header().clone();
     check_decoder(package, decoder, &header)?;
     let mut resampler = Resampler::new(package.sample_rate(), rate)?;
-    // The decoder's output lags a frame (see `Decoder::push`); a file may
-    // claim more than its frames make, and then gets what they make.
-    let hops = u64::from(header.frames.saturating_sub(1)) * u64::from(header.hop);
-    let decoded_len = header.original_len.min(hops);
+    // The decoder's output lags its frames by the synthesis delay (a hop for
+    // one frame a token, more for several); a file may claim more than its
+    // frames make, and then gets what they make.
+    let delay = package.manifest().decoder_delay_samples() as u64;
+    let made = (u64::from(header.frames) * u64::from(header.hop)).saturating_sub(delay);
+    let decoded_len = header.original_len.min(made);
     let total = resampler.output_len(decoded_len);
     let mut wav = WavWriter::new(out, rate, total)?;
     decoder.reset();

@@ -88,3 +88,31 @@ fn a_damaged_token_stream_is_an_error_at_its_end() {
     let err = offline::decode_to_wav(&p, &mut decoder, reader, 16_000, Vec::new(), |_| {}).expect_err("truncated");
     assert!(err.to_string().contains("truncated"), "{err}");
 }
+
+/// A file whose header claims every sample its frames cover (as one written
+/// from received packets does) decodes to what its frames make: frames times
+/// the hop, less the synthesis delay, which is more than a hop for a package
+/// with several synthesis frames a token.
+#[test]
+fn a_file_claiming_more_than_its_frames_make_gets_what_they_make() {
+    let audio = read_audio(&common::repo().join("testdata").join("sample.wav")).expect("read");
+    for model in MODELS {
+        let p = ModelPackage::open_dir(&common::model_dir(model)).expect("package");
+        let stages = p.default_stages();
+        let mut tokens =
+            offline::encode_pcm(&p, RuntimeOptions::default(), stages, &audio.samples, |_| {}).expect("encode");
+        let frames = u64::from(tokens.header.frames);
+        tokens.header.original_len = frames * u64::from(tokens.header.hop);
+        let made = tokens.header.original_len - p.manifest().decoder_delay_samples() as u64;
+        let mut decoder = Decoder::new(&p, RuntimeOptions::default(), stages).expect("decoder");
+        let pcm = offline::decode_with(&p, &mut decoder, &tokens, |_| {}).expect("whole decode");
+        assert_eq!(pcm.len() as u64, made, "{model}: decode_with");
+        let tok = tokens.to_bytes().expect("tok");
+        let mut got = Vec::new();
+        let reader = TokenReader::new(&tok[..]).expect("header");
+        let n = offline::decode_to_wav(&p, &mut decoder, reader, p.sample_rate(), &mut got, |_| {})
+            .unwrap_or_else(|e| panic!("{model}: {e}"));
+        assert_eq!(n, made, "{model}: decode_to_wav");
+        assert!(got == wav_bytes(&pcm, p.sample_rate()).expect("wav"), "{model}: the WAV differs");
+    }
+}

@@ -28,8 +28,8 @@ pub(crate) fn read_tok(py: Python<'_>, path: PathBuf) -> PyResult<Bound<'_, PyAr
 
 /// Writes codes `[frames, codebooks]` of `model` as a `.tok` file, the
 /// bytes `codec encode` writes for the same codes and `original_len`
-/// (samples at the model's rate; by default `(frames - 1) * hop`, what
-/// they decode to). The file is written whole or not at all.
+/// (samples at the model's rate; by default `frames * hop` less the
+/// decoder's delay, what they decode to). The file is written whole or not at all.
 #[pyfunction]
 #[pyo3(signature = (path, codes, model, original_len = None))]
 pub(crate) fn write_tok(
