@@ -6,12 +6,13 @@ and streaming (one frame a call, the state carried), as `cargo bench
   python benches/speed/torch_reference.py [--repeats 10]
 
 The weights are the warm starts (models/recipe/warmstarts.py brings them out
-of git history on first use): the shipped packages' architecture, so the same
-cost, whatever their step.
+of git history on first use) in the architecture each package's manifest
+names (`architecture.config`): the shipped packages' cost, whatever their step.
 Needs the recipe's requirements (torch); prints a markdown table.
 """
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -30,7 +31,8 @@ from warmstarts import fetch  # noqa: E402
 
 
 def load(name: str) -> Codec:
-    codec = Codec(name, "small")
+    manifest = json.loads((REPO / "models" / name / "manifest.json").read_text())
+    codec = Codec(name, manifest.get("architecture", {}).get("config", "small"))
     weights = load_file(str(fetch(name)))
     codec.load_state_dict({k: v for k, v in weights.items() if not k.startswith("disc.")}, strict=False)
     return codec.eval()
@@ -49,7 +51,7 @@ def median_ms(fn, repeats: int) -> float:
 @torch.no_grad()
 def measure(name: str, audio: torch.Tensor, stages: int, repeats: int) -> dict:
     codec = load(name)
-    x = dsp.pad_for_codec(audio[None])
+    x = dsp.pad_for_codec(audio[None], delay=codec.delay)
     enc_state, dec_state = codec.zero_states(1)
     spec = dsp.stft(x)
     latent, _ = codec.encoder(spec, enc_state)
@@ -62,7 +64,7 @@ def measure(name: str, audio: torch.Tensor, stages: int, repeats: int) -> dict:
 
     def decode():
         out, _ = codec.decoder(quantized, dec_state)
-        dsp.istft(out)
+        codec.synthesize(out)
 
     def stream_encode():
         state = enc_state
