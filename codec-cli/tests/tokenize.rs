@@ -323,8 +323,10 @@ fn detokenize_refuses_two_ids_that_name_one_file() {
     assert_eq!(run.status.code(), Some(1), "{err}");
     assert!(err.contains("`a/b`") && err.contains("`a__b`") && err.contains("a__b.wav"), "{err}");
     // The one written first is still there, whole.
+    // Its 4,800 samples, and what the last frame makes past them (less than a
+    // hop: detokenize writes all its frames make, as the decoder's delay allows).
     let kept = hound::WavReader::open(wavs.join("a__b.wav")).expect("the first file");
-    assert_eq!(kept.duration(), 4800);
+    assert!((4800..4800 + 320).contains(&kept.duration()), "{}", kept.duration());
     // Each can still be had on its own.
     ok(&["detokenize", s(&out), s(&tmp.path().join("one")), "--ids", "a/b"]);
 }
