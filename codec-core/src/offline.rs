@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 
 use crate::audio::{AudioReader, Resampler, WavWriter};
 use crate::bitstream::{CodeLayout, TokenFile, TokenHeader, TokenReader};
-use crate::codec::{frames_for, Decoder, Encoder};
+use crate::codec::{frames_for, samples_from, Decoder, Encoder};
 use crate::package::ModelPackage;
 use crate::runtime::RuntimeOptions;
 use crate::CodecError;
@@ -287,9 +287,7 @@ pub fn decode_to_wav<R: Read, W: Write>(
     // The decoder's output lags its frames by the synthesis delay (a hop for
     // one frame a token, more for several); a file may claim more than its
     // frames make, and then gets what they make.
-    let delay = package.manifest().decoder_delay_samples() as u64;
-    let made = (u64::from(header.frames) * u64::from(header.hop)).saturating_sub(delay);
-    let decoded_len = header.original_len.min(made);
+    let decoded_len = header.original_len.min(samples_from(package, u64::from(header.frames)));
     let total = resampler.output_len(decoded_len);
     let mut wav = WavWriter::new(out, rate, total)?;
     decoder.reset();

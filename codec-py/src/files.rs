@@ -58,7 +58,7 @@ pub(crate) fn write_tok(
         },
         frames: u32::try_from(frames).map_err(|_| too_long())?,
         original_len: original_len
-            .unwrap_or((frames * p.hop()).saturating_sub(p.manifest().decoder_delay_samples()) as u64),
+            .unwrap_or_else(|| codec_core::samples_from(p, frames as u64)),
     };
     let tokens = TokenFile { header, codes };
     py.allow_threads(|| -> Result<(), String> {
@@ -113,7 +113,7 @@ pub(crate) fn write_part(
             )));
         }
         let frames = (codes.len() / c) as u64;
-        let samples = (frames * p.hop() as u64).saturating_sub(p.manifest().decoder_delay_samples() as u64);
+        let samples = codec_core::samples_from(p, frames);
         let seconds = samples as f64 / f64::from(p.sample_rate());
         index.push(IndexLine {
             id,

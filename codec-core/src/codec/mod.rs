@@ -26,6 +26,14 @@ pub fn frames_for(package: &ModelPackage, samples: u64) -> u64 {
     frames_covering(samples, m.hop, m.decoder_delay_samples())
 }
 
+/// Samples that `frames` frames of `package` decode to: the frames' hops
+/// less what the synthesis still lags (the inverse of [`frames_for`], up to
+/// the last frame's padding).
+pub fn samples_from(package: &ModelPackage, frames: u64) -> u64 {
+    let m = package.manifest();
+    (frames * m.hop as u64).saturating_sub(m.decoder_delay_samples() as u64)
+}
+
 fn frames_covering(samples: u64, hop: usize, delay: usize) -> u64 {
     (samples + delay as u64).div_ceil(hop as u64)
 }
