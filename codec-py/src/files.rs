@@ -57,8 +57,7 @@ pub(crate) fn write_tok(
             stages: u8::try_from(per_frame / q.groups()).map_err(codec_err)?,
         },
         frames: u32::try_from(frames).map_err(|_| too_long())?,
-        original_len: original_len
-            .unwrap_or_else(|| codec_core::samples_from(p, frames as u64)),
+        original_len: original_len.unwrap_or_else(|| codec_core::samples_from(p, frames as u64)),
     };
     let tokens = TokenFile { header, codes };
     py.allow_threads(|| -> Result<(), String> {
