@@ -69,6 +69,9 @@ def parse_args(argv=None):
                     help="with --gan, run the discriminators (their update and the adversarial and feature "
                          "losses) on every K-th step only; the steps between train on the reconstruction losses, "
                          "at about half the cost")
+    ap.add_argument("--favour-stages", type=int,
+                    help="mcrvq: the stage count half the items keep under quantizer dropout (default: all; "
+                         "the rest keep a uniform count), to train the rate that ships most")
     ap.add_argument("--ema", type=float, default=0.999,
                     help="decay of a moving average of the codec's weights, evaluated beside them and exportable (0: none)")
     ap.add_argument("--max-steps", type=int, default=10**9)
@@ -85,6 +88,8 @@ def parse_args(argv=None):
         ap.error("--decay-to must come after --decay-from")
     if args.disc_every < 1:
         ap.error("--disc-every must be at least 1")
+    if args.favour_stages is not None and (args.quantizer != "mcrvq" or not 3 <= args.favour_stages <= 8):
+        ap.error("--favour-stages is for mcrvq, from its fewest trained stages (3) to all (8)")
     return args
 
 
@@ -148,6 +153,7 @@ def main() -> int:
         print(json.dumps(record), flush=True)
 
     model = Codec(args.quantizer, args.config)
+    model.quantizer.favoured_stages = args.favour_stages
     loss_fn = ReconstructionLoss()
     disc = Discriminators() if args.gan else None
     opt, opt_d = optimizers(model, disc, args.lr)

@@ -92,11 +92,13 @@ class ResidualStages(nn.Module):
         return residual * mask
 
 
-def _dropout_mask(n_items: int, n_stages: int, min_stages: int, device) -> torch.Tensor:
-    """[n_items, n_stages] of 0/1: half the items keep every stage, the rest a uniform count."""
+def _dropout_mask(n_items: int, n_stages: int, min_stages: int, device, favoured: int = None) -> torch.Tensor:
+    """[n_items, n_stages] of 0/1: half the items keep `favoured` stages (default
+    every stage), the rest a uniform count."""
     keep = torch.randint(min_stages, n_stages + 1, (n_items,), device=device)
-    full = torch.rand(n_items, device=device) < 0.5
-    keep = torch.where(full, torch.full_like(keep, n_stages), keep)
+    half = torch.rand(n_items, device=device) < 0.5
+    favoured = n_stages if favoured is None else min(favoured, n_stages)
+    keep = torch.where(half, torch.full_like(keep, favoured), keep)
     return (torch.arange(n_stages, device=device)[None, :] < keep[:, None]).float()
 
 
@@ -110,6 +112,9 @@ class MCRVQ(nn.Module):
         bounds = [0, 42, 85, 128] if (dim, masked) == (128, 3) else bounds
         self.masks = [(bounds[i], bounds[i + 1]) for i in range(masked)]
         self.dim, self.size, self.n_stages, self.n_masked, self.min_stages = dim, size, stages, masked, min_stages
+        # The stage count the dropout gives half the items: the full count
+        # trains the top rate most; the shipped rate's count trains that one.
+        self.favoured_stages = None
         self.rvq = ResidualStages(dim, size, self.masks + [None] * (stages - masked))
 
     def forward(self, latent: torch.Tensor, n_stages: int = None, dropout: bool = False):
@@ -135,7 +140,7 @@ class MCRVQ(nn.Module):
                 residual = residual - q
         stacked = torch.stack(outs, 1)  # [N, S, D]
         if dropout and self.training:
-            keep = _dropout_mask(b, len(outs), self.min_stages, x.device)
+            keep = _dropout_mask(b, len(outs), self.min_stages, x.device, self.favoured_stages)
             keep = keep[:, None, :].expand(b, t, -1).reshape(-1, len(outs))
             stacked = stacked * keep[:, :, None]
         q = stacked.sum(1)
