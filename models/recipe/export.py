@@ -240,8 +240,13 @@ def main() -> int:
     old = out / "manifest.json"
     if old.exists():
         prev = json.loads(old.read_text())
-        for key in ("training", "quality"):
-            if key in prev:
+        if "training" in prev:
+            manifest["training"] = prev["training"]
+        # Quality figures describe the weights they were measured on: kept only
+        # for the same files (re-exporting the same weights), dropped otherwise.
+        for key in ("quality", "quality_dev2"):
+            measured = prev.get(key, {}).get("weights_sha256") or {}
+            if measured and all(manifest["files"].get(f, "").startswith(h) for f, h in measured.items()):
                 manifest[key] = prev[key]
     if args.training:
         manifest["training"] = json.loads(args.training.read_text())
