@@ -130,8 +130,8 @@ fn the_shipped_ids_are_stable() {
         ),
         (
             "mcrvq",
-            "0d982f7f7bdfaee7a830805c02ad4a375de5878028e89589244ed106669a0153",
-            "42e041ee1cf3a47ba6f94b5e960979ff585a813bad75479610316e87258dda59",
+            "6bfc3f329b37601d40b031244b875902cfa77c5cdd4190391398eb61edfeb501",
+            "03a2af578e259a120feb83a8a2393d48e06f3cd12ae442c6ec1aa758e1bc8b3c",
         ),
     ] {
         let p = ModelPackage::open_dir(&shipped(name)).expect(name);
