@@ -240,14 +240,19 @@ def main() -> int:
     old = out / "manifest.json"
     if old.exists():
         prev = json.loads(old.read_text())
+        prev = prev if isinstance(prev, dict) else {}
         if "training" in prev:
             manifest["training"] = prev["training"]
         # Quality figures describe the weights they were measured on: kept only
         # for the same files (re-exporting the same weights), dropped otherwise.
+        # The old manifest may be anyone's: a figure of the wrong shape is dropped, not trusted.
         for key in ("quality", "quality_dev2"):
-            measured = prev.get(key, {}).get("weights_sha256") or {}
-            if measured and all(manifest["files"].get(f, "").startswith(h) for f, h in measured.items()):
-                manifest[key] = prev[key]
+            figures = prev.get(key)
+            measured = figures.get("weights_sha256") if isinstance(figures, dict) else None
+            if isinstance(measured, dict) and measured and all(
+                isinstance(h, str) and h and manifest["files"].get(f, "").startswith(h) for f, h in measured.items()
+            ):
+                manifest[key] = figures
     if args.training:
         manifest["training"] = json.loads(args.training.read_text())
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
