@@ -72,6 +72,12 @@ def parse_args(argv=None):
     ap.add_argument("--favour-stages", type=int,
                     help="mcrvq: the stage count half the items keep under quantizer dropout (default: all; "
                          "the rest keep a uniform count), to train the rate that ships most")
+    ap.add_argument("--augment", action="store_true",
+                    help="change each crop as another voice or microphone would: pitch and tempo by resampling "
+                         "(leaning low), a tilt and a peaking band, a band limit, a noise floor (codec_model/augment.py)")
+    ap.add_argument("--bf16", action="store_true",
+                    help="run the encoder and decoder trunks under bfloat16 autocast (STFT, head, losses and "
+                         "evaluation stay in float32); the discriminators too with --gan")
     ap.add_argument("--ema", type=float, default=0.999,
                     help="decay of a moving average of the codec's weights, evaluated beside them and exportable (0: none)")
     ap.add_argument("--max-steps", type=int, default=10**9)
@@ -154,6 +160,7 @@ def main() -> int:
 
     model = Codec(args.quantizer, args.config)
     model.quantizer.favoured_stages = args.favour_stages
+    model.encoder.trunk_bf16 = model.decoder.trunk_bf16 = args.bf16
     loss_fn = ReconstructionLoss()
     disc = Discriminators() if args.gan else None
     opt, opt_d = optimizers(model, disc, args.lr)
@@ -200,7 +207,8 @@ def main() -> int:
             b.copy_(live)
 
     params = sum(p.numel() for p in model.parameters())
-    sampler = CropSampler(args.data, "train", int(args.seconds * 16000) // dsp.HOP * dsp.HOP, args.seed + step)
+    sampler = CropSampler(args.data, "train", int(args.seconds * 16000) // dsp.HOP * dsp.HOP, args.seed + step,
+                          augment=args.augment)
     # Both dev sets: asterisk Russian shares the training data's channel, the
     # full-band held-out voice (dev2) does not; the gap between them is watched.
     devs = {"dev": load_files(args.data, "dev", args.eval_files)}
@@ -243,7 +251,8 @@ def main() -> int:
             for g in (o.param_groups if o else []):
                 g["lr"] = lr
         step_disc = disc if step % args.disc_every == 0 else None
-        figures = train_step(model, step_disc, opt, opt_d, loss_fn, torch.from_numpy(sampler.batch(args.batch)), args)
+        figures = train_step(model, step_disc, opt, opt_d, loss_fn, torch.from_numpy(sampler.batch(args.batch)), args,
+                             bf16_disc=args.bf16)
         if ema is not None:
             with torch.no_grad():
                 torch._foreach_lerp_(ema_params, live_params, 1.0 - args.ema)

@@ -8,6 +8,8 @@ import soundfile as sf
 
 from prepare_data import wav_path
 
+from .augment import Augmenter
+
 
 def read_manifest(data: Path, split: str):
     with open(data / f"{split}.jsonl") as f:
@@ -21,7 +23,7 @@ class CropSampler:
     conversation would; a random gain varies the level.
     """
 
-    def __init__(self, data: Path, split: str, crop: int, seed: int):
+    def __init__(self, data: Path, split: str, crop: int, seed: int, augment: bool = False):
         parts, gap = [], np.zeros(1600, dtype=np.int16)
         for e in read_manifest(data, split):
             audio, _ = sf.read(wav_path(data, e), dtype="int16")
@@ -30,14 +32,23 @@ class CropSampler:
         self.crop = crop
         self.rng = np.random.default_rng(seed)
         self.hours = len(self.audio) / 16000 / 3600
+        self.augment = Augmenter(self.rng) if augment else None
 
     def batch(self, size: int) -> np.ndarray:
-        starts = self.rng.integers(0, len(self.audio) - self.crop, size)
-        x = np.stack([self.audio[s : s + self.crop] for s in starts]).astype(np.float32) / 32768.0
+        if self.augment is None:
+            starts = self.rng.integers(0, len(self.audio) - self.crop, size)
+            x = np.stack([self.audio[s : s + self.crop] for s in starts]).astype(np.float32) / 32768.0
+        else:
+            x = np.stack([self.augmented_crop() for _ in range(size)])
         # A random level: peaks between -18 and -0.5 dBFS, quiet crops boosted at most 20 dB.
         peak = np.abs(x).max(axis=1, keepdims=True) + 1e-6
         target = 10 ** (self.rng.uniform(-18.0, -0.5, (size, 1)) / 20)
         return (x * np.minimum(target / peak, 10.0)).astype(np.float32)
+
+    def augmented_crop(self) -> np.ndarray:
+        length, ratio = self.augment.source_length(self.crop)
+        start = self.rng.integers(0, len(self.audio) - length)
+        return self.augment(self.audio[start : start + length].astype(np.float32) / 32768.0, ratio, self.crop)
 
 
 def load_files(data: Path, split: str, limit: int = None):
