@@ -61,13 +61,13 @@ pub fn run(args: Args) -> Result<()> {
     }
     eprintln!(
         "{}: {stages} stages, {:.2} kbps ({} bytes for {seconds:.2} s, {:.2} kbps with the header); \
-         encode {encoded:.3} s + decode {:.3} s = {:.0}x realtime",
+         encode {encoded:.3} s + decode {:.3} s = {} realtime",
         package.name(),
         package.bitrate(stages) / 1000.0,
         bytes.len(),
         bytes.len() as f64 * 8.0 / seconds / 1000.0,
         total - encoded,
-        seconds / total
+        crate::wording::times(seconds / total)
     );
     Ok(())
 }
