@@ -13,7 +13,7 @@ use crate::progress::Progress;
 pub struct Args {
     /// Input audio file, or - for stdin
     pub input: PathBuf,
-    /// Output WAV file, or - for stdout
+    /// Output WAV file (16-bit; a name ending .mp3, .flac, .ogg ... is refused), or - for stdout
     pub output: PathBuf,
     #[command(flatten)]
     pub model: ModelArgs,
@@ -29,6 +29,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     crate::stdout::refuse_terminal(&args.output, "WAV audio")?;
+    io::check_wav_name(&args.output)?;
     let package = args.model.open()?;
     let stages = args.rate.stages(&package)?;
     let mut input = io::open_audio(&args.input)?;
