@@ -4,6 +4,10 @@
 # models go inside the package, in speechcodec/_data/, where the extension
 # looks for them at run time.
 #   codec-py/build-wheel.sh [OUT]      (needs maturin on PATH)
+# It builds in target/maturin of the repository (CARGO_TARGET_DIR elsewhere),
+# not in codec-py/target: one build folder for everything, which
+# scripts/test-python.sh reuses. Cargo's progress shows: a first build takes
+# minutes.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=$(realpath -m "${1:-$root/target/wheels}")
@@ -22,4 +26,6 @@ cd "$root/codec-py"
 # Panic messages name source files: by their path in the repository or the
 # crate registry, not on this machine.
 export RUSTFLAGS="${RUSTFLAGS:-} --remap-path-prefix=$root=codec --remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=cargo"
-maturin build --release --quiet -o "$out"
+# Its own folder: the flags above make this build differ from the workspace's.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target/maturin}"
+maturin build --release -o "$out"

@@ -2,7 +2,7 @@
 # Starts a headless PulseAudio with virtual sound cards, for the realtime
 # tests and the latency measurement on machines with no sound card.
 #
-#   eval "$(scripts/pulse-null.sh start)"   # exports XDG_RUNTIME_DIR and PULSE_SERVER
+#   eval "$(scripts/pulse-null.sh start)"   # exports XDG_RUNTIME_DIR: clients find the server's socket under it
 #   scripts/pulse-null.sh stop
 #
 # One stereo null sink, `duplex`, carries both ends of a call so a single

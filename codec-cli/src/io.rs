@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{BufReader, Read, Seek};
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use codec_core::audio::{AudioError, AudioReader};
 use codec_core::bitstream::{TokenHeader, TokenReader};
 use codec_core::{CodecError, OutputFile};
@@ -70,6 +70,24 @@ pub fn read_token_header(path: &Path) -> Result<TokenHeader> {
         Box::new(BufReader::new(File::open(path).with_context(what)?))
     };
     TokenReader::verify(file).with_context(what)
+}
+
+/// Audio formats that `codec` reads but never writes: an output named for
+/// one of them would hold a WAV file that players trusting the name reject.
+const NOT_WRITTEN: [&str; 10] = ["mp3", "flac", "ogg", "oga", "opus", "m4a", "aac", "aif", "aiff", "wma"];
+
+/// Refuses an audio output named for a format other than WAV (any other
+/// name, `-` and devices such as `/dev/null` pass).
+pub fn check_wav_name(path: &Path) -> Result<()> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
+    if NOT_WRITTEN.contains(&ext.as_str()) {
+        bail!(
+            "{}: codec writes 16-bit WAV only, not .{ext}: name the output .wav (and convert it afterwards, with \
+             ffmpeg or sox, say)",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 /// Creates the output (see [`OutputFile`]), refusing one that is the input.

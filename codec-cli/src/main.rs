@@ -6,6 +6,7 @@ mod model_args;
 mod progress;
 mod rtp_args;
 mod stdout;
+mod wording;
 
 use std::process::ExitCode;
 

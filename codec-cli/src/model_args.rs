@@ -4,11 +4,25 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use codec_core::{Device, ModelPackage, RuntimeOptions};
 
+/// The model alone, for a command that runs no network (`sdp`): it takes
+/// no `--device` or `--threads`.
 #[derive(Args, Debug, Clone)]
-pub struct ModelArgs {
+pub struct ModelName {
     /// Model: a shipped model's name (see `codec models`), a package folder, or `default`
     #[arg(long, short, default_value = "default")]
     pub model: String,
+}
+
+impl ModelName {
+    pub fn open(&self) -> Result<ModelPackage> {
+        ModelPackage::open(&self.model).with_context(|| format!("cannot open model `{}`", self.model))
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
+    #[command(flatten)]
+    pub name: ModelName,
     /// Where the networks run: cpu, cuda or tensorrt (falls back to cpu with a notice)
     #[arg(long, default_value = "cpu")]
     pub device: Device,
@@ -19,7 +33,7 @@ pub struct ModelArgs {
 
 impl ModelArgs {
     pub fn open(&self) -> Result<ModelPackage> {
-        ModelPackage::open(&self.model).with_context(|| format!("cannot open model `{}`", self.model))
+        self.name.open()
     }
 
     pub fn runtime(&self) -> RuntimeOptions {

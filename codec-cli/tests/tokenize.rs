@@ -218,7 +218,7 @@ fn loops_fifos_and_odd_names_in_a_corpus() {
     let run = codec_within(&["tokenize", s(&input), s(&out), "--jobs", "1"]);
     let err = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{err}");
-    assert!(err.contains("1 files failed"), "{err}");
+    assert!(err.contains("1 file failed"), "{err}");
     let log = std::fs::read_to_string(out.join("errors.log")).expect("errors.log");
     assert!(log.contains("fifo.wav") && log.contains("not a regular file"), "{log}");
     let mut ids = all_ids(&out);
@@ -292,7 +292,7 @@ fn detokenize_takes_the_parts_model_and_names_unknown_ids() {
     let some = tmp.path().join("some");
     let run = ok(&["detokenize", s(&out), s(&some), "--ids", "t2,nope"]);
     let err = String::from_utf8_lossy(&run.stderr);
-    assert!(err.contains("`nope`") && err.contains("wrote 1 files"), "{err}");
+    assert!(err.contains("`nope`") && err.contains("wrote 1 file into"), "{err}");
 
     let run = codec(&["detokenize", s(&out), s(&some), "--ids", "nope,nada"]);
     let err = String::from_utf8_lossy(&run.stderr);
@@ -306,7 +306,8 @@ fn detokenize_takes_the_parts_model_and_names_unknown_ids() {
 }
 
 /// Ids that name the same file (`/` becomes `__` in a file name) are refused,
-/// not written one over the other.
+/// not written one over the other, and before anything is written (issue 32,
+/// item 13).
 #[test]
 fn detokenize_refuses_two_ids_that_name_one_file() {
     let tmp = tempfile::tempdir().expect("tmp");
@@ -322,13 +323,75 @@ fn detokenize_refuses_two_ids_that_name_one_file() {
     let err = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(1), "{err}");
     assert!(err.contains("`a/b`") && err.contains("`a__b`") && err.contains("a__b.wav"), "{err}");
-    // The one written first is still there, whole.
-    // Its 4,800 samples, and what the last frame makes past them (less than a
-    // hop: detokenize writes all its frames make, as the decoder's delay allows).
-    let kept = hound::WavReader::open(wavs.join("a__b.wav")).expect("the first file");
-    assert!((4800..4800 + 320).contains(&kept.duration()), "{}", kept.duration());
+    assert!(!wavs.join("a__b.wav").exists(), "a file was written before the clash was found");
     // Each can still be had on its own.
     ok(&["detokenize", s(&out), s(&tmp.path().join("one")), "--ids", "a/b"]);
+}
+
+/// Issue 32, items 14 and 20: tokenize.json follows the umask as the parts
+/// do; the summary's counts read as English.
+#[test]
+fn tokenize_json_follows_the_umask_and_counts_read_as_english() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let input = tmp.path().join("in");
+    std::fs::create_dir_all(&input).expect("mkdir");
+    tone(&input.join("t0.wav"), 0);
+    let out = tmp.path().join("tokens");
+    let run = ok(&["tokenize", s(&input), s(&out), "--jobs", "1"]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(err.contains("tokenized 1 file (") && err.contains("into 1 part in"), "{err}");
+    assert!(err.contains("1 thread;") && err.contains("0 files failed"), "{err}");
+    assert!(!err.contains(" 0x realtime"), "{err}");
+    let mode = |p: &Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+    assert_eq!(mode(&out.join("tokenize.json")), mode(&out.join("part-00000.jsonl")), "tokenize.json's mode");
+}
+
+/// Issue 32, items 13 and 14: an id that cannot name a file (a NUL byte) is
+/// skipped and named, the others are written, and the exit status says so;
+/// each file is trimmed to its input's length, as `codec decode` trims.
+#[test]
+fn detokenize_skips_an_id_that_cannot_name_a_file_and_trims_to_the_input() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let input = tmp.path().join("in");
+    std::fs::create_dir_all(&input).expect("mkdir");
+    for i in 0..3 {
+        tone(&input.join(format!("t{i}.wav")), i);
+    }
+    let out = tmp.path().join("tokens");
+    // The default model's decoder lags a hop and a half: 17 frames make 4,960 samples of the 4,800.
+    ok(&["tokenize", s(&input), s(&out), "--jobs", "1", "-q"]);
+
+    let index = out.join("part-00000.jsonl");
+    let text = std::fs::read_to_string(&index).expect("index");
+    assert!(text.contains(r#""id":"t1""#), "{text}");
+    std::fs::write(&index, text.replace(r#""id":"t1""#, r#""id":"t\u0000 1""#)).expect("rewrite");
+
+    let wavs = tmp.path().join("wavs");
+    let run = codec_within(&["detokenize", s(&out), s(&wavs)]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    // Each failing check is listed, not just the first.
+    let mut wrong = Vec::new();
+    if run.status.code() != Some(1) || !(err.contains("skipped 1 id") && err.contains(r"`t\0 1`")) {
+        wrong.push(format!("the bad id is not named with exit status 1: {:?}, {err}", run.status.code()));
+    }
+    for name in ["t0.wav", "t2.wav"] {
+        match hound::WavReader::open(wavs.join(name)) {
+            Ok(wav) if wav.duration() == 4800 => {}
+            Ok(wav) => wrong.push(format!("{name} has {} samples, not the input's 4800", wav.duration())),
+            Err(e) => wrong.push(format!("{name} was not written: {e}")),
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    let run = ok(&["detokenize", s(&out), s(&tmp.path().join("one")), "--ids", "t2"]);
+    assert!(String::from_utf8_lossy(&run.stderr).contains("wrote 1 file into"));
+
+    // A path that is not there is named as given (issue 32, item 16).
+    let nowhere = format!("{}/", s(&tmp.path().join("nowhere")));
+    let run = codec(&["detokenize", &nowhere, s(&wavs)]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{err}");
+    assert!(err.contains(&nowhere) && !err.contains(".jsonl"), "{err}");
 }
 
 /// `codec tokenize` streams each file through the encoder as `codec encode`

@@ -188,3 +188,58 @@ fn help_and_info_say_what_is_true() {
     let info = String::from_utf8_lossy(&ok(&["info", s(&tok)]).stdout).into_owned();
     assert!(info.contains("(2 groups x 2 stages)"), "{info}");
 }
+
+/// Issue 32, item 14: `decode` (and `roundtrip`) write WAV only, so an
+/// output named for another format is refused before anything is written.
+#[test]
+fn an_output_named_for_a_format_not_written_is_refused() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let tok = dir.path().join("a.tok");
+    ok(&["encode", s(&sample()), s(&tok), "-q"]);
+    let mp3 = dir.path().join("out.mp3");
+    fails(&["decode", s(&tok), s(&mp3)], "WAV only");
+    let flac = dir.path().join("out.FLAC");
+    fails(&["roundtrip", s(&sample()), s(&flac)], "WAV only");
+    assert!(!mp3.exists() && !flac.exists());
+    ok(&["decode", s(&tok), "/dev/null", "-q"]);
+}
+
+/// Issue 32, item 20: each command lists the options that mean something to
+/// it and says what they do; counts read as English; `info` says which rate
+/// the tokens decode to and that the input's own is not recorded.
+#[test]
+fn help_texts_say_what_options_do() {
+    let help = String::from_utf8_lossy(&ok(&["sdp", "--help"]).stdout).into_owned();
+    for absent in ["--device", "--threads"] {
+        assert!(!help.contains(absent), "`codec sdp --help` lists {absent}:\n{help}");
+    }
+    assert!(help.contains("--model"), "{help}");
+    for command in ["decode", "encode", "detokenize", "tokenize"] {
+        let help = String::from_utf8_lossy(&ok(&[command, "--help"]).stdout).into_owned();
+        assert!(help.contains("falls back to cpu with a notice"), "`codec {command} --help`:\n{help}");
+    }
+    let help = String::from_utf8_lossy(&ok(&["detokenize", "--help"]).stdout).into_owned();
+    assert!(help.contains("written `__`"), "{help}");
+    let models = String::from_utf8_lossy(&ok(&["models"]).stdout).into_owned();
+    assert!(!models.contains("(s)") && models.contains("1 group x") && models.contains("2 groups x"), "{models}");
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let tok = dir.path().join("a.tok");
+    let out = ok(&["roundtrip", s(&sample()), s(&dir.path().join("rt.wav"))]);
+    assert!(!stderr(&out).contains(" 0x realtime"), "{}", stderr(&out));
+    ok(&["encode", s(&sample()), s(&tok), "-q"]);
+    let info = String::from_utf8_lossy(&ok(&["info", s(&tok)]).stdout).into_owned();
+    assert!(info.contains("decodes to:   16000 Hz") && info.contains("own rate is not recorded"), "{info}");
+}
+
+/// Issue 32, item 15: a device that cannot be found or opened says what to
+/// do on a machine with no sound card.
+#[test]
+fn a_missing_audio_device_says_what_to_do_without_a_sound_card() {
+    let out = codec(&["loopback", "--duration", "1", "--input-device", "no-such-microphone"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let line = err.lines().find(|l| l.starts_with("error:")).unwrap_or_default();
+    assert!(line.contains("no-such-microphone"), "{err}");
+    assert!(line.contains("scripts/pulse-null.sh start") && line.contains("--input FILE"), "{err}");
+}

@@ -9,13 +9,22 @@ use pyo3::prelude::*;
 use crate::codec_err;
 
 /// Mono samples from a 1-D array or the mean of a `[channels, samples]` one.
+/// An array with more rows than columns is refused: it is soundfile's
+/// `[samples, channels]`, and taking its rows for channels would encode a
+/// few samples of thousands of channels.
 fn mono<T: Copy>(a: ArrayViewD<'_, T>, to_f32: impl Fn(T) -> f32) -> PyResult<Vec<f32>> {
     match a.ndim() {
         1 => Ok(a.iter().map(|&x| to_f32(x)).collect()),
         2 => {
-            let channels = a.len_of(Axis(0));
+            let (channels, samples) = (a.len_of(Axis(0)), a.len_of(Axis(1)));
             if channels == 0 {
                 return Err(PyValueError::new_err("audio has no channels"));
+            }
+            if channels > samples {
+                return Err(PyValueError::new_err(format!(
+                    "audio of shape [{channels}, {samples}] would be {channels} channels of {samples} samples: \
+                     pass [samples] or [channels, samples] (soundfile's [samples, channels] transposed: audio.T)"
+                )));
             }
             let mut out = vec![0.0f32; a.len_of(Axis(1))];
             for channel in a.axis_iter(Axis(0)) {

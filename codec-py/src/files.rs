@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use codec_core::bitstream::{CodeLayout, TokenFile, TokenHeader};
-use codec_core::corpus::part::{list_parts, read_part, write_part as write_core_part, IndexLine, Part, PartMeta};
+use codec_core::corpus::part::{part_paths, read_part, write_part as write_core_part, IndexLine, Part, PartMeta};
 use codec_core::OutputFile;
 use numpy::PyArray2;
 use pyo3::prelude::*;
@@ -44,6 +44,9 @@ pub(crate) fn write_tok(
     let p = &model.package;
     let q = p.quantizer();
     let frames = codes.len() / per_frame;
+    if let Some(n) = original_len {
+        model.check_original_len(n, frames)?;
+    }
     let too_long = || codec_err(format!("{frames} frames is too long for a .tok file"));
     let header = TokenHeader {
         model_name: p.name().to_string(),
@@ -158,15 +161,7 @@ pub(crate) struct Parts {
 /// `(id, codes)`, codes uint16 `[frames, codebooks]`.
 #[pyfunction]
 pub(crate) fn read_parts(path: PathBuf) -> PyResult<Parts> {
-    let mut paths = if path.is_dir() {
-        let parts = list_parts(&path).map_err(codec_err)?;
-        if parts.is_empty() {
-            return Err(codec_err(format!("no token parts in {}", path.display())));
-        }
-        parts
-    } else {
-        vec![path]
-    };
+    let mut paths = part_paths(&path).map_err(codec_err)?;
     paths.reverse();
     Ok(Parts { paths, part: None, next: 0 })
 }

@@ -65,6 +65,20 @@ impl Model {
         Ok(stages)
     }
 
+    /// `original_len` of `frames` frames, checked as a token file's header is:
+    /// the frames must cover it.
+    pub(crate) fn check_original_len(&self, original_len: u64, frames: usize) -> PyResult<usize> {
+        let (hop, rate) = (self.package.hop(), self.package.sample_rate());
+        let covered = frames as u64 * hop as u64;
+        if original_len > covered {
+            return Err(PyValueError::new_err(format!(
+                "original_len {original_len} is more than {frames} frames cover: it counts samples at the model's \
+                 rate ({rate} Hz), at most frames * hop = {frames} * {hop} = {covered}"
+            )));
+        }
+        Ok(usize::try_from(original_len).unwrap_or(usize::MAX))
+    }
+
     /// Codes `[frames, codebooks]` from Python, checked against this model's codebooks.
     pub(crate) fn codes_in(&self, codes: &Bound<'_, PyAny>, allow_empty: bool) -> PyResult<(Vec<u16>, usize)> {
         let q = self.package.quantizer();
@@ -134,8 +148,9 @@ impl Model {
     }
 
     /// Encodes `audio` (float32, float64 or int16; `[samples]` or
-    /// `[channels, samples]`, mixed down) at `sample_rate` Hz to codes,
-    /// uint16 `[frames, codebooks]`: the codes `codec encode` writes.
+    /// `[channels, samples]`, mixed down; soundfile's `[samples, channels]`
+    /// is refused: pass `audio.T`) at `sample_rate` Hz to codes, uint16
+    /// `[frames, codebooks]`: the codes `codec encode` writes.
     #[pyo3(signature = (audio, sample_rate, stages = None))]
     fn encode<'py>(
         &self,
@@ -162,16 +177,23 @@ impl Model {
     }
 
     /// Decodes codes `[frames, codebooks]` to float32 PCM at the model's rate
-    /// (or `sample_rate`): `frames * hop - decoder_delay` samples, the
-    /// decoder's output lagging its frames.
-    #[pyo3(signature = (codes, sample_rate = None))]
+    /// (or `sample_rate`). `original_len` (samples at the model's rate, as
+    /// `write_tok` takes it) trims the output to the input's length, as
+    /// `codec decode` trims to the length a token file records; without it,
+    /// `frames * hop - decoder_delay` samples, all the frames make.
+    #[pyo3(signature = (codes, sample_rate = None, original_len = None))]
     fn decode<'py>(
         &self,
         py: Python<'py>,
         codes: &Bound<'py, PyAny>,
         sample_rate: Option<u32>,
+        original_len: Option<u64>,
     ) -> PyResult<Bound<'py, PyArray1<f32>>> {
         let (flat, per_frame) = self.codes_in(codes, false)?;
+        let keep = match original_len {
+            Some(n) => self.check_original_len(n, flat.len() / per_frame)?,
+            None => usize::MAX,
+        };
         let groups = self.package.quantizer().groups();
         let pcm = py
             .allow_threads(|| -> Result<Vec<f32>, CodecError> {
@@ -186,6 +208,7 @@ impl Model {
                         decoder.push(&flat, &mut pcm)
                     },
                 )?;
+                pcm.truncate(keep);
                 match sample_rate {
                     Some(rate) if rate != self.package.sample_rate() => {
                         Ok(audio::resample(&pcm, self.package.sample_rate(), rate)?)

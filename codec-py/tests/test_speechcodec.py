@@ -85,3 +85,34 @@ def test_threads_share_a_model(model):
     for s, c, p in zip(stages, codes, pcm):
         assert np.array_equal(c, serial[s]) and c.shape[1] == s * model.codebooks // default
         assert np.array_equal(p, model.decode(serial[s]))
+
+
+def test_soundfiles_layout_is_refused_with_the_layout_expected(model):
+    """Issue 32, item 12: [samples, channels] (as soundfile reads) is not
+    taken for thousands of channels."""
+    audio, rate = sample_int16()
+    stereo = np.stack([audio, audio])
+    with pytest.raises(ValueError, match=r"\[channels, samples\].*audio\.T"):
+        model.encode(stereo.T.copy(), rate)
+    assert model.encode(stereo, rate).shape == model.encode(audio, rate).shape
+
+
+def test_decode_trims_to_the_original_length_as_codec_decode_does(model, tmp_path):
+    """Issue 32, item 14: one rule for the length of a decode."""
+    audio, rate = sample_int16()
+    assert rate == model.sample_rate
+    tok, wav = tmp_path / "s.tok", tmp_path / "s.wav"
+    subprocess.run([codec_bin(), "encode", SAMPLE, tok, "--quiet"], check=True)
+    subprocess.run([codec_bin(), "decode", tok, wav, "--quiet"], check=True)
+    cli = read_wav(wav)[0].astype(np.float32) / 32768.0
+    codes = model.encode(audio, rate)
+    pcm = model.decode(codes, original_len=len(audio))
+    assert len(pcm) == len(cli) == len(audio)
+    assert np.max(np.abs(pcm - cli)) <= 1.01 / 32768
+    assert len(model.decode(codes)) == len(codes) * model.hop - model.decoder_delay
+    too_long = len(codes) * model.hop + 1
+    with pytest.raises(ValueError, match="samples at the model's rate"):
+        model.decode(codes, original_len=too_long)
+    with pytest.raises(ValueError, match="samples at the model's rate"):
+        speechcodec.write_tok(tmp_path / "x.tok", codes, model, original_len=too_long)
+    assert not (tmp_path / "x.tok").exists()

@@ -137,6 +137,17 @@ pub fn audio_host() -> Result<cpal::Host, StreamError> {
     cpal::host_from_id(id).map_err(|e| StreamError::Device(format!("CODEC_AUDIO_HOST={name}: {e}")))
 }
 
+/// What to do where there is no sound card (a server, a container): said
+/// with every error of a device that cannot be found or opened.
+const NO_SOUND_CARD: &str = "`codec devices` lists the devices there are; on a machine with no sound card, \
+     `eval \"$(scripts/pulse-null.sh start)\"` starts a headless PulseAudio with a virtual microphone and speaker, \
+     and --input FILE / --output FILE run a call without any device";
+
+/// A device that cannot be opened, with [`NO_SOUND_CARD`].
+fn no_device(what: String) -> StreamError {
+    StreamError::Device(format!("{what} ({NO_SOUND_CARD})"))
+}
+
 fn find_device(name: Option<&str>, input: bool) -> Result<Device, StreamError> {
     let _quiet = QuietStderr::new();
     let host = audio_host()?;
@@ -144,10 +155,7 @@ fn find_device(name: Option<&str>, input: bool) -> Result<Device, StreamError> {
     let Some(name) = name else {
         let device = if input { host.default_input_device() } else { host.default_output_device() };
         return device.ok_or_else(|| {
-            StreamError::Device(format!(
-                "no default {what} device (is a sound server running? `codec devices` lists what there is; \
-                 --input FILE / --output FILE run without a sound card)"
-            ))
+            StreamError::Device(format!("no default {what} device (is a sound server running?); {NO_SOUND_CARD}"))
         });
     };
     let devices = host.devices().map_err(|e| StreamError::Device(format!("cannot list audio devices: {e}")))?;
@@ -160,7 +168,7 @@ fn find_device(name: Option<&str>, input: bool) -> Result<Device, StreamError> {
             return Ok(device);
         }
     }
-    Err(StreamError::Device(format!("no {what} device named {name:?} (`codec devices` lists them)")))
+    Err(no_device(format!("no {what} device named {name:?}")))
 }
 
 /// The device's default configuration with a buffer of about `buffer_ms`
@@ -235,7 +243,7 @@ pub fn open_capture(
     let device = find_device(name, true)?;
     let supported = device
         .default_input_config()
-        .map_err(|e| StreamError::Device(format!("the input device has no usable configuration: {e}")))?;
+        .map_err(|e| no_device(format!("the input device has no usable configuration: {e}")))?;
     let rate = supported.sample_rate();
     let channels = usize::from(supported.channels());
     let format = supported.sample_format();
@@ -268,7 +276,7 @@ pub fn open_capture(
     // A device that refuses the buffer size may still take its own default.
     let (stream, ring) = try_build(config)
         .or_else(|_| try_build(fallback))
-        .map_err(|e| StreamError::Device(format!("cannot open the input device ({}): {e}", describe(&supported))))?;
+        .map_err(|e| no_device(format!("cannot open the input device ({}): {e}", describe(&supported))))?;
     Ok(OpenCapture { stream, rate, ring, description: describe(&supported) })
 }
 
@@ -306,7 +314,7 @@ pub fn open_playback(
     let device = find_device(name, false)?;
     let supported = device
         .default_output_config()
-        .map_err(|e| StreamError::Device(format!("the output device has no usable configuration: {e}")))?;
+        .map_err(|e| no_device(format!("the output device has no usable configuration: {e}")))?;
     let rate = supported.sample_rate();
     #[cfg(any(target_os = "linux", target_os = "dragonfly", target_os = "freebsd", target_os = "netbsd"))]
     if let Some(sink) = pulse_name(&device) {
@@ -314,7 +322,7 @@ pub fn open_playback(
         let callback = PlaybackCallback::new(cons, counters.clone());
         let period = (u64::from(rate) * u64::from(buffer_ms) / 1000) as u32;
         let stream = PulsePlayback::start(&sink, rate, period, callback)
-            .map_err(|e| StreamError::Device(format!("cannot open the output device: {e}")))?;
+            .map_err(|e| no_device(format!("cannot open the output device: {e}")))?;
         let description = format!("{rate} Hz, 1 ch, f32");
         // The server asks for half a buffer at a time; a full one leaves a request of slack.
         return Ok(OpenPlayback {
@@ -355,7 +363,7 @@ pub fn open_playback(
     let fallback = StreamConfig { buffer_size: BufferSize::Default, ..config };
     let (stream, ring) = try_build(config)
         .or_else(|_| try_build(fallback))
-        .map_err(|e| StreamError::Device(format!("cannot open the output device ({}): {e}", describe(&supported))))?;
+        .map_err(|e| no_device(format!("cannot open the output device ({}): {e}", describe(&supported))))?;
     stream.play().map_err(|e| StreamError::Device(format!("cannot start playing: {e}")))?;
     // A sound server behind cpal double-buffers: after a hiccup it asks for two buffers at once.
     Ok(OpenPlayback {

@@ -11,7 +11,7 @@ use crate::progress::Progress;
 pub struct Args {
     /// Input .tok file, or - for stdin
     pub input: PathBuf,
-    /// Output WAV file (16-bit), or - for stdout
+    /// Output WAV file (16-bit; a name ending .mp3, .flac, .ogg ... is refused), or - for stdout
     pub output: PathBuf,
     /// Model package; by default the model named in the token file
     #[arg(long, short)]
@@ -19,7 +19,7 @@ pub struct Args {
     /// Output sample rate in Hz; default: the model's rate
     #[arg(long)]
     pub rate: Option<u32>,
-    /// Where the networks run: cpu, cuda or tensorrt
+    /// Where the networks run: cpu, cuda or tensorrt (falls back to cpu with a notice)
     #[arg(long, default_value = "cpu")]
     pub device: codec_core::Device,
     /// Threads inside each network call
@@ -32,6 +32,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     crate::stdout::refuse_terminal(&args.output, "WAV audio")?;
+    io::check_wav_name(&args.output)?;
     let tokens = io::open_tokens(&args.input)?;
     let header = tokens.header().clone();
     let package = open_given_or_named(args.model.as_deref(), &header.model_name, "the token file")?;

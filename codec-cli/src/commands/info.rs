@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
+use codec_core::audio;
 
 use crate::io;
 use crate::stdout::outln;
@@ -32,7 +33,16 @@ pub fn run(args: Args) -> Result<()> {
         h.layout.bits
     )?;
     outln!("frames:       {}", h.frames)?;
-    outln!("duration:     {seconds:.3} s ({} samples)", h.original_len)?;
+    outln!("duration:     {seconds:.3} s ({} samples at {} Hz)", h.original_len, h.sample_rate)?;
+    // A .tok file does not record the input's rate: say so rather than let
+    // the model's rate pass for it.
+    outln!(
+        "decodes to:   {} Hz, the model's rate (the input's own rate is not recorded; `codec decode --rate HZ` \
+         gives any rate from {} to {} Hz)",
+        h.sample_rate,
+        audio::MIN_SAMPLE_RATE,
+        audio::MAX_SAMPLE_RATE
+    )?;
     outln!("bitrate:      {:.3} kbps (codes)", h.bitrate_bps() / 1000.0)?;
     if seconds > 0.0 {
         outln!("file:         {bytes} bytes, {:.3} kbps with the header", bytes as f64 * 8.0 / seconds / 1000.0)?;

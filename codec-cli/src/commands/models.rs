@@ -28,9 +28,9 @@ pub fn run(_: Args) -> Result<()> {
                     codec_core::quantizer::QuantizerKind::Mcrvq => "MCRVQ",
                 };
                 outln!(
-                    "  {name}{}: {kind}, {} group(s) x {} stages of {} codes; kbps {} (default {:.2})",
+                    "  {name}{}: {kind}, {} x {} stages of {} codes; kbps {} (default {:.2})",
                     if name == default { " (default)" } else { "" },
-                    q.groups(),
+                    crate::wording::count(q.groups(), "group"),
                     q.stages(),
                     q.codebook_size(),
                     rates.join(", "),

@@ -13,7 +13,7 @@ use crate::progress::Progress;
 pub struct Args {
     /// Input audio file, or - for stdin
     pub input: PathBuf,
-    /// Output WAV file, or - for stdout
+    /// Output WAV file (16-bit; a name ending .mp3, .flac, .ogg ... is refused), or - for stdout
     pub output: PathBuf,
     #[command(flatten)]
     pub model: ModelArgs,
@@ -29,6 +29,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     crate::stdout::refuse_terminal(&args.output, "WAV audio")?;
+    io::check_wav_name(&args.output)?;
     let package = args.model.open()?;
     let stages = args.rate.stages(&package)?;
     let mut input = io::open_audio(&args.input)?;
@@ -61,13 +62,13 @@ pub fn run(args: Args) -> Result<()> {
     }
     eprintln!(
         "{}: {stages} stages, {:.2} kbps ({} bytes for {seconds:.2} s, {:.2} kbps with the header); \
-         encode {encoded:.3} s + decode {:.3} s = {:.0}x realtime",
+         encode {encoded:.3} s + decode {:.3} s = {} realtime",
         package.name(),
         package.bitrate(stages) / 1000.0,
         bytes.len(),
         bytes.len() as f64 * 8.0 / seconds / 1000.0,
         total - encoded,
-        seconds / total
+        crate::wording::times(seconds / total)
     );
     Ok(())
 }

@@ -7,14 +7,14 @@ use anyhow::Result;
 use clap::Args as ClapArgs;
 use codec_stream::SRTP_SUITE;
 
-use crate::model_args::{ModelArgs, RateArgs};
+use crate::model_args::{ModelName, RateArgs};
 use crate::rtp_args::RtpArgs;
 use crate::stdout::outln;
 
 #[derive(ClapArgs, Debug)]
 pub struct Args {
     #[command(flatten)]
-    pub model: ModelArgs,
+    pub model: ModelName,
     #[command(flatten)]
     pub rate: RateArgs,
     #[command(flatten)]

@@ -231,6 +231,27 @@ pub fn list_parts(dir: &Path) -> Result<Vec<PathBuf>, PartError> {
     Ok(parts)
 }
 
+/// The parts `path` names: those of a folder (none is an error), or the one
+/// part whose `.jsonl` or `.safetensors` path (or stem) it is. Errors name
+/// `path` as given, not a file derived from it.
+///
+/// # Errors
+/// A path where there is neither, an unreadable folder, or a folder of no parts.
+pub fn part_paths(path: &Path) -> Result<Vec<PathBuf>, PartError> {
+    if path.is_dir() {
+        let parts = list_parts(path)?;
+        if parts.is_empty() {
+            return Err(PartError::Format { path: path.to_owned(), reason: "no token parts in this folder".into() });
+        }
+        return Ok(parts);
+    }
+    if !path.exists() && !path.with_extension("jsonl").exists() {
+        let source = std::io::Error::new(std::io::ErrorKind::NotFound, "no such folder of parts or part");
+        return Err(PartError::Io { path: path.to_owned(), source });
+    }
+    Ok(vec![path.to_owned()])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

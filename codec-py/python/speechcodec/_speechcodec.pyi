@@ -54,15 +54,21 @@ class Model:
     def stages(self) -> Tuple[int, int, int]:
         """``(fewest, most, default)`` stages."""
     def encode(self, audio: Audio, sample_rate: int, stages: Optional[int] = None) -> Codes:
-        """Encodes ``audio`` at ``sample_rate`` Hz to codes, uint16 ``[frames, codebooks]``:
-        the codes ``codec encode`` writes. ``TypeError`` for another dtype,
-        ``ValueError`` for NaN or infinite samples or a bad shape, ``CodecError``
-        for empty audio or a stage count the model lacks."""
-    def decode(self, codes: CodesIn, sample_rate: Optional[int] = None) -> Pcm:
+        """Encodes ``audio`` (``[samples]`` or ``[channels, samples]``, mixed down)
+        at ``sample_rate`` Hz to codes, uint16 ``[frames, codebooks]``: the codes
+        ``codec encode`` writes. ``TypeError`` for another dtype, ``ValueError``
+        for NaN or infinite samples or a bad shape (soundfile's ``[samples,
+        channels]`` among them: pass ``audio.T``), ``CodecError`` for empty
+        audio or a stage count the model lacks."""
+    def decode(
+        self, codes: CodesIn, sample_rate: Optional[int] = None, original_len: Optional[int] = None
+    ) -> Pcm:
         """Decodes codes ``[frames, codebooks]`` to float32 PCM at the model's rate
-        (or ``sample_rate``): ``frames * hop - decoder_delay`` samples, the
-        decoder's output lagging its frames. ``CodecError`` for a code outside
-        its codebook."""
+        (or ``sample_rate``), trimmed to ``original_len`` (samples at the model's
+        rate) as ``codec decode`` trims to the length a token file records;
+        without it, ``frames * hop - decoder_delay`` samples, all the frames
+        make. ``CodecError`` for a code outside its codebook, ``ValueError``
+        for an ``original_len`` the frames do not cover."""
 
 class Encoder:
     """Audio in pieces of any size to codes. The codes of a whole stream are
@@ -123,8 +129,9 @@ def read_tok(path: _Path) -> Codes:
 
 def write_tok(path: _Path, codes: CodesIn, model: Model, original_len: Optional[int] = None) -> None:
     """Writes ``model``'s codes as a ``.tok`` file: the bytes ``codec encode`` writes
-    for the same codes and ``original_len`` (samples at the model's rate;
-    default ``frames * hop - decoder_delay``). Written whole or not at all."""
+    for the same codes and ``original_len`` (samples at the model's rate, at
+    most ``frames * hop``; default ``frames * hop - decoder_delay``). Written
+    whole or not at all."""
 
 def read_parts(path: _Path) -> Parts:
     """The entries of a ``codec tokenize`` output folder (or of one part, by its

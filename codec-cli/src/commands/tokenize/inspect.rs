@@ -6,18 +6,20 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use codec_core::audio;
-use codec_core::corpus::part::{list_parts, read_part, PartMeta};
+use codec_core::corpus::part::{list_parts, part_paths, read_part, IndexLine, PartMeta};
 use codec_core::{Decoder, ModelPackage};
 
 use super::{hex, model_id};
 use crate::model_args::{notice_fallback, open_given_or_named, LEGACY_ID_NOTICE};
 use crate::stdout::outln;
+use crate::wording::count;
 
 #[derive(clap::Args)]
 pub struct DetokenizeArgs {
     /// A part (its .jsonl or .safetensors) written by `codec tokenize`, or a folder of parts
     pub part: PathBuf,
-    /// Folder for the WAV files (one per entry, named by id)
+    /// Folder for the WAV files: one per entry, ID.wav, each `/` or `\` of the id written `__`
+    /// (`a/b` gives a__b.wav); an id that cannot name a file is skipped, named, and exits 1 at the end
     pub output: PathBuf,
     /// Only these ids (comma-separated); ids that are in no part are named, and none found is an error
     #[arg(long, value_delimiter = ',')]
@@ -88,74 +90,146 @@ fn check_model(package: &ModelPackage, meta: &PartMeta, path: &Path, told: bool)
     Ok(false)
 }
 
-pub fn detokenize(args: DetokenizeArgs) -> Result<()> {
-    let paths = if args.part.is_dir() { list_parts(&args.part)? } else { vec![args.part.clone()] };
-    if paths.is_empty() {
-        bail!("no token parts in {}", args.part.display());
+/// What `detokenize` will write, worked out before it writes anything: so a
+/// clash of two ids is refused with nothing written, and an id that cannot
+/// be a file name is skipped without stopping the others.
+#[derive(Default)]
+struct Plan {
+    /// For each part, its entries to write: (line in the index, file).
+    files: Vec<Vec<(usize, PathBuf)>>,
+    /// Ids that cannot name a file, and why.
+    skipped: Vec<(String, &'static str)>,
+    /// The `--ids` met in the parts.
+    found: HashSet<String>,
+    count: usize,
+}
+
+/// The WAV file an id is written to: each `/` and `\` written `__`, so an
+/// id's folders never become folders (or a way out) here.
+fn file_name(id: &str) -> Result<String, &'static str> {
+    let name = format!("{}.wav", id.replace(['/', '\\'], "__"));
+    if id.is_empty() {
+        Err("it is empty")
+    } else if id.contains('\0') {
+        Err("it holds a NUL byte, which no file name can")
+    } else if name.len() > 255 {
+        Err("its file name would be longer than 255 bytes")
+    } else {
+        Ok(name)
     }
-    std::fs::create_dir_all(&args.output).with_context(|| format!("cannot create {}", args.output.display()))?;
+}
+
+/// Reads every part's index (and checks its model) and plans the files.
+fn plan(args: &DetokenizeArgs, paths: &[PathBuf], decoder: &mut Option<PartDecoder>) -> Result<Plan> {
     let wanted: HashSet<&str> = args.ids.iter().map(String::as_str).collect();
-    let mut found: HashSet<String> = HashSet::new();
-    let mut decoder: Option<PartDecoder> = None;
-    let mut written = 0;
+    let mut plan = Plan::default();
     // File name to the id written there: ids can name one file (`a/b` and `a__b`).
     let mut names: HashMap<String, String> = HashMap::new();
-    for path in &paths {
-        let full = args.limit.is_some_and(|l| written >= l);
-        if full && wanted.is_empty() {
-            break;
-        }
-        let part = read_part(path)?;
-        let d = match &mut decoder {
-            Some(d) => {
-                d.check(&part.meta, path)?;
-                d
+    for path in paths {
+        let mut files = Vec::new();
+        let full = args.limit.is_some_and(|l| plan.count >= l);
+        if !(full && wanted.is_empty()) {
+            let part = read_part(path)?;
+            match decoder.as_mut() {
+                Some(d) => d.check(&part.meta, path)?,
+                None => *decoder = Some(PartDecoder::open(args, &part.meta, path)?),
             }
-            None => decoder.insert(PartDecoder::open(&args, &part.meta, path)?),
-        };
-        for line in &part.index {
-            if !wanted.is_empty() {
-                if !wanted.contains(line.id.as_str()) {
+            for (at, line) in part.index.iter().enumerate() {
+                if !wanted.is_empty() {
+                    if !wanted.contains(line.id.as_str()) {
+                        continue;
+                    }
+                    plan.found.insert(line.id.clone());
+                }
+                if args.limit.is_some_and(|l| plan.count >= l) || part.entry_codes(line).is_none() {
                     continue;
                 }
-                found.insert(line.id.clone());
-            }
-            if args.limit.is_some_and(|l| written >= l) {
-                continue;
-            }
-            let Some(codes) = part.entry_codes(line) else { continue };
-            let name = format!("{}.wav", line.id.replace(['/', '\\'], "__"));
-            let path = args.output.join(&name);
-            if let Some(first) = names.get(&name) {
-                let which = if *first == line.id {
-                    format!("the id `{first}` comes twice")
-                } else {
-                    format!("the ids `{first}` and `{}` both name one file", line.id)
+                let name = match file_name(&line.id) {
+                    Ok(name) => name,
+                    Err(why) => {
+                        plan.skipped.push((line.id.clone(), why));
+                        continue;
+                    }
                 };
-                bail!(
-                    "{which}, {}: refused rather than overwritten (detokenize them apart with --ids)",
-                    path.display()
-                );
+                let file = args.output.join(&name);
+                if let Some(first) = names.get(&name) {
+                    let which = if *first == line.id {
+                        format!("the id `{first}` comes twice")
+                    } else {
+                        format!("the ids `{first}` and `{}` both name one file", line.id)
+                    };
+                    bail!(
+                        "{which}, {}: refused rather than overwritten, and nothing written (detokenize them apart \
+                         with --ids)",
+                        file.display()
+                    );
+                }
+                names.insert(name, line.id.clone());
+                files.push((at, file));
+                plan.count += 1;
             }
-            names.insert(name, line.id.clone());
-            d.decoder.reset();
-            let mut pcm = Vec::new();
-            d.decoder.push(codes, &mut pcm)?;
-            audio::write_wav(&path, &pcm, d.package.sample_rate())
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            written += 1;
         }
+        plan.files.push(files);
     }
-    let mut unknown: Vec<&str> = wanted.iter().copied().filter(|id| !found.contains(*id)).collect();
+    Ok(plan)
+}
+
+/// Samples of an entry's decode to keep: its input's length as the index
+/// records it (to the millisecond), as `codec decode` trims to the length a
+/// token file records; never more than its frames make.
+fn kept_samples(package: &ModelPackage, line: &IndexLine, frames: u64) -> usize {
+    let made = codec_core::samples_from(package, frames);
+    let recorded = line
+        .seconds
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map_or(made, |s| (s * f64::from(package.sample_rate())).round() as u64);
+    usize::try_from(made.min(recorded)).unwrap_or(usize::MAX)
+}
+
+pub fn detokenize(args: DetokenizeArgs) -> Result<()> {
+    let paths = part_paths(&args.part)?;
+    let mut decoder: Option<PartDecoder> = None;
+    let plan = plan(&args, &paths, &mut decoder)?;
+    let wanted: HashSet<&str> = args.ids.iter().map(String::as_str).collect();
+    let mut unknown: Vec<&str> = wanted.iter().copied().filter(|id| !plan.found.contains(*id)).collect();
     unknown.sort_unstable();
     if !unknown.is_empty() {
         let list = unknown.iter().map(|id| format!("`{id}`")).collect::<Vec<_>>().join(", ");
-        if found.is_empty() {
+        if plan.found.is_empty() {
             bail!("none of the ids is in {}: {list}", args.part.display());
         }
         eprintln!("notice: not in {}: {list}", args.part.display());
     }
-    eprintln!("wrote {written} files into {}", args.output.display());
+    std::fs::create_dir_all(&args.output).with_context(|| format!("cannot create {}", args.output.display()))?;
+    let mut written = 0;
+    for (path, files) in paths.iter().zip(&plan.files) {
+        let (Some(d), false) = (decoder.as_mut(), files.is_empty()) else { continue };
+        let part = read_part(path)?;
+        for (at, file) in files {
+            let line = part.index.get(*at).with_context(|| format!("{} changed while it was read", path.display()))?;
+            let codes =
+                part.entry_codes(line).with_context(|| format!("{} changed while it was read", path.display()))?;
+            d.decoder.reset();
+            let mut pcm = Vec::new();
+            d.decoder.push(codes, &mut pcm)?;
+            pcm.truncate(kept_samples(&d.package, line, (codes.len() / d.decoder.codes_per_frame()) as u64));
+            audio::write_wav(file, &pcm, d.package.sample_rate())
+                .with_context(|| format!("cannot write {}", file.display()))?;
+            written += 1;
+        }
+    }
+    eprintln!("wrote {} into {}", count(written, "file"), args.output.display());
+    if !plan.skipped.is_empty() {
+        let named: Vec<String> =
+            plan.skipped.iter().take(10).map(|(id, why)| format!("`{}` ({why})", id.escape_debug())).collect();
+        let more = plan.skipped.len().saturating_sub(named.len());
+        bail!(
+            "skipped {} that cannot name a file: {}{}",
+            count(plan.skipped.len(), "id"),
+            named.join(", "),
+            if more > 0 { format!(" and {more} more") } else { String::new() }
+        );
+    }
     Ok(())
 }
 

@@ -19,6 +19,7 @@ use codec_core::{Device, ModelPackage};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::model_args::{ModelArgs, RateArgs};
+use crate::wording::{count, times};
 use workers::Outcome;
 
 #[derive(clap::Args)]
@@ -120,7 +121,11 @@ pub fn run(args: Args) -> Result<()> {
         hop: package.hop(),
     };
     if !args.quiet && skipped_parts > 0 {
-        eprintln!("{skipped_parts} of {} parts already done in {}: skipped", parts.len(), args.output.display());
+        eprintln!(
+            "{skipped_parts} of {} already done in {}: skipped",
+            count(parts.len(), "part"),
+            args.output.display()
+        );
     }
     let total_files: usize = todo.iter().map(|(_, e)| e.len()).sum();
     let bar = progress(total_files as u64, args.quiet);
@@ -162,7 +167,7 @@ pub fn run(args: Args) -> Result<()> {
         remaining[p] -= 1;
         bar.inc(1);
         let wall = started.elapsed().as_secs_f64().max(1e-3);
-        bar.set_message(format!("{:.2} h of audio, {:.0}x realtime", audio_seconds / 3600.0, audio_seconds / wall));
+        bar.set_message(format!("{:.2} h of audio, {} realtime", audio_seconds / 3600.0, times(audio_seconds / wall)));
         if remaining[p] == 0 {
             let (stem, list) = todo[p];
             let outcomes = std::mem::take(&mut pending[p]);
@@ -180,16 +185,18 @@ pub fn run(args: Args) -> Result<()> {
     if !args.quiet {
         let wall = started.elapsed().as_secs_f64();
         eprintln!(
-            "tokenized {} files ({:.2} h of audio, {frames_total} frames) into {} parts in {:.1} s: {:.0}x realtime \
-             ({:.0} h of audio an hour) with {jobs} threads{}; {} files failed{}",
-            total_files - failed.len(),
+            "tokenized {} ({:.2} h of audio, {}) into {} in {:.1} s: {} realtime ({:.0} h of audio an hour) with \
+             {}{}; {} failed{}",
+            count(total_files - failed.len(), "file"),
             audio_seconds / 3600.0,
-            todo.len(),
+            count(usize::try_from(frames_total).unwrap_or(usize::MAX), "frame"),
+            count(todo.len(), "part"),
             wall,
+            times(audio_seconds / wall.max(1e-3)),
             audio_seconds / wall.max(1e-3),
-            audio_seconds / wall.max(1e-3),
+            count(jobs, "thread"),
             if batch > 1 { format!(" and batches of {batch}") } else { String::new() },
-            failed.len(),
+            count(failed.len(), "file"),
             if failed.is_empty() {
                 String::new()
             } else {

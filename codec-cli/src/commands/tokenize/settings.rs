@@ -65,10 +65,17 @@ pub fn record_or_check(dir: &Path, now: &Settings) -> Result<()> {
             }
             // Written under a temporary name and linked into place only if no
             // other worker of the run got there first; then it is checked.
-            let mut tmp = tempfile::Builder::new()
-                .prefix(".tokenize-")
-                .tempfile_in(dir)
-                .with_context(|| format!("cannot create a file in {}", dir.display()))?;
+            // Created 0666 less the umask, as the parts and every other output
+            // (tempfile's own default, 0600, would hide it from a shared group).
+            let mut builder = tempfile::Builder::new();
+            builder.prefix(".tokenize-");
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                builder.permissions(std::fs::Permissions::from_mode(0o666));
+            }
+            let mut tmp =
+                builder.tempfile_in(dir).with_context(|| format!("cannot create a file in {}", dir.display()))?;
             let text = serde_json::to_string_pretty(now)? + "\n";
             tmp.write_all(text.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
             match tmp.persist_noclobber(&path) {
