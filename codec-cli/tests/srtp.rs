@@ -157,6 +157,25 @@ fn srtp_keys_are_checked_and_never_printed() {
     assert_eq!(err.matches("the call is not encrypted").count(), 1, "{err}");
 }
 
+/// Issue 32, item 4: a FIFO is refused at once, as a folder is, rather than
+/// waited on for a writer until Ctrl-C.
+#[test]
+fn an_srtp_key_that_is_a_fifo_is_refused_at_once() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let fifo = dir.path().join("call.key");
+    let c_path = std::ffi::CString::new(s(&fifo)).expect("path");
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0, "mkfifo");
+    for command in [&["receive", "--listen", "0", "-o", "/dev/null"][..], &["sdp", "--port", "5004"]] {
+        let child = codec().args(command).args(["--srtp-key", s(&fifo)]).stderr(Stdio::piped()).spawn().expect("spawn");
+        let out = wait(child, Duration::from_secs(30));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{command:?}: {err}");
+        let last = err.trim_end().lines().last().unwrap_or_default();
+        assert!(last.starts_with("error: ") && last.contains("not a regular file"), "{command:?}: {err}");
+    }
+}
+
 /// Resident memory of process `pid`, KiB (Linux).
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
