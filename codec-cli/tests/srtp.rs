@@ -67,7 +67,7 @@ fn attacking_relay(socket: UdpSocket, to: String, stop: Arc<AtomicBool>) -> std:
 }
 
 /// A `codec receive` with a fresh key in `dir`, writing `received.wav` there
-/// and stopping 1.5 s after the call's goodbye.
+/// and stopping at the call's goodbye (or 3 s after its last packet).
 struct Receiving {
     key: PathBuf,
     key_text: String,
@@ -81,7 +81,7 @@ fn srtp_receiver(dir: &Path) -> Receiving {
     let out = dir.join("received.wav");
     let addr = format!("127.0.0.1:{}", free_port());
     let child = codec()
-        .args(["receive", "--listen", &addr, "-o", s(&out), "--idle-stop", "1.5", "-q", "--srtp-key", s(&key)])
+        .args(["receive", "--listen", &addr, "-o", s(&out), "-q", "--srtp-key", s(&key)])
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn receive");
