@@ -46,6 +46,10 @@ impl RtpArgs {
 /// its owner may read.
 fn read_key_file(path: &Path) -> Result<SrtpKey> {
     let shown = path.display();
+    // Looked at before it is opened: opening a FIFO would wait for a writer.
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        bail!("--srtp-key {shown}: not a regular file");
+    }
     let file = std::fs::File::open(path).with_context(|| format!("--srtp-key {shown}"))?;
     let meta = file.metadata().with_context(|| format!("--srtp-key {shown}"))?;
     if !meta.is_file() {

@@ -67,7 +67,7 @@ fn attacking_relay(socket: UdpSocket, to: String, stop: Arc<AtomicBool>) -> std:
 }
 
 /// A `codec receive` with a fresh key in `dir`, writing `received.wav` there
-/// and stopping 1.5 s after the call's goodbye.
+/// and stopping at the call's goodbye (or 3 s after its last packet).
 struct Receiving {
     key: PathBuf,
     key_text: String,
@@ -81,7 +81,7 @@ fn srtp_receiver(dir: &Path) -> Receiving {
     let out = dir.join("received.wav");
     let addr = format!("127.0.0.1:{}", free_port());
     let child = codec()
-        .args(["receive", "--listen", &addr, "-o", s(&out), "--idle-stop", "1.5", "-q", "--srtp-key", s(&key)])
+        .args(["receive", "--listen", &addr, "-o", s(&out), "-q", "--srtp-key", s(&key)])
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn receive");
@@ -155,6 +155,25 @@ fn srtp_keys_are_checked_and_never_printed() {
     let plain = codec().args(["send", "--to", "127.0.0.1:9", "-i", s(&sample()), "--duration", "0.2", "-q"]).output();
     let err = String::from_utf8_lossy(&plain.expect("run").stderr).into_owned();
     assert_eq!(err.matches("the call is not encrypted").count(), 1, "{err}");
+}
+
+/// Issue 32, item 4: a FIFO is refused at once, as a folder is, rather than
+/// waited on for a writer until Ctrl-C.
+#[test]
+fn an_srtp_key_that_is_a_fifo_is_refused_at_once() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let fifo = dir.path().join("call.key");
+    let c_path = std::ffi::CString::new(s(&fifo)).expect("path");
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0, "mkfifo");
+    for command in [&["receive", "--listen", "0", "-o", "/dev/null"][..], &["sdp", "--port", "5004"]] {
+        let child = codec().args(command).args(["--srtp-key", s(&fifo)]).stderr(Stdio::piped()).spawn().expect("spawn");
+        let out = wait(child, Duration::from_secs(30));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{command:?}: {err}");
+        let last = err.trim_end().lines().last().unwrap_or_default();
+        assert!(last.starts_with("error: ") && last.contains("not a regular file"), "{command:?}: {err}");
+    }
 }
 
 /// Resident memory of process `pid`, KiB (Linux).

@@ -9,6 +9,7 @@ use ringbuf::traits::Split;
 use ringbuf::{HeapCons, HeapProd, HeapRb};
 
 use crate::callbacks::{CaptureCallback, PlaybackCallback};
+use crate::pacing::Pacer;
 #[cfg(any(target_os = "linux", target_os = "dragonfly", target_os = "freebsd", target_os = "netbsd"))]
 use crate::pulse_out::PulsePlayback;
 use crate::stats::Counters;
@@ -250,12 +251,16 @@ pub fn open_capture(
     let try_build = |config: StreamConfig| -> Result<(Stream, HeapCons<f32>), cpal::Error> {
         let (prod, cons) = HeapRb::<f32>::new(ring_len(rate, ring_ms)).split();
         let mut callback = CaptureCallback::new(prod, counters.clone());
+        let mut pacer = Pacer::new(rate, true, counters.clone());
         let err = note_fault(fault, &counters, "input");
         macro_rules! build {
             ($t:ty) => {
                 device.build_input_stream(
                     config,
-                    move |data: &[$t], _: &cpal::InputCallbackInfo| callback.process(data, channels),
+                    move |data: &[$t], _: &cpal::InputCallbackInfo| {
+                        callback.process(data, channels);
+                        pacer.after(data.len() / channels.max(1));
+                    },
                     err,
                     None,
                 )
@@ -338,12 +343,16 @@ pub fn open_playback(
     let try_build = |config: StreamConfig| -> Result<(Stream, HeapProd<f32>), cpal::Error> {
         let (prod, cons) = HeapRb::<f32>::new(ring_len(rate, ring_ms)).split();
         let mut callback = PlaybackCallback::new(cons, counters.clone());
+        let mut pacer = Pacer::new(rate, false, counters.clone());
         let err = note_fault(fault, &counters, "output");
         macro_rules! build {
             ($t:ty) => {
                 device.build_output_stream(
                     config,
-                    move |data: &mut [$t], _: &cpal::OutputCallbackInfo| callback.process(data, channels),
+                    move |data: &mut [$t], _: &cpal::OutputCallbackInfo| {
+                        callback.process(data, channels);
+                        pacer.after(data.len() / channels.max(1));
+                    },
                     err,
                     None,
                 )

@@ -13,6 +13,7 @@ use ringbuf::{HeapCons, HeapProd, HeapRb};
 
 use crate::callbacks::{CaptureCallback, PlaybackCallback};
 use crate::device::ring_len;
+use crate::recording::Recording;
 use crate::stats::Counters;
 use crate::StreamError;
 
@@ -104,9 +105,9 @@ impl Drop for FileCapture {
     }
 }
 
-/// Pulls from a playback ring at `pace` times real time into memory.
+/// Pulls from a playback ring at `pace` times real time into a [`Recording`].
 pub struct FilePlayback {
-    thread: Option<JoinHandle<Vec<f32>>>,
+    thread: Option<JoinHandle<Recording>>,
     stop: Arc<AtomicBool>,
     go: Arc<AtomicBool>,
     pub rate: u32,
@@ -138,14 +139,14 @@ impl FilePlayback {
                 while !g.load(Relaxed) && !s.load(Relaxed) {
                     std::thread::sleep(Duration::from_millis(1));
                 }
-                let mut out = Vec::new();
+                let mut out = Recording::default();
                 let mut buffer = vec![0.0f32; chunk];
                 let mut deadline = Instant::now();
                 while !s.load(Relaxed) {
                     deadline += period;
                     wait_until(deadline);
                     callback.process(&mut buffer, 1);
-                    out.extend_from_slice(&buffer);
+                    out.extend(&buffer);
                 }
                 out
             })
@@ -159,7 +160,7 @@ impl FilePlayback {
     }
 
     /// Stops and returns everything played.
-    pub fn finish(mut self) -> Vec<f32> {
+    pub fn finish(mut self) -> Recording {
         self.stop.store(true, Relaxed);
         self.thread.take().and_then(|t| t.join().ok()).unwrap_or_default()
     }
@@ -171,5 +172,24 @@ impl Drop for FilePlayback {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 32, item 3: a receiver with nothing to play, writing to a
+    /// file, does not grow while it waits.
+    #[test]
+    fn a_file_output_waiting_for_audio_does_not_grow() {
+        let counters = Arc::new(Counters::default());
+        // 100 times real time: a second is 100 s of waiting, and even a busy machine plays 20 of them.
+        let (puller, _ring) = FilePlayback::start(16_000, 100.0, 500, counters).expect("start");
+        puller.begin();
+        std::thread::sleep(Duration::from_secs(1));
+        let recording = puller.finish();
+        assert!(recording.len() >= 16_000 * 20, "{} samples", recording.len());
+        assert!(recording.heap_bytes() < 64 * 1024, "{} bytes for {} samples", recording.heap_bytes(), recording.len());
     }
 }

@@ -11,8 +11,10 @@
 //! - [`rtp`]: the packets on the wire, RTP or SRTP (`docs/rtp-payload.md`), and [`srtp_key`], the call's key;
 //! - [`netsim`]: a deterministic lossy, jittery network for tests and demos;
 //! - [`device`] (cpal, and [`pulse_out`] for playback on PulseAudio) and [`filedev`] (files at a steady pace): the audio ends;
+//!   [`recording`] keeps what a file output played;
 //! - [`session`]: whole calls: [`run_loopback`], [`run_send`], [`run_receive`];
-//! - [`priority`]: realtime scheduling for the callbacks and codec threads;
+//! - [`priority`]: realtime scheduling for the callbacks and codec threads, and [`pacing`],
+//!   which holds a device without a clock to real time;
 //! - [`stats`]: the shared counters and the status line;
 //! - [`delay`]: measuring the delay between two recordings.
 
@@ -22,11 +24,13 @@ pub mod device;
 pub mod filedev;
 pub mod jitter;
 pub mod netsim;
+pub mod pacing;
 pub mod playout_clock;
 pub mod priority;
 #[cfg(any(target_os = "linux", target_os = "dragonfly", target_os = "freebsd", target_os = "netbsd"))]
 pub mod pulse_out;
 pub mod receiver;
+pub mod recording;
 pub mod rtp;
 pub mod sender;
 pub mod session;

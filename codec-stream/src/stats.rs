@@ -30,6 +30,10 @@ pub struct Counters {
     pub device_xruns: AtomicU64,
     /// Other errors the backend reported and went on after.
     pub device_errors: AtomicU64,
+    /// Set once the input (output) device ran faster than real time and was
+    /// held to it (see [`crate::pacing`]).
+    pub input_paced: AtomicBool,
+    pub output_paced: AtomicBool,
     pub packets_sent: AtomicU64,
     pub bytes_sent: AtomicU64,
     pub send_errors: AtomicU64,
@@ -174,35 +178,50 @@ impl Snapshot {
     }
 }
 
-/// The status line: the figures over the last interval and the running totals.
+/// The status line: the figures over the last interval and the running
+/// totals, of the sides the call has.
 pub struct StatusLine<'a> {
     pub now: &'a Snapshot,
     pub before: &'a Snapshot,
     pub seconds: f64,
+    /// The call sends packets: its bitrate out.
+    pub sends: bool,
+    /// The call receives packets: its bitrate in, jitter buffer, concealment and drops.
+    pub receives: bool,
 }
 
 impl fmt::Display for StatusLine<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (n, b) = (self.now, self.before);
         let secs = self.seconds.max(1e-3);
-        let kbps_sent = (n.bytes_sent - b.bytes_sent) as f64 * 8.0 / secs / 1000.0;
-        let kbps_recv = (n.bytes_received - b.bytes_received) as f64 * 8.0 / secs / 1000.0;
-        write!(f, "sent {kbps_sent:.2} kbps, received {kbps_recv:.2} kbps")?;
-        write!(
-            f,
-            " | delay {:.0} ms (jitter buffer {}/{} frames, jitter {:.1} ms)",
-            n.codec_delay_ms, n.jitter_depth_frames, n.jitter_target_frames, n.jitter_ms
-        )?;
-        write!(f, " | concealed {} late {}", n.concealed, n.late)?;
-        if n.foreign + n.wrong_model + n.stale > 0 {
-            write!(f, " foreign {} other-model {} stale {}", n.foreign, n.wrong_model, n.stale)?;
+        let kbps_sent = n.bytes_sent.saturating_sub(b.bytes_sent) as f64 * 8.0 / secs / 1000.0;
+        let kbps_recv = n.bytes_received.saturating_sub(b.bytes_received) as f64 * 8.0 / secs / 1000.0;
+        match (self.sends, self.receives) {
+            (true, true) => write!(f, "sent {kbps_sent:.2} kbps, received {kbps_recv:.2} kbps")?,
+            (true, false) => write!(f, "sent {kbps_sent:.2} kbps")?,
+            (false, _) => write!(f, "received {kbps_recv:.2} kbps")?,
         }
-        if n.other_source + n.unauthenticated + n.replayed > 0 {
+        write!(f, " | delay {:.0} ms", n.codec_delay_ms)?;
+        if self.receives {
             write!(
                 f,
-                " other-source {} unauthenticated {} replayed {}",
-                n.other_source, n.unauthenticated, n.replayed
+                " (jitter buffer {}/{} frames, jitter {:.1} ms)",
+                n.jitter_depth_frames, n.jitter_target_frames, n.jitter_ms
             )?;
+            write!(f, " | concealed {} late {}", n.concealed, n.late)?;
+            if n.foreign + n.wrong_model + n.stale > 0 {
+                write!(f, " foreign {} other-model {} stale {}", n.foreign, n.wrong_model, n.stale)?;
+            }
+            if n.other_source + n.unauthenticated + n.replayed > 0 {
+                write!(
+                    f,
+                    " other-source {} unauthenticated {} replayed {}",
+                    n.other_source, n.unauthenticated, n.replayed
+                )?;
+            }
+        }
+        if self.sends && n.send_errors > 0 {
+            write!(f, " | send errors {}", n.send_errors)?;
         }
         write!(f, " | xruns {}", n.xruns())?;
         if n.device_errors > 0 {
@@ -227,13 +246,34 @@ mod tests {
         c.set_drift_ppm(-120);
         c.capture_overruns.store(1, Relaxed);
         let now = c.snapshot();
-        let line = StatusLine { now: &now, before: &before, seconds: 2.0 }.to_string();
-        assert!(line.starts_with("sent 2.00 kbps"), "{line}");
+        let line = StatusLine { now: &now, before: &before, seconds: 2.0, sends: true, receives: true }.to_string();
+        assert!(line.starts_with("sent 2.00 kbps, received 0.00 kbps"), "{line}");
         assert!(line.contains("xruns 1"), "{line}");
         assert!(line.contains("drift -120 ppm"), "{line}");
         c.note_output_peak(-0.5);
         c.note_output_peak(0.25);
         assert_eq!(c.take_output_peak(), 0.5);
         assert_eq!(c.take_output_peak(), 0.0);
+    }
+
+    /// Issue 32, item 5: a sender's line has no receiving figures, a
+    /// receiver's no sending ones.
+    #[test]
+    fn status_line_shows_the_sides_the_call_has() {
+        let c = Counters::default();
+        let before = c.snapshot();
+        c.bytes_sent.store(1000, Relaxed);
+        c.bytes_received.store(250, Relaxed);
+        let now = c.snapshot();
+        let sender = StatusLine { now: &now, before: &before, seconds: 1.0, sends: true, receives: false }.to_string();
+        assert!(sender.starts_with("sent 8.00 kbps | delay"), "{sender}");
+        for absent in ["received", "jitter", "concealed", "late"] {
+            assert!(!sender.contains(absent), "{sender}");
+        }
+        let receiver =
+            StatusLine { now: &now, before: &before, seconds: 1.0, sends: false, receives: true }.to_string();
+        assert!(receiver.starts_with("received 2.00 kbps | delay"), "{receiver}");
+        assert!(receiver.contains("jitter buffer") && receiver.contains("concealed 0 late 0"), "{receiver}");
+        assert!(!receiver.contains("sent"), "{receiver}");
     }
 }

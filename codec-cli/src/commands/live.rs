@@ -150,9 +150,10 @@ pub struct ReceiveArgs {
     /// Write what is received to this WAV file instead of a device
     #[arg(long, short)]
     pub output: Option<PathBuf>,
-    /// Stop once no packet has come for this many seconds, and as soon as the
-    /// sender ends its stream (default: 3 with --output; without it, a device
-    /// receiver plays silence after a stream ends and waits for the next)
+    /// Stop once no packet has been accepted for this many seconds, counted from the start (so a receiver that
+    /// hears nothing, or drops all it hears: another key, another model, stops too), and as soon as the sender
+    /// ends its stream. Default with --output: 3 seconds counted from the first packet, waiting for the sender
+    /// until Ctrl-C; without --output, a device receiver plays silence after a stream ends and waits for the next
     #[arg(long)]
     pub idle_stop: Option<f64>,
 }
@@ -187,17 +188,26 @@ fn options(
         report_every: (!common.quiet).then(|| Duration::from_secs(1)),
         duration: seconds("--duration", common.duration)?,
         idle_stop: None,
+        idle_from_start: true,
         realtime: !common.no_realtime,
         rtp: codec_stream::RtpSettings::default(),
     })
 }
 
-/// Ctrl-C asks the call to stop; the summary is still printed.
+/// Ctrl-C (or SIGTERM, SIGHUP) asks the call to stop; the summary is still
+/// printed. A second one ends the process at once: something the call waits
+/// on (a FIFO given as --output with no reader yet, a device that hangs)
+/// kept it from stopping.
 fn stop_on_ctrl_c() -> Arc<AtomicBool> {
     let stop = Arc::new(AtomicBool::new(false));
     let s = stop.clone();
     // Without a handler (one is already set) Ctrl-C still ends the process, just without a summary.
-    let _ = ctrlc::set_handler(move || s.store(true, Ordering::Relaxed));
+    let _ = ctrlc::set_handler(move || {
+        if s.swap(true, Ordering::Relaxed) {
+            eprintln!("error: stopped at once by a second signal; what the call had is lost");
+            std::process::exit(130);
+        }
+    });
     stop
 }
 
@@ -223,29 +233,36 @@ fn print_header(what: &str, package: &codec_core::ModelPackage, options: &CallOp
 
 fn print_summary(s: &Summary) {
     let t = &s.stats;
-    eprintln!(
-        "{} after {:.1} s: {} -> {}\n  packets sent {} received {}, frames decoded {}, concealed {} (stretched {}), \
-         late {}, duplicates {}, dropped for delay {}, foreign {}, other model {}, stale {}\n  \
-         other source {}, unauthenticated {}, replayed {}\n  xruns {} (capture {}, playback {}, device {}), device errors {}, \
+    let mut text = format!("{} after {:.1} s: {} -> {}", s.ended, s.seconds, s.input, s.output);
+    if s.sends {
+        text += &format!("\n  packets sent {}", t.packets_sent);
+        if t.send_errors > 0 {
+            text += &format!(", send errors {}", t.send_errors);
+        }
+    }
+    if s.receives {
+        text += &format!(
+            "\n  packets received {}, frames decoded {}, concealed {} (stretched {}), late {}, duplicates {}, \
+             dropped for delay {}, foreign {}, other model {}, stale {}\n  \
+             other source {}, unauthenticated {}, replayed {}",
+            t.packets_received,
+            t.frames_decoded,
+            t.concealed,
+            t.stretched,
+            t.late,
+            t.duplicates,
+            t.dropped_for_delay,
+            t.foreign,
+            t.wrong_model,
+            t.stale,
+            t.other_source,
+            t.unauthenticated,
+            t.replayed,
+        );
+    }
+    text += &format!(
+        "\n  xruns {} (capture {}, playback {}, device {}), device errors {}, \
          codec delay {:.0} ms now, {:.0} ms at most (model {:.0} ms)",
-        s.ended,
-        s.seconds,
-        s.input,
-        s.output,
-        t.packets_sent,
-        t.packets_received,
-        t.frames_decoded,
-        t.concealed,
-        t.stretched,
-        t.late,
-        t.duplicates,
-        t.dropped_for_delay,
-        t.foreign,
-        t.wrong_model,
-        t.stale,
-        t.other_source,
-        t.unauthenticated,
-        t.replayed,
         t.xruns(),
         t.capture_overruns,
         t.playback_underruns,
@@ -255,6 +272,7 @@ fn print_summary(s: &Summary) {
         s.max_delay_ms,
         s.algorithmic_ms
     );
+    eprintln!("{text}");
 }
 
 /// Says once, before the call, whether it is protected.
@@ -336,6 +354,9 @@ pub fn receive(a: ReceiveArgs) -> Result<()> {
         Err(_) => resolve(&a.listen)?,
     };
     options.idle_stop = seconds("--idle-stop", a.idle_stop.or(a.output.as_ref().map(|_| 3.0)))?;
+    // The default ends a recording once its call goes quiet; it does not
+    // end one that is still waiting for the sender.
+    options.idle_from_start = a.idle_stop.is_some();
     let output = match a.output {
         Some(path) => Output::File { path, pace: 1.0 },
         None => Output::Device(a.output_device),
