@@ -20,7 +20,7 @@ pub mod package;
 pub mod quantizer;
 pub mod runtime;
 
-pub use codec::{frames_for, samples_from, BatchEncoder, Decoder, Encoder, DEFAULT_BLOCK_FRAMES};
+pub use codec::{frames_for, samples_from, BatchEncoder, Decoder, Encoder, DEFAULT_BLOCK_FRAMES, MAX_BLOCK_FRAMES};
 pub use error::CodecError;
 pub use output::{OutputError, OutputFile};
 pub use package::ModelPackage;

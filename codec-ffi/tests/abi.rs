@@ -365,3 +365,35 @@ fn short_buffers_and_bad_codes_consume_nothing() {
         codec_decoder_free(reference_d);
     }
 }
+
+/// Issue 32, item 6: a block of 0xFFFFFFFF frames asked for terabytes and
+/// aborted the host; every size a caller passes is now checked against a
+/// limit the header states, and refused with a status.
+#[test]
+fn sizes_over_their_limits_are_refused_not_allocated() {
+    let h = Handles::open();
+    for (options, field) in [
+        (CodecStreamOptions { block_frames: u32::MAX, ..Default::default() }, "block_frames"),
+        (CodecStreamOptions { block_frames: CODEC_MAX_BLOCK_FRAMES + 1, ..Default::default() }, "block_frames"),
+        (CodecStreamOptions { threads: u32::MAX, ..Default::default() }, "threads"),
+        (CodecStreamOptions { threads: CODEC_MAX_THREADS + 1, ..Default::default() }, "threads"),
+    ] {
+        let (mut e, mut d) = (null_mut(), null_mut());
+        // SAFETY: a live model, readable options, writable out-pointers.
+        let m = expect(CODEC_ERROR_INVALID_ARGUMENT, unsafe { codec_encoder_new(h.model, &options, &mut e) }, field);
+        assert!(m.contains(field) && m.contains("CODEC_MAX_"), "{m}");
+        // SAFETY: as above.
+        let m = expect(CODEC_ERROR_INVALID_ARGUMENT, unsafe { codec_decoder_new(h.model, &options, &mut d) }, field);
+        assert!(m.contains(field), "{m}");
+        assert!(e.is_null() && d.is_null());
+    }
+    // The limits themselves are accepted.
+    let most = CodecStreamOptions { block_frames: CODEC_MAX_BLOCK_FRAMES, threads: 2, ..Default::default() };
+    let (e, d) = (h.encoder(Some(most)), h.decoder(Some(most)));
+    // SAFETY: each from its _new, freed once.
+    unsafe {
+        codec_encoder_free(e);
+        codec_decoder_free(d);
+    }
+}
+

@@ -23,7 +23,8 @@ class Model:
     or by the path of a package folder, as ``codec --model`` does.
 
     ``device`` is ``"cpu"``, ``"cuda"`` or ``"tensorrt"`` (falling back to the
-    CPU); ``threads`` the threads inside each network call (default 1).
+    CPU); ``threads`` the threads inside each network call (default 1, at
+    most 256: more raises ``ValueError``).
     Raises ``CodecError`` for a missing or broken package or ONNX Runtime.
     """
 
