@@ -192,6 +192,15 @@ void codec_encoder_free(struct CodecEncoder *encoder);
 // `encoder` is NULL or live.
 size_t codec_encoder_codes_per_frame(const struct CodecEncoder *encoder);
 
+// The most codes `codec_encoder_flush` writes: a flush buffer of this many
+// codes always suffices, whatever was pushed (two frames of codes for a model
+// that synthesizes one frame a token, three for one that synthesizes two).
+// 0 for a NULL encoder.
+//
+// # Safety
+// `encoder` is NULL or live.
+size_t codec_encoder_max_flush_codes(const struct CodecEncoder *encoder);
+
 // Takes `samples` mono samples at the model's rate (any count, nominally in
 // -1..1) and writes the codes of every frame they complete to `codes`,
 // frame-major; `*written` is the number of codes written.
@@ -212,9 +221,9 @@ CodecStatus codec_encoder_push(struct CodecEncoder *encoder,
                                size_t *written);
 
 // Ends the stream: pads the partial frame with silence and emits it and the
-// frames the decoder needs to finish the last sample (at most two frames of
-// codes; three for a model that synthesizes two frames a token). Call
-// `codec_encoder_reset` before encoding another stream.
+// frames the decoder needs to finish the last sample: at most
+// `codec_encoder_max_flush_codes(encoder)` codes, so a buffer of that many
+// always suffices. Call `codec_encoder_reset` before encoding another stream.
 //
 // # Safety
 // As `codec_encoder_push`.
