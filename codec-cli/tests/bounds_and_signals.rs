@@ -1,5 +1,6 @@
-//! Issue 32, items 10 and 11: thread counts have a limit, and a signal
-//! during a command that writes a file leaves no temporary file behind.
+//! Issue 32, items 8, 10 and 11: endless inputs to the corpus commands are
+//! refused unread, thread counts have a limit, and a signal during a command
+//! that writes a file leaves no temporary file behind.
 
 mod common;
 
@@ -55,6 +56,32 @@ fn refused(args: &[&str], code: i32, needle: &str) {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(code), "codec {args:?}: {}: {err}", out.status);
     assert!(err.contains(needle), "codec {args:?}: expected `{needle}` in: {err}");
+}
+
+/// A token part of the sample, made by `codec tokenize`: its `.jsonl` path.
+fn a_part(dir: &Path) -> PathBuf {
+    let input = dir.join("in");
+    fs::create_dir(&input).expect("mkdir");
+    fs::copy(sample(), input.join("a.wav")).expect("copy");
+    let parts = dir.join("parts");
+    ok(&["tokenize", s(&input), s(&parts), "--quiet", "--jobs", "1"]);
+    parts.join("part-00000.jsonl")
+}
+
+#[test]
+fn endless_manifests_and_part_indexes_are_refused_unread() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("out");
+    refused(&["tokenize", "/dev/zero", s(&out)], 1, "not a regular file");
+    let fifo = dir.path().join("list.txt");
+    assert!(Command::new("mkfifo").arg(&fifo).status().expect("mkfifo").success());
+    refused(&["tokenize", s(&fifo), s(&out)], 1, "not a regular file");
+
+    let index = a_part(dir.path());
+    fs::remove_file(&index).expect("rm");
+    std::os::unix::fs::symlink("/dev/zero", &index).expect("ln -s");
+    refused(&["stats", s(&index)], 1, "not a regular file");
+    refused(&["detokenize", s(&index), s(&dir.path().join("wavs"))], 1, "not a regular file");
 }
 
 #[test]

@@ -14,6 +14,7 @@ mod codec;
 pub mod corpus;
 pub mod dsp;
 mod error;
+pub mod input;
 pub mod offline;
 pub mod output;
 pub mod package;
