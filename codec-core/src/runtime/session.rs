@@ -58,8 +58,8 @@ pub const MAX_THREADS: usize = 256;
 ///
 /// ```
 /// use codec_core::runtime::{check_threads, MAX_THREADS};
-/// assert_eq!(check_threads(0).unwrap(), 1);
-/// assert_eq!(check_threads(MAX_THREADS).unwrap(), MAX_THREADS);
+/// assert_eq!(check_threads(0).ok(), Some(1));
+/// assert_eq!(check_threads(MAX_THREADS).ok(), Some(MAX_THREADS));
 /// assert!(check_threads(MAX_THREADS + 1).is_err());
 /// ```
 pub fn check_threads(threads: usize) -> Result<usize, RuntimeError> {
