@@ -1,6 +1,7 @@
 //! `codec`: encode speech to tokens at 1.5-4 kbps with a neural codec, and back.
 
 mod commands;
+mod interrupt;
 mod io;
 mod model_args;
 mod progress;
@@ -57,6 +58,14 @@ static ALLOCATOR: assert_no_alloc::AllocDisabler = assert_no_alloc::AllocDisable
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The commands that write files through temporary ones.
+    let writes_files = matches!(
+        cli.command,
+        Command::Encode(_) | Command::Decode(_) | Command::Roundtrip(_) | Command::Tokenize(_) | Command::Detokenize(_)
+    );
+    if writes_files {
+        interrupt::remove_temps_on_signal();
+    }
     let result = match cli.command {
         Command::Encode(a) => commands::encode::run(a),
         Command::Decode(a) => commands::decode::run(a),

@@ -26,9 +26,15 @@ pub struct ModelArgs {
     /// Where the networks run: cpu, cuda or tensorrt (falls back to cpu with a notice)
     #[arg(long, default_value = "cpu")]
     pub device: Device,
-    /// Threads inside each network call
-    #[arg(long, default_value_t = 1)]
+    /// Threads inside each network call (at most 256)
+    #[arg(long, default_value_t = 1, value_parser = threads)]
     pub threads: usize,
+}
+
+/// Parses `--threads`: a count codec-core takes (0 is 1), or the reason it does not.
+pub fn threads(text: &str) -> Result<usize, String> {
+    let n: usize = text.parse().map_err(|e| format!("{e}"))?;
+    codec_core::runtime::check_threads(n).map_err(|e| e.to_string())
 }
 
 impl ModelArgs {

@@ -26,6 +26,9 @@ pub enum CodecError {
     PartialFrame { codes: usize, per_frame: usize },
     #[error("{0}")]
     Mismatch(String),
+    /// An argument that asks for more than the library allows.
+    #[error("{requested} {what} is more than the {max} allowed")]
+    OverLimit { what: &'static str, requested: usize, max: usize },
     #[error("internal error: {0}")]
     Internal(String),
 }

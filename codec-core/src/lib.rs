@@ -14,13 +14,14 @@ mod codec;
 pub mod corpus;
 pub mod dsp;
 mod error;
+pub mod input;
 pub mod offline;
 pub mod output;
 pub mod package;
 pub mod quantizer;
 pub mod runtime;
 
-pub use codec::{frames_for, samples_from, BatchEncoder, Decoder, Encoder, DEFAULT_BLOCK_FRAMES};
+pub use codec::{frames_for, samples_from, BatchEncoder, Decoder, Encoder, DEFAULT_BLOCK_FRAMES, MAX_BLOCK_FRAMES};
 pub use error::CodecError;
 pub use output::{OutputError, OutputFile};
 pub use package::ModelPackage;

@@ -13,7 +13,9 @@
 //! - An output that is one of the inputs (same device and inode, however the
 //!   paths are spelled) is refused before anything is written.
 //!
-//! A temporary file is named `.codec-PID-XXXXXX.tmp`. If the process is
+//! A temporary file is named `.codec-PID-XXXXXX.tmp`. A program that ends
+//! on a signal calls [`remove_temps`] from its handler to remove the ones
+//! still being written. If the process is
 //! killed before it renames it, the next output written into that folder
 //! removes it: a file of that name, owned by this user, untouched for a
 //! minute, whose process is gone. Earlier releases named theirs
@@ -72,7 +74,53 @@ pub struct OutputFile {
 enum Sink {
     Stdout(BufWriter<Stdout>),
     Through(BufWriter<File>),
-    Replace { temp: BufWriter<NamedTempFile>, target: PathBuf },
+    Replace { temp: BufWriter<NamedTempFile>, target: PathBuf, _listed: Listed },
+}
+
+/// The temporary files of the outputs being written, for [`remove_temps`].
+struct Live {
+    paths: Vec<PathBuf>,
+    /// Set by [`remove_temps`]: the process is ending, and makes no more.
+    closed: bool,
+}
+
+static LIVE: Mutex<Live> = Mutex::new(Live { paths: Vec::new(), closed: false });
+
+/// A temporary file's place in [`LIVE`], given up when it is dropped.
+struct Listed(PathBuf);
+
+impl Listed {
+    fn new(temp: &Path) -> Result<Self, OutputError> {
+        let mut live = LIVE.lock().unwrap_or_else(PoisonError::into_inner);
+        if live.closed {
+            let source = io::Error::new(ErrorKind::Interrupted, "the command is ending on a signal");
+            return Err(OutputError::Io { path: temp.to_owned(), source });
+        }
+        live.paths.push(temp.to_owned());
+        Ok(Self(temp.to_owned()))
+    }
+}
+
+impl Drop for Listed {
+    fn drop(&mut self) {
+        let mut live = LIVE.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(at) = live.paths.iter().position(|p| *p == self.0) {
+            live.paths.swap_remove(at);
+        }
+    }
+}
+
+/// Removes the temporary files of the outputs still being written, and has
+/// any output opened afterwards fail: for a handler that ends the process on
+/// a signal, when no destructor will run. It takes a lock, so it belongs on
+/// a handler's own thread (as `ctrlc` runs them), not in a signal handler.
+pub fn remove_temps() {
+    let mut live = LIVE.lock().unwrap_or_else(PoisonError::into_inner);
+    live.closed = true;
+    for path in live.paths.drain(..) {
+        // Already renamed into place, or never there: nothing to remove.
+        let _ = fs::remove_file(path);
+    }
 }
 
 /// Where a path leads once its links are followed.
@@ -117,10 +165,8 @@ impl OutputFile {
                 let file = fs::OpenOptions::new().write(true).open(&target).map_err(io_error(path))?;
                 Sink::Through(BufWriter::new(file))
             }
-            Target::New(target) => Sink::Replace { temp: BufWriter::new(temp_beside(&target, None)?), target },
-            Target::Regular(target, meta) => {
-                Sink::Replace { temp: BufWriter::new(temp_beside(&target, Some(&meta))?), target }
-            }
+            Target::New(target) => replace(target, None)?,
+            Target::Regular(target, meta) => replace(target, Some(&meta))?,
         };
         Ok(Self { path: path.to_owned(), sink })
     }
@@ -141,7 +187,7 @@ impl OutputFile {
         match self.sink {
             Sink::Stdout(mut out) => out.flush().map_err(io_error(path)),
             Sink::Through(mut out) => out.flush().map_err(io_error(path)),
-            Sink::Replace { temp, target } => {
+            Sink::Replace { temp, target, _listed } => {
                 let temp = temp.into_inner().map_err(|e| io_error(path)(e.into_error()))?;
                 temp.as_file().sync_all().map_err(io_error(path))?;
                 temp.persist(&target).map_err(|e| io_error(path)(e.error))?;
@@ -215,6 +261,13 @@ fn resolve(path: &Path) -> Result<Target, OutputError> {
         }
     }
     Err(OutputError::TooManyLinks { path: path.to_owned() })
+}
+
+/// Writes `target` through a temporary file beside it (see [`temp_beside`]).
+fn replace(target: PathBuf, existing: Option<&Metadata>) -> Result<Sink, OutputError> {
+    let temp = temp_beside(&target, existing)?;
+    let listed = Listed::new(temp.path())?;
+    Ok(Sink::Replace { temp: BufWriter::new(temp), target, _listed: listed })
 }
 
 /// A temporary file in `target`'s folder, with the mode `existing` has or,

@@ -15,6 +15,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// The largest `block_frames` an encoder or decoder takes; more is refused
+// with `CODEC_ERROR_INVALID_ARGUMENT`.
+#define CODEC_MAX_BLOCK_FRAMES 3000
+
+// The most `threads` an encoder or decoder takes; more is refused with
+// `CODEC_ERROR_INVALID_ARGUMENT`.
+#define CODEC_MAX_THREADS 256
+
 // A streaming decoder. One thread at a time may use it; separate decoders
 // run in parallel.
 typedef struct CodecDecoder CodecDecoder;
@@ -36,10 +44,11 @@ typedef int32_t CodecStatus;
 typedef struct CodecStreamOptions {
   // Stages of codes a frame (0: the model's default).
   uint32_t stages;
-  // Most frames a network call (0: 250). 1 suits one frame a call; a
-  // larger block makes a long push faster and sizes the buffers held.
+  // Most frames a network call (0: 250; at most `CODEC_MAX_BLOCK_FRAMES`).
+  // 1 suits one frame a call; a larger block makes a long push faster and
+  // sizes the buffers held.
   uint32_t block_frames;
-  // Threads inside one network call (0: 1).
+  // Threads inside one network call (0: 1; at most `CODEC_MAX_THREADS`).
   uint32_t threads;
   // 0: CPU, 1: CUDA, 2: TensorRT (an unavailable device falls back to the CPU).
   uint32_t device;
@@ -72,7 +81,8 @@ typedef struct CodecModelInfo {
 #define CODEC_ERROR_NULL_POINTER 1
 
 // An argument out of range: a stage count the model was not trained for, a
-// name that is not UTF-8, a sample that is not finite, an unknown device.
+// block or thread count over its limit, a name that is not UTF-8, a sample
+// that is not finite, an unknown device.
 #define CODEC_ERROR_INVALID_ARGUMENT 2
 
 // An output buffer smaller than the call needs; nothing was consumed.
@@ -182,6 +192,15 @@ void codec_encoder_free(struct CodecEncoder *encoder);
 // `encoder` is NULL or live.
 size_t codec_encoder_codes_per_frame(const struct CodecEncoder *encoder);
 
+// The most codes `codec_encoder_flush` writes: a flush buffer of this many
+// codes always suffices, whatever was pushed (two frames of codes for a model
+// that synthesizes one frame a token, three for one that synthesizes two).
+// 0 for a NULL encoder.
+//
+// # Safety
+// `encoder` is NULL or live.
+size_t codec_encoder_max_flush_codes(const struct CodecEncoder *encoder);
+
 // Takes `samples` mono samples at the model's rate (any count, nominally in
 // -1..1) and writes the codes of every frame they complete to `codes`,
 // frame-major; `*written` is the number of codes written.
@@ -202,9 +221,9 @@ CodecStatus codec_encoder_push(struct CodecEncoder *encoder,
                                size_t *written);
 
 // Ends the stream: pads the partial frame with silence and emits it and the
-// frames the decoder needs to finish the last sample (at most two frames of
-// codes; three for a model that synthesizes two frames a token). Call
-// `codec_encoder_reset` before encoding another stream.
+// frames the decoder needs to finish the last sample: at most
+// `codec_encoder_max_flush_codes(encoder)` codes, so a buffer of that many
+// always suffices. Call `codec_encoder_reset` before encoding another stream.
 //
 // # Safety
 // As `codec_encoder_push`.

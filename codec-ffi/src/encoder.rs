@@ -13,6 +13,8 @@ pub struct CodecEncoder {
     encoder: Encoder,
     hop: usize,
     per_frame: usize,
+    /// The most frames one flush emits.
+    max_flush: usize,
     block_frames: usize,
     /// Samples of the hop not yet complete, which with a push's length fixes
     /// how many frames it emits before anything runs.
@@ -82,6 +84,7 @@ pub unsafe extern "C" fn codec_encoder_new(
             encoder,
             hop: model.package.hop(),
             per_frame,
+            max_flush,
             block_frames: o.block_frames,
             pending: 0,
             // A flush may emit more frames than a block holds.
@@ -111,6 +114,19 @@ pub unsafe extern "C" fn codec_encoder_free(encoder: *mut CodecEncoder) {
 pub unsafe extern "C" fn codec_encoder_codes_per_frame(encoder: *const CodecEncoder) -> usize {
     // SAFETY: as the caller promises.
     unsafe { encoder.as_ref() }.map_or(0, |e| e.per_frame)
+}
+
+/// The most codes `codec_encoder_flush` writes: a flush buffer of this many
+/// codes always suffices, whatever was pushed (two frames of codes for a model
+/// that synthesizes one frame a token, three for one that synthesizes two).
+/// 0 for a NULL encoder.
+///
+/// # Safety
+/// `encoder` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn codec_encoder_max_flush_codes(encoder: *const CodecEncoder) -> usize {
+    // SAFETY: as the caller promises.
+    unsafe { encoder.as_ref() }.map_or(0, |e| e.max_flush.saturating_mul(e.per_frame))
 }
 
 /// Takes `samples` mono samples at the model's rate (any count, nominally in
@@ -146,9 +162,9 @@ pub unsafe extern "C" fn codec_encoder_push(
 }
 
 /// Ends the stream: pads the partial frame with silence and emits it and the
-/// frames the decoder needs to finish the last sample (at most two frames of
-/// codes; three for a model that synthesizes two frames a token). Call
-/// `codec_encoder_reset` before encoding another stream.
+/// frames the decoder needs to finish the last sample: at most
+/// `codec_encoder_max_flush_codes(encoder)` codes, so a buffer of that many
+/// always suffices. Call `codec_encoder_reset` before encoding another stream.
 ///
 /// # Safety
 /// As `codec_encoder_push`.

@@ -2,7 +2,8 @@
 
 use std::ffi::{c_char, CString};
 
-use codec_core::{Device, ModelPackage, RuntimeOptions, DEFAULT_BLOCK_FRAMES};
+use codec_core::runtime::check_threads;
+use codec_core::{Device, ModelPackage, RuntimeOptions, DEFAULT_BLOCK_FRAMES, MAX_BLOCK_FRAMES};
 
 use crate::args::{free, handle, put, text};
 use crate::status::{guard, CodecStatus, Failure, CODEC_ERROR_INVALID_ARGUMENT};
@@ -36,22 +37,36 @@ pub struct CodecModelInfo {
     pub bits_per_code: u32,
 }
 
+/// The largest `block_frames` an encoder or decoder takes; more is refused
+/// with `CODEC_ERROR_INVALID_ARGUMENT`.
+pub const CODEC_MAX_BLOCK_FRAMES: u32 = 3000;
+
+/// The most `threads` an encoder or decoder takes; more is refused with
+/// `CODEC_ERROR_INVALID_ARGUMENT`.
+pub const CODEC_MAX_THREADS: u32 = 256;
+
+// The header's numbers are codec-core's limits.
+const _: () = assert!(CODEC_MAX_BLOCK_FRAMES as usize == MAX_BLOCK_FRAMES);
+const _: () = assert!(CODEC_MAX_THREADS as usize == codec_core::runtime::MAX_THREADS);
+
 /// How to build an encoder or a decoder; zero in any field means the default.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CodecStreamOptions {
     /// Stages of codes a frame (0: the model's default).
     pub stages: u32,
-    /// Most frames a network call (0: 250). 1 suits one frame a call; a
-    /// larger block makes a long push faster and sizes the buffers held.
+    /// Most frames a network call (0: 250; at most `CODEC_MAX_BLOCK_FRAMES`).
+    /// 1 suits one frame a call; a larger block makes a long push faster and
+    /// sizes the buffers held.
     pub block_frames: u32,
-    /// Threads inside one network call (0: 1).
+    /// Threads inside one network call (0: 1; at most `CODEC_MAX_THREADS`).
     pub threads: u32,
     /// 0: CPU, 1: CUDA, 2: TensorRT (an unavailable device falls back to the CPU).
     pub device: u32,
 }
 
-/// Resolved options: stages checked against the model, the rest defaulted.
+/// Resolved options: sizes checked against their limits, the rest defaulted;
+/// the stages are checked against the model when the network is built.
 pub(crate) struct Resolved {
     pub(crate) stages: usize,
     pub(crate) block_frames: usize,
@@ -62,6 +77,14 @@ impl CodecStreamOptions {
     pub(crate) fn resolve(&self, package: &ModelPackage) -> Result<Resolved, Failure> {
         let stages = if self.stages == 0 { package.default_stages() } else { self.stages as usize };
         let block_frames = if self.block_frames == 0 { DEFAULT_BLOCK_FRAMES } else { self.block_frames as usize };
+        if block_frames > MAX_BLOCK_FRAMES {
+            return Err(Failure::new(
+                CODEC_ERROR_INVALID_ARGUMENT,
+                format!("block_frames {block_frames} is more than CODEC_MAX_BLOCK_FRAMES ({MAX_BLOCK_FRAMES})"),
+            ));
+        }
+        let threads = check_threads(self.threads as usize)
+            .map_err(|e| Failure::new(CODEC_ERROR_INVALID_ARGUMENT, format!("threads: {e} (CODEC_MAX_THREADS)")))?;
         let device = match self.device {
             0 => Device::Cpu,
             1 => Device::Cuda,
@@ -73,7 +96,7 @@ impl CodecStreamOptions {
                 ))
             }
         };
-        let runtime = RuntimeOptions { device, intra_threads: self.threads.max(1) as usize };
+        let runtime = RuntimeOptions { device, intra_threads: threads };
         Ok(Resolved { stages, block_frames, runtime })
     }
 }

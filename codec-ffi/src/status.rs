@@ -9,6 +9,7 @@ use std::sync::Once;
 
 use codec_core::package::PackageError;
 use codec_core::quantizer::QuantizerError;
+use codec_core::runtime::RuntimeError;
 use codec_core::CodecError;
 
 /// What every fallible `codec_*` function returns: `CODEC_OK` or one of the
@@ -21,7 +22,8 @@ pub const CODEC_OK: CodecStatus = 0;
 /// A pointer argument that must not be NULL was NULL.
 pub const CODEC_ERROR_NULL_POINTER: CodecStatus = 1;
 /// An argument out of range: a stage count the model was not trained for, a
-/// name that is not UTF-8, a sample that is not finite, an unknown device.
+/// block or thread count over its limit, a name that is not UTF-8, a sample
+/// that is not finite, an unknown device.
 pub const CODEC_ERROR_INVALID_ARGUMENT: CodecStatus = 2;
 /// An output buffer smaller than the call needs; nothing was consumed.
 pub const CODEC_ERROR_BUFFER_TOO_SMALL: CodecStatus = 3;
@@ -69,12 +71,15 @@ impl From<CodecError> for Failure {
     fn from(e: CodecError) -> Self {
         let status = match &e {
             CodecError::Package(PackageError::Quantizer(_)) | CodecError::Package(_) => CODEC_ERROR_MODEL,
+            CodecError::Runtime(RuntimeError::TooManyThreads { .. }) => CODEC_ERROR_INVALID_ARGUMENT,
             CodecError::Runtime(_) => CODEC_ERROR_RUNTIME,
             CodecError::Quantizer(QuantizerError::StagesOutOfRange { .. }) => CODEC_ERROR_INVALID_ARGUMENT,
             CodecError::Quantizer(QuantizerError::CodeOutOfRange { .. }) | CodecError::PartialFrame { .. } => {
                 CODEC_ERROR_CODES
             }
-            CodecError::Dsp(_) | CodecError::Audio(_) | CodecError::Mismatch(_) => CODEC_ERROR_INVALID_ARGUMENT,
+            CodecError::Dsp(_) | CodecError::Audio(_) | CodecError::Mismatch(_) | CodecError::OverLimit { .. } => {
+                CODEC_ERROR_INVALID_ARGUMENT
+            }
             _ => CODEC_ERROR_INTERNAL,
         };
         Self::new(status, e.to_string())

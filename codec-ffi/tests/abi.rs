@@ -365,3 +365,67 @@ fn short_buffers_and_bad_codes_consume_nothing() {
         codec_decoder_free(reference_d);
     }
 }
+
+/// Issue 32, item 6: a block of 0xFFFFFFFF frames asked for terabytes and
+/// aborted the host; every size a caller passes is now checked against a
+/// limit the header states, and refused with a status.
+#[test]
+fn sizes_over_their_limits_are_refused_not_allocated() {
+    let h = Handles::open();
+    for (options, field) in [
+        (CodecStreamOptions { block_frames: u32::MAX, ..Default::default() }, "block_frames"),
+        (CodecStreamOptions { block_frames: CODEC_MAX_BLOCK_FRAMES + 1, ..Default::default() }, "block_frames"),
+        (CodecStreamOptions { threads: u32::MAX, ..Default::default() }, "threads"),
+        (CodecStreamOptions { threads: CODEC_MAX_THREADS + 1, ..Default::default() }, "threads"),
+    ] {
+        let (mut e, mut d) = (null_mut(), null_mut());
+        // SAFETY: a live model, readable options, writable out-pointers.
+        let m = expect(CODEC_ERROR_INVALID_ARGUMENT, unsafe { codec_encoder_new(h.model, &options, &mut e) }, field);
+        assert!(m.contains(field) && m.contains("CODEC_MAX_"), "{m}");
+        // SAFETY: as above.
+        let m = expect(CODEC_ERROR_INVALID_ARGUMENT, unsafe { codec_decoder_new(h.model, &options, &mut d) }, field);
+        assert!(m.contains(field), "{m}");
+        assert!(e.is_null() && d.is_null());
+    }
+    // The limits themselves are accepted.
+    let most = CodecStreamOptions { block_frames: CODEC_MAX_BLOCK_FRAMES, threads: 2, ..Default::default() };
+    let (e, d) = (h.encoder(Some(most)), h.decoder(Some(most)));
+    // SAFETY: each from its _new, freed once.
+    unsafe {
+        codec_encoder_free(e);
+        codec_decoder_free(d);
+    }
+}
+
+/// Issue 32, item 7: the header says how large a flush buffer must be, and
+/// that size holds the longest flush (over half a hop left over, for a model
+/// whose synthesis lags a hop and a half).
+#[test]
+fn a_flush_buffer_of_the_stated_size_always_suffices() {
+    let h = Handles::open();
+    let hop = h.info.hop as usize;
+    // SAFETY: NULL is allowed.
+    assert_eq!(unsafe { codec_encoder_max_flush_codes(null()) }, 0);
+    let mut longest = 0;
+    for remainder in [0, 1, hop / 2, hop / 2 + 1, hop - 1] {
+        let e = h.encoder(Some(CodecStreamOptions { block_frames: 1, ..Default::default() }));
+        // SAFETY: a live encoder.
+        let (per_frame, cap) = unsafe { (codec_encoder_codes_per_frame(e), codec_encoder_max_flush_codes(e)) };
+        assert!(cap.is_multiple_of(per_frame) && cap >= 2 * per_frame, "{cap} codes");
+        let pcm = speech(3 * hop + remainder);
+        let (s, _) = push(e, &pcm, 4 * per_frame);
+        assert_eq!(s, CODEC_OK, "{}", last_error());
+        let mut out = vec![0u16; cap];
+        let mut n = 0;
+        // SAFETY: a live encoder and a buffer of the length given.
+        let s = unsafe { codec_encoder_flush(e, out.as_mut_ptr(), out.len(), &mut n) };
+        assert_eq!(s, CODEC_OK, "remainder {remainder}: {}", last_error());
+        longest = longest.max(n);
+        // SAFETY: from codec_encoder_new, freed once.
+        unsafe { codec_encoder_free(e) };
+    }
+    let p = ModelPackage::open("default").expect("package");
+    let per_frame = p.quantizer().codes_per_frame(p.default_stages());
+    let delay = p.manifest().decoder_delay_samples();
+    assert_eq!(longest, (1 + delay.div_ceil(hop)) * per_frame, "some remainder fills the stated size");
+}

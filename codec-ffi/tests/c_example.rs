@@ -1,6 +1,7 @@
 //! The C example, compiled with the system's C compiler against the shared
 //! and the static library, encodes and decodes `testdata/sample.wav` frame
-//! by frame; its whole-file codes are `codec encode`'s, byte for byte.
+//! by frame; its whole-file codes are `codec encode`'s, byte for byte, and
+//! inputs of every kind of length end the stream with a flush that fits.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -155,4 +156,41 @@ fn c_example_links_the_static_library() {
     compile(&exe, &link);
     let stdout = run(&exe, &[&sample()]);
     assert!(stdout.contains("median of") && stdout.contains("frames concealed"), "{stdout}");
+}
+
+/// Issue 32, item 7: a flush can emit three frames (a model that synthesizes
+/// two frames a token, with over half a hop left over), and the example gave
+/// it room for two. Lengths that leave every kind of remainder of a hop run
+/// through the example, which checks its lengths itself; its whole-file codes
+/// are the offline encoder's for the same samples.
+#[test]
+fn c_example_takes_inputs_of_any_length() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let so = library("libcodec_ffi.so");
+    let exe = dir.path().join("encode_decode");
+    let rpath = format!("-Wl,-rpath,{}", so.parent().expect("lib dir").display());
+    compile(&exe, &[so.as_os_str(), rpath.as_ref()]);
+
+    let package = ModelPackage::open("default").expect("package");
+    let hop = package.hop();
+    let input = audio::read_audio(&sample()).expect("sample");
+    assert_eq!(input.sample_rate, package.sample_rate(), "the sample is at the model's rate");
+    let half = hop / 2;
+    for remainder in [0, 1, half, half + 1, hop - 1] {
+        let n = 20 * hop + remainder;
+        let wav = dir.path().join(format!("r{remainder}.wav"));
+        audio::write_wav(&wav, &input.samples[..n], input.sample_rate).expect("write wav");
+        let (stream, whole, decoded) = (dir.path().join("s.u16"), dir.path().join("w.u16"), dir.path().join("d.f32"));
+        run(&exe, &[&wav, &stream, &whole, &decoded]);
+
+        // The samples as the example read them: 16 bits.
+        let pcm = audio::read_audio(&wav).expect("read back").samples;
+        let mut encoder = Encoder::new(&package, RuntimeOptions::default(), package.default_stages()).expect("encoder");
+        let tokens = offline::encode_with(&package, &mut encoder, &pcm, |_| {}).expect("encode");
+        let frames = codec_core::frames_for(&package, n as u64) as usize;
+        assert_eq!(tokens.codes.len(), frames * tokens.header.layout.codebooks as usize);
+        assert_eq!(read_u16(&whole), tokens.codes, "remainder {remainder}: the whole-file codes");
+        assert_eq!(read_u16(&stream).len(), tokens.codes.len(), "remainder {remainder}: the frame-by-frame codes");
+        assert_eq!(read_f32(&decoded).len(), n, "remainder {remainder}: decoded to the input's length");
+    }
 }

@@ -13,12 +13,13 @@ use pyo3::prelude::*;
 use crate::model::Model;
 use crate::{arrays, codec_err};
 
-/// The codes of a `.tok` file, uint16 `[frames, codebooks]`.
+/// The codes of a `.tok` file, uint16 `[frames, codebooks]`. Only a regular
+/// file is read (not a FIFO or a device), and no more than its header says.
 #[pyfunction]
 pub(crate) fn read_tok(py: Python<'_>, path: PathBuf) -> PyResult<Bound<'_, PyArray2<u16>>> {
     let tokens = py
         .allow_threads(|| -> Result<TokenFile, String> {
-            let mut file = std::fs::File::open(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let mut file = codec_core::input::open_regular(&path).map_err(|e| format!("cannot read {e}"))?;
             TokenFile::read_from(&mut file).map_err(|e| format!("{}: {e}", path.display()))
         })
         .map_err(codec_err)?;

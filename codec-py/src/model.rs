@@ -94,7 +94,9 @@ impl Model {
     #[pyo3(signature = (name_or_path = "default", device = "cpu", threads = None))]
     fn new(py: Python<'_>, name_or_path: &str, device: &str, threads: Option<usize>) -> PyResult<Self> {
         let device = device.parse().map_err(PyValueError::new_err)?;
-        let options = RuntimeOptions { device, intra_threads: threads.unwrap_or(1).max(1) };
+        let threads = codec_core::runtime::check_threads(threads.unwrap_or(1))
+            .map_err(|e| PyValueError::new_err(format!("threads: {e}")))?;
+        let options = RuntimeOptions { device, intra_threads: threads };
         let package = py.allow_threads(|| ModelPackage::open(name_or_path)).map_err(codec_err)?;
         codec_core::runtime::init().map_err(codec_err)?;
         Ok(Self { package, options, encoders: Mutex::new(Vec::new()), decoders: Mutex::new(Vec::new()) })

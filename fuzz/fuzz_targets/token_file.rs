@@ -1,5 +1,6 @@
-//! Arbitrary bytes into `TokenFile::from_bytes`: it must never panic, and
-//! whatever it accepts must survive a write/read round trip.
+//! Arbitrary bytes into `TokenFile::from_bytes`: it must never panic,
+//! whatever it accepts must survive a write/read round trip, and
+//! `TokenFile::read_from` must agree with it.
 //!
 //! Random mutations almost never carry a valid CRC, which would leave the
 //! checks behind the CRC untested; so each input is also parsed a second time
@@ -20,9 +21,14 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn check(data: &[u8]) {
+    // The stream reader reads the header before the rest: it must come to
+    // the same verdict as the parser of the whole.
+    let streamed = TokenFile::read_from(&mut &data[..]);
     let Ok(file) = TokenFile::from_bytes(data) else {
+        assert!(streamed.is_err(), "read_from accepts what from_bytes refuses");
         return;
     };
+    assert_eq!(streamed.as_ref().ok(), Some(&file), "read_from refuses what from_bytes accepts");
     let bytes = file.to_bytes().expect("an accepted file must re-encode");
     assert_eq!(bytes.len(), file.encoded_len());
     assert_eq!(bytes.len(), data.len());

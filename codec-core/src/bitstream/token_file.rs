@@ -356,25 +356,48 @@ impl TokenFile {
 
     /// Reads a `.tok` file from `r` to its end and parses it.
     ///
-    /// At most [`MAX_TOKEN_FILE_LEN`] bytes are accepted; memory grows only
-    /// as bytes actually arrive, so a hostile stream cannot force a large
-    /// allocation up front.
+    /// The magic bytes are checked first and the header's length fields
+    /// next: no more than the length the header declares is kept, and a
+    /// header that declares more than [`MAX_TOKEN_FILE_LEN`] bytes is refused
+    /// before its payload is read. Memory grows only as bytes actually
+    /// arrive, so a hostile stream cannot force a large allocation up front.
     pub fn read_from(r: &mut impl Read) -> Result<Self, BitstreamError> {
         Self::read_capped(r, MAX_TOKEN_FILE_LEN)
     }
 
     fn read_capped(r: &mut impl Read, cap: u64) -> Result<Self, BitstreamError> {
+        // Enough to name what a file is if it is not tokens; no file is shorter.
+        const SNIFF_LEN: usize = 64;
         let mut bytes = Vec::new();
-        r.take(cap.saturating_add(1)).read_to_end(&mut bytes)?;
-        if bytes.len() as u64 > cap {
-            return Err(BitstreamError::LimitExceeded {
-                what: "token file length",
-                value: bytes.len() as u64,
-                limit: cap,
-            });
+        (&mut *r).take(SNIFF_LEN as u64).read_to_end(&mut bytes)?;
+        let Some(&name_len) = bytes.get(8).filter(|_| bytes.starts_with(&TOKEN_MAGIC)) else {
+            // Not tokens, or too short to be: the parser says which.
+            return Self::from_bytes(&bytes);
+        };
+        let header_len = FIXED_HEADER_LEN + usize::from(name_len);
+        read_up_to(r, &mut bytes, header_len)?;
+        let Some(payload_len) = bytes.get(header_len - 4..header_len) else { return Self::from_bytes(&bytes) };
+        let payload_len = u32::from_le_bytes([payload_len[0], payload_len[1], payload_len[2], payload_len[3]]);
+        let total = (header_len + CRC_LEN) as u64 + u64::from(payload_len);
+        if total > cap {
+            return Err(BitstreamError::LimitExceeded { what: "token file length", value: total, limit: cap });
+        }
+        read_up_to(r, &mut bytes, usize::try_from(total).unwrap_or(usize::MAX))?;
+        // Counted, not kept.
+        let trailing = std::io::copy(&mut (&mut *r).take(cap), &mut std::io::sink())?;
+        if trailing > 0 {
+            return Err(BitstreamError::TrailingBytes { count: trailing });
         }
         Self::from_bytes(&bytes)
     }
+}
+
+/// Reads from `r` until `bytes` holds `len` bytes or `r` ends; a `bytes`
+/// already longer is left as it is.
+fn read_up_to(r: &mut impl Read, bytes: &mut Vec<u8>, len: usize) -> std::io::Result<()> {
+    let more = len.saturating_sub(bytes.len()) as u64;
+    r.take(more).read_to_end(bytes)?;
+    Ok(())
 }
 
 /// Passes bytes through to a writer while accumulating their CRC-32.
@@ -628,13 +651,64 @@ mod tests {
         let bytes = sample(2, 10, 1, 1, 17).to_bytes().expect("encode");
         let cap = bytes.len() as u64;
         assert!(TokenFile::read_capped(&mut &bytes[..], cap).is_ok());
-        let mut long = bytes.clone();
-        long.push(0);
         assert!(matches!(
-            TokenFile::read_capped(&mut &long[..], cap),
-            Err(BitstreamError::LimitExceeded { limit, .. }) if limit == cap
+            TokenFile::read_capped(&mut &bytes[..], cap - 1),
+            Err(BitstreamError::LimitExceeded { value, limit, .. }) if value == cap && limit == cap - 1
         ));
+        let mut long = bytes.clone();
+        long.extend_from_slice(&[0; 3]);
+        assert!(matches!(TokenFile::read_capped(&mut &long[..], cap), Err(BitstreamError::TrailingBytes { count: 3 })));
         assert!(MAX_PAYLOAD_LEN <= u64::from(u32::MAX));
+    }
+
+    /// Reading a stream agrees with parsing its bytes whole, cut short or
+    /// run on anywhere.
+    #[test]
+    fn read_from_agrees_with_from_bytes() {
+        let bytes = sample(5, 10, 2, 2, 21).to_bytes().expect("encode");
+        let mut inputs: Vec<Vec<u8>> = (0..bytes.len()).map(|n| bytes[..n].to_vec()).collect();
+        inputs.push(bytes.clone());
+        inputs.push([bytes.as_slice(), b"x"].concat());
+        for input in inputs {
+            let whole = TokenFile::from_bytes(&input);
+            let streamed = TokenFile::read_from(&mut &input[..]);
+            assert_eq!(whole.as_ref().ok(), streamed.as_ref().ok(), "{} bytes", input.len());
+            assert_eq!(whole.is_err(), streamed.is_err(), "{} bytes", input.len());
+        }
+    }
+
+    /// Issue 32, item 8: an endless input that is not tokens is refused
+    /// after its first bytes, and one whose header declares more than the
+    /// limit before its payload is read; neither reads on to the limit.
+    #[test]
+    fn read_from_checks_the_magic_and_the_declared_length_first() {
+        /// An endless stream of one byte that counts what was read of it.
+        struct Endless {
+            byte: u8,
+            read: u64,
+        }
+        impl Read for Endless {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                buf.fill(self.byte);
+                self.read += buf.len() as u64;
+                Ok(buf.len())
+            }
+        }
+        let mut zeros = Endless { byte: 0, read: 0 };
+        let err = TokenFile::read_from(&mut zeros).expect_err("not tokens");
+        assert!(matches!(err, BitstreamError::BadMagic { .. }), "{err}");
+        assert!(zeros.read <= 64, "read {} bytes of /dev/zero", zeros.read);
+
+        let mut head = sample(2, 10, 1, 1, 19).to_bytes().expect("encode");
+        let name_len = usize::from(head[8]);
+        head.truncate(FIXED_HEADER_LEN + name_len);
+        let at = head.len() - 4;
+        head[at..].copy_from_slice(&u32::MAX.to_le_bytes());
+        let mut stream = head.as_slice().chain(Endless { byte: 7, read: 0 });
+        let err = TokenFile::read_from(&mut stream).expect_err("too long");
+        assert!(matches!(err, BitstreamError::LimitExceeded { what: "token file length", .. }), "{err}");
+        let (_, rest) = stream.into_inner();
+        assert_eq!(rest.read, 0, "the payload was read before its length was checked");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use ndarray::ArrayViewMut2;
 
 use super::network::{to_channel_first, StatefulNetwork};
-use super::DEFAULT_BLOCK_FRAMES;
+use super::{check_block_frames, DEFAULT_BLOCK_FRAMES};
 use crate::dsp::StftSynthesizer;
 use crate::package::ModelPackage;
 use crate::quantizer::Quantizer;
@@ -75,13 +75,15 @@ impl Decoder {
     /// As [`Decoder::new`], with at most `block_frames` frames a network call.
     ///
     /// # Errors
-    /// As [`Decoder::new`].
+    /// As [`Decoder::new`], and a block of more than
+    /// [`MAX_BLOCK_FRAMES`](crate::MAX_BLOCK_FRAMES) frames.
     pub fn with_block(
         package: &ModelPackage,
         options: RuntimeOptions,
         stages: usize,
         block_frames: usize,
     ) -> Result<Self, CodecError> {
+        let block_frames = check_block_frames(block_frames)?;
         let quantizer = package.quantizer().clone();
         quantizer.check_stages(stages)?;
         let m = package.manifest();
@@ -90,7 +92,6 @@ impl Decoder {
         let synth = StftSynthesizer::new(m.stft.n_fft, m.synthesis_hop())?;
         let network =
             StatefulNetwork::load("decoder", &package.decoder_graph()?, options, &m.decoder, latent_dim, channels)?;
-        let block_frames = block_frames.max(1);
         Ok(Self {
             network,
             quantizer,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use ndarray::ArrayView2;
 
 use super::network::{to_channel_first, to_frame_major, StatefulNetwork};
-use super::{frames_covering, spectrum_channels, DEFAULT_BLOCK_FRAMES};
+use super::{check_block_frames, frames_covering, spectrum_channels, DEFAULT_BLOCK_FRAMES};
 use crate::dsp::StftAnalyzer;
 use crate::package::ModelPackage;
 use crate::quantizer::{Quantizer, Scratch};
@@ -51,13 +51,15 @@ impl Encoder {
     /// As [`Encoder::new`], with at most `block_frames` frames a network call.
     ///
     /// # Errors
-    /// As [`Encoder::new`].
+    /// As [`Encoder::new`], and a block of more than
+    /// [`MAX_BLOCK_FRAMES`](crate::MAX_BLOCK_FRAMES) frames.
     pub fn with_block(
         package: &ModelPackage,
         options: RuntimeOptions,
         stages: usize,
         block_frames: usize,
     ) -> Result<Self, CodecError> {
+        let block_frames = check_block_frames(block_frames)?;
         let quantizer = package.quantizer().clone();
         quantizer.check_stages(stages)?;
         let m = package.manifest();
@@ -65,7 +67,6 @@ impl Encoder {
         let latent_dim = m.latent_dim;
         let network =
             StatefulNetwork::load("encoder", &package.encoder_graph()?, options, &m.encoder, channels, latent_dim)?;
-        let block_frames = block_frames.max(1);
         Ok(Self {
             network,
             quantizer,

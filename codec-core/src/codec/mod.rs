@@ -11,10 +11,31 @@ pub use decoder::Decoder;
 pub use encoder::Encoder;
 
 use crate::package::ModelPackage;
+use crate::CodecError;
 
 /// Frames per network call when a caller hands over a long signal: large
 /// enough that the graphs run as matrix products, small enough to bound memory.
 pub const DEFAULT_BLOCK_FRAMES: usize = 250;
+
+/// The most frames a network call may take (a minute at 20 ms a frame): the
+/// buffers an encoder or decoder holds grow with its block, so a block
+/// beyond any use is refused rather than allocated.
+pub const MAX_BLOCK_FRAMES: usize = 3000;
+
+/// `block_frames`, or 1 for 0.
+///
+/// # Errors
+/// [`CodecError::OverLimit`] above [`MAX_BLOCK_FRAMES`].
+fn check_block_frames(block_frames: usize) -> Result<usize, CodecError> {
+    if block_frames > MAX_BLOCK_FRAMES {
+        return Err(CodecError::OverLimit {
+            what: "frames a network call",
+            requested: block_frames,
+            max: MAX_BLOCK_FRAMES,
+        });
+    }
+    Ok(block_frames.max(1))
+}
 
 /// Frames the encoder emits for `samples` input samples of `package`'s
 /// once flushed: every sample covered, plus those that let the decoder

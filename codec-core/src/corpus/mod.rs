@@ -4,9 +4,15 @@
 
 pub mod part;
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+use crate::input::{open_regular, InputError};
+
+/// The largest manifest [`list_inputs`] reads: some ten million lines.
+pub const MAX_MANIFEST_BYTES: u64 = 1 << 30;
 
 /// Extensions read when the input is a folder (what symphonia decodes).
 pub const AUDIO_EXTENSIONS: &[&str] =
@@ -25,6 +31,8 @@ pub struct CorpusEntry {
 pub enum CorpusError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Input(#[from] InputError),
     #[error("{path}, line {line}: {reason}")]
     Manifest { path: PathBuf, line: usize, reason: String },
     #[error("{0}: no audio files in it")]
@@ -44,11 +52,12 @@ struct ManifestLine {
 /// The entries of `input`, sorted by id: every audio file under a folder
 /// (recursively, by extension), or the lines of a manifest file: one path a
 /// line, or JSON lines with `path` and optionally `id`. Relative paths in a
-/// manifest are relative to the manifest's folder.
+/// manifest are relative to the manifest's folder. A manifest must be a
+/// regular file of at most [`MAX_MANIFEST_BYTES`].
 ///
 /// # Errors
-/// An unreadable folder or manifest, a malformed line, duplicate ids, or
-/// nothing to read.
+/// An unreadable folder or manifest, a manifest that is not a regular file
+/// or is over the limit, a malformed line, duplicate ids, or nothing to read.
 pub fn list_inputs(input: &Path) -> Result<Vec<CorpusEntry>, CorpusError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
@@ -60,11 +69,22 @@ pub fn list_inputs(input: &Path) -> Result<Vec<CorpusEntry>, CorpusError> {
             .map(|path| CorpusEntry { id: folder_id(path.strip_prefix(input).unwrap_or(&path)), path })
             .collect::<Vec<_>>()
     } else {
-        let text = std::fs::read_to_string(input).map_err(io(input))?;
+        // Read a line at a time: memory follows the entries, not the file.
+        let mut reader = BufReader::new(open_regular(input)?.take(MAX_MANIFEST_BYTES + 1));
         let base = input.parent().unwrap_or(Path::new("."));
         let mut entries = Vec::new();
-        for (n, line) in text.lines().enumerate() {
-            let line = line.trim();
+        let (mut text, mut read) = (String::new(), 0u64);
+        for n in 0.. {
+            text.clear();
+            let got = reader.read_line(&mut text).map_err(io(input))?;
+            read += got as u64;
+            if read > MAX_MANIFEST_BYTES {
+                return Err(InputError::TooLarge { path: input.to_path_buf(), limit: MAX_MANIFEST_BYTES }.into());
+            }
+            if got == 0 {
+                break;
+            }
+            let line = text.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
@@ -223,6 +243,21 @@ mod tests {
         assert!(matches!(list_inputs(&manifest), Err(CorpusError::DuplicateId(_))));
         std::fs::write(&manifest, "{\"id\": 3}\n").expect("write");
         assert!(matches!(list_inputs(&manifest), Err(CorpusError::Manifest { line: 1, .. })));
+    }
+
+    /// Issue 32, items 8 and 9: a manifest that is an endless device or a
+    /// FIFO is refused at once, not read until memory runs out or a writer comes.
+    #[cfg(unix)]
+    #[test]
+    fn a_manifest_that_is_not_a_regular_file_is_refused() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let fifo = dir.path().join("list.txt");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+        assert!(made.success());
+        for path in [Path::new("/dev/zero"), fifo.as_path()] {
+            let err = list_inputs(path).expect_err("refused");
+            assert!(matches!(err, CorpusError::Input(InputError::NotRegular { .. })), "{err}");
+        }
     }
 
     /// Issue 20, item 12: links back up are not followed round, and a file

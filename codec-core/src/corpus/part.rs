@@ -32,6 +32,17 @@ use std::path::{Path, PathBuf};
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
+use crate::input::{read_regular, read_text, InputError};
+
+/// The largest part index (`.jsonl`) [`read_part`] reads: a line of some
+/// kilobytes for each of the most files a part holds.
+pub const MAX_INDEX_BYTES: u64 = 256 << 20;
+
+/// The largest part codes file (`.safetensors`) [`read_part`] reads, which
+/// it holds in memory whole: 2^31 codes (an hour of audio at 50 frames a
+/// second and 32 codes a frame is some 5.8 million).
+pub const MAX_CODES_BYTES: u64 = 4 << 30;
+
 /// Facts about the codes of a part.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartMeta {
@@ -89,6 +100,8 @@ pub enum PartError {
     Format { path: PathBuf, reason: String },
     #[error(transparent)]
     Output(#[from] crate::output::OutputError),
+    #[error(transparent)]
+    Input(#[from] InputError),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PartError + '_ {
@@ -167,20 +180,23 @@ fn sort_header(file: &mut [u8]) {
 }
 
 /// Reads a part from its `.jsonl` or `.safetensors` path (or its stem).
+/// Both must be regular files, of at most [`MAX_INDEX_BYTES`] and
+/// [`MAX_CODES_BYTES`].
 ///
 /// # Errors
-/// Missing or malformed files.
+/// Missing or malformed files, files that are not regular files, or are
+/// over their limits.
 pub fn read_part(path: &Path) -> Result<Part, PartError> {
     let index_path = path.with_extension("jsonl");
     let st_path = path.with_extension("safetensors");
     let bad = |p: &Path, reason: String| PartError::Format { path: p.to_path_buf(), reason };
-    let text = std::fs::read_to_string(&index_path).map_err(io_err(&index_path))?;
+    let text = read_text(&index_path, MAX_INDEX_BYTES)?;
     let index = text
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str::<IndexLine>(l).map_err(|e| bad(&index_path, e.to_string())))
         .collect::<Result<Vec<_>, _>>()?;
-    let bytes = std::fs::read(&st_path).map_err(io_err(&st_path))?;
+    let bytes = read_regular(&st_path, MAX_CODES_BYTES)?;
     let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(&st_path, e.to_string()))?;
     let info = header.metadata().clone().unwrap_or_default();
     let get = |k: &str| info.get(k).cloned().ok_or_else(|| bad(&st_path, format!("metadata lacks `{k}`")));
@@ -299,6 +315,37 @@ mod tests {
         assert_eq!(part.entry_codes(&part.index[0]), Some(&[1u16, 2, 3, 1023][..]));
         assert_eq!(list_parts(dir.path()).expect("list"), vec![dir.path().join("p.jsonl")]);
         assert!(write_part(dir.path(), "q", &meta, &index, &[1, 2, 3]).is_err(), "not whole frames");
+    }
+
+    /// Issue 32, item 8: a part whose files are an endless device (or a
+    /// FIFO) is refused before anything is read.
+    #[cfg(unix)]
+    #[test]
+    fn a_part_of_devices_is_refused_unread() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let meta = PartMeta {
+            model: "m".into(),
+            model_id: "ab".into(),
+            stages: 1,
+            codes_per_frame: 1,
+            codebook_size: 1024,
+            sample_rate: 16000,
+            hop: 320,
+        };
+        write_part(dir.path(), "p", &meta, &[], &[7]).expect("write");
+        let index = dir.path().join("p.jsonl");
+        std::fs::remove_file(&index).expect("rm");
+        std::os::unix::fs::symlink("/dev/zero", &index).expect("ln -s");
+        let err = read_part(&index).expect_err("refused");
+        assert!(matches!(err, PartError::Input(InputError::NotRegular { .. })), "{err}");
+        std::fs::remove_file(&index).expect("rm");
+        std::fs::write(&index, "").expect("write");
+        let codes = dir.path().join("p.safetensors");
+        std::fs::remove_file(&codes).expect("rm");
+        let made = std::process::Command::new("mkfifo").arg(&codes).status().expect("mkfifo");
+        assert!(made.success());
+        let err = read_part(&codes).expect_err("refused");
+        assert!(matches!(err, PartError::Input(InputError::NotRegular { .. })), "{err}");
     }
 
     #[test]

@@ -5,7 +5,7 @@ mod library;
 mod session;
 
 pub use library::{init, library_path, set_bundled_library};
-pub use session::{Device, NetworkSession, RuntimeOptions};
+pub use session::{check_threads, Device, NetworkSession, RuntimeOptions, MAX_THREADS};
 
 /// Why the runtime could not run a network.
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +18,8 @@ pub enum RuntimeError {
     LibraryNotFound { looked: String },
     #[error("cannot load ONNX Runtime from {path}: {reason}")]
     LibraryLoad { path: String, reason: String },
+    #[error("{requested} threads a network call is more than the {max} allowed")]
+    TooManyThreads { requested: usize, max: usize },
     #[error("ONNX Runtime: {0}")]
     Ort(String),
     #[error("{graph} graph does not match the manifest: {detail}")]

@@ -43,11 +43,38 @@ impl fmt::Display for Device {
     }
 }
 
+/// The most threads one network call may use. More than a machine's cores
+/// only slows a call down, and thousands make ONNX Runtime hang or crash when
+/// the process runs out of threads or memory: refused, not passed on.
+pub const MAX_THREADS: usize = 256;
+
+/// The thread count to build sessions with: `threads`, or 1 for 0.
+///
+/// This is the one check of a thread count, whatever surface it came
+/// through (the CLI's `--threads`, Python's `threads=`, C's `threads`).
+///
+/// # Errors
+/// [`RuntimeError::TooManyThreads`] above [`MAX_THREADS`].
+///
+/// ```
+/// use codec_core::runtime::{check_threads, MAX_THREADS};
+/// assert_eq!(check_threads(0).ok(), Some(1));
+/// assert_eq!(check_threads(MAX_THREADS).ok(), Some(MAX_THREADS));
+/// assert!(check_threads(MAX_THREADS + 1).is_err());
+/// ```
+pub fn check_threads(threads: usize) -> Result<usize, RuntimeError> {
+    if threads > MAX_THREADS {
+        return Err(RuntimeError::TooManyThreads { requested: threads, max: MAX_THREADS });
+    }
+    Ok(threads.max(1))
+}
+
 /// How sessions are built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RuntimeOptions {
     pub device: Device,
-    /// Threads inside one network call; 1 suits streaming and one session per thread.
+    /// Threads inside one network call; 1 suits streaming and one session per
+    /// thread. At most [`MAX_THREADS`] (see [`check_threads`]).
     pub intra_threads: usize,
 }
 
@@ -76,8 +103,11 @@ impl NetworkSession {
     /// registered, loads it on the CPU and records why ([`NetworkSession::fallback_reason`]).
     ///
     /// # Errors
-    /// The library cannot be loaded, or the graph cannot be loaded even on the CPU.
+    /// More than [`MAX_THREADS`] threads, the library cannot be loaded, or
+    /// the graph cannot be loaded even on the CPU.
     pub fn load(model: &[u8], options: RuntimeOptions) -> Result<Self, RuntimeError> {
+        // Before any device is tried: a bad count is no reason to fall back.
+        check_threads(options.intra_threads)?;
         let mut fallback_reason = None;
         if options.device != Device::Cpu {
             match Self::build(model, options) {
@@ -92,7 +122,7 @@ impl NetworkSession {
     fn build(model: &[u8], options: RuntimeOptions) -> Result<Session, RuntimeError> {
         let mut builder = Session::builder(environment()?)?
             .with_optimization_level(GraphOptimizationLevel::Level3)?
-            .with_intra_threads(options.intra_threads.max(1))?
+            .with_intra_threads(check_threads(options.intra_threads)?)?
             .with_inter_threads(1)?;
         builder = match options.device {
             Device::Cpu => builder,

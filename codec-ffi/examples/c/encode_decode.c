@@ -159,7 +159,11 @@ int main(int argc, char **argv) {
     size_t hop = info.hop, per_frame = codec_encoder_codes_per_frame(enc);
     size_t delay = codec_model_decoder_delay(model);
     size_t max_frames = (n + delay + hop - 1) / hop; /* every sample covered, and decoded */
-    uint16_t *codes = malloc(max_frames * per_frame * sizeof *codes);
+    /* A flush is given room for the most it can write, which with the frames
+     * before it may be more than the stream's length needs. */
+    size_t flush_cap = codec_encoder_max_flush_codes(enc);
+    size_t code_cap = max_frames * per_frame + flush_cap;
+    uint16_t *codes = malloc(code_cap * sizeof *codes);
     float *out = malloc(max_frames * hop * sizeof *out);
     float *lossy = malloc(hop * sizeof *lossy);
     double *enc_us = malloc(max_frames * sizeof *enc_us), *dec_us = malloc(max_frames * sizeof *dec_us);
@@ -174,14 +178,14 @@ int main(int argc, char **argv) {
         size_t take = n - at < hop ? n - at : hop, got = 0, played = 0;
         double t0 = now_us();
         s = take ? codec_encoder_push(enc, pcm + at, take, codes + n_codes, per_frame, &got)
-                 : codec_encoder_flush(enc, codes + n_codes, 2 * per_frame, &got);
+                 : codec_encoder_flush(enc, codes + n_codes, flush_cap, &got);
         double t1 = now_us();
         if (s != CODEC_OK) {
             return fail("encoding", s);
         }
         if (take < hop && take) {
             size_t more = 0; /* the last, partial frame: end the stream too */
-            if ((s = codec_encoder_flush(enc, codes + n_codes + got, 2 * per_frame, &more)) != CODEC_OK) {
+            if ((s = codec_encoder_flush(enc, codes + n_codes + got, flush_cap, &more)) != CODEC_OK) {
                 return fail("flushing", s);
             }
             got += more;
@@ -209,14 +213,14 @@ int main(int argc, char **argv) {
     if ((s = codec_encoder_new(model, NULL, &whole_enc)) != CODEC_OK) {
         return fail("creating the whole-file encoder", s);
     }
-    uint16_t *whole = malloc(max_frames * per_frame * sizeof *whole);
+    uint16_t *whole = malloc(code_cap * sizeof *whole);
     size_t n_whole = 0, tail = 0;
     if (!whole) {
         fprintf(stderr, "encode_decode: out of memory\n");
         return 1;
     }
     if ((s = codec_encoder_push(whole_enc, pcm, n, whole, max_frames * per_frame, &n_whole)) != CODEC_OK ||
-        (s = codec_encoder_flush(whole_enc, whole + n_whole, 2 * per_frame, &tail)) != CODEC_OK) {
+        (s = codec_encoder_flush(whole_enc, whole + n_whole, flush_cap, &tail)) != CODEC_OK) {
         return fail("encoding the whole file", s);
     }
     n_whole += tail;

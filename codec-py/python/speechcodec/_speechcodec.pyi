@@ -23,7 +23,8 @@ class Model:
     or by the path of a package folder, as ``codec --model`` does.
 
     ``device`` is ``"cpu"``, ``"cuda"`` or ``"tensorrt"`` (falling back to the
-    CPU); ``threads`` the threads inside each network call (default 1).
+    CPU); ``threads`` the threads inside each network call (default 1, at
+    most 256: more raises ``ValueError``).
     Raises ``CodecError`` for a missing or broken package or ONNX Runtime.
     """
 
@@ -125,7 +126,8 @@ class Parts(Iterator[Tuple[str, Codes]]):
     def __next__(self) -> Tuple[str, Codes]: ...
 
 def read_tok(path: _Path) -> Codes:
-    """The codes of a ``.tok`` file, uint16 ``[frames, codebooks]``."""
+    """The codes of a ``.tok`` file, uint16 ``[frames, codebooks]``. Only a regular
+    file is read (a FIFO or a device raises ``CodecError``), no further than its header says."""
 
 def write_tok(path: _Path, codes: CodesIn, model: Model, original_len: Optional[int] = None) -> None:
     """Writes ``model``'s codes as a ``.tok`` file: the bytes ``codec encode`` writes
@@ -145,7 +147,8 @@ def write_part(folder: _Path, stem: str, model: Model, entries: Iterable[Tuple[s
 def list_inputs(path: _Path) -> List[Tuple[str, str]]:
     """The files of a corpus as ``codec tokenize`` lists them, sorted by id: a list
     of ``(id, path)``. ``path`` is a folder (searched recursively for audio
-    files) or a manifest (one path a line, or JSON lines with ``path`` and ``id``)."""
+    files) or a manifest (one path a line, or JSON lines with ``path`` and ``id``):
+    a regular file of at most 1 GiB, or ``CodecError``."""
 
 def read_audio(source: Union[_Path, bytes]) -> Tuple[Pcm, int]:
     """Decodes an audio file (by path, or its bytes) as ``codec`` reads one:

@@ -33,8 +33,8 @@ pub struct DetokenizeArgs {
     /// Where the networks run: cpu, cuda or tensorrt (falls back to cpu with a notice)
     #[arg(long, default_value = "cpu")]
     pub device: codec_core::Device,
-    /// Threads inside each network call
-    #[arg(long, default_value_t = 1)]
+    /// Threads inside each network call (at most 256)
+    #[arg(long, default_value_t = 1, value_parser = crate::model_args::threads)]
     pub threads: usize,
 }
 
