@@ -20,6 +20,9 @@ from metrics import Dnsmos, measure
 from codec_model.metrics import codebook_stats
 from codec_model.tokfile import TokFileError, read_tok
 
+# A decoded file this much longer or shorter than its input (seconds, and a share of its
+# length) is not taken to be its decoding.
+MISMATCH_S, MISMATCH_SHARE = 0.1, 0.1
 METRICS = ["pesq_wb", "stoi", "mel_distance", "dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "speaker_sim"]
 LAG_NOTE = 80  # samples (5 ms): a median lag this large means the sample-by-sample figures are off
 
@@ -72,17 +75,12 @@ def evaluate_file(item: dict, rates: list, codec: str) -> dict:
         for rate in rates:
             key = rate["key"]
             try:
-                ran = coders.run(rate, ref, ref_wav, tmp, codec)
-                res = {"encode_s": ran["encode_s"], "decode_s": ran["decode_s"], "bytes": ran["coded"].stat().st_size}
-                res["file_kbps"] = res["bytes"] * 8 / seconds / 1000.0
-                if rate["kind"] == "codec":
-                    tok = read_tok(ran["coded"])
-                    if tok.stages != rate["stages"] or tok.model_name != rate["model"]:
-                        raise RuntimeError(f"the .tok holds {tok.model_name} with {tok.stages} stages")
-                    res["code_kbps"] = tok.code_bitrate / 1000.0
-                    res["tok_seconds"] = tok.seconds
-                    out["codes"][key] = tok.by_codebook()
-                res.update(measure(ref, ran["out_wav"], _DNSMOS, listener))
+                if rate["kind"] == "given":
+                    res = score_given(rate, item, ref, tmp, listener)
+                else:
+                    res = run_coder(rate, ref, ref_wav, tmp, codec, listener)
+                    if "codes" in res:
+                        out["codes"][key] = res.pop("codes")
                 if "embedding" in res:
                     out["embeddings"][key] = res.pop("embedding")
             except coders.CoderError as e:
@@ -93,6 +91,38 @@ def evaluate_file(item: dict, rates: list, codec: str) -> dict:
                 continue
             out["results"][key] = res
     return out
+
+
+def score_given(rate: dict, item: dict, ref: np.ndarray, tmp: Path, listener) -> dict:
+    """The figures of a file decoded elsewhere; CoderError when it is missing, unreadable or
+    of another length than its input."""
+    path = coders.find_decoded(rate, item["id"])
+    sub = tmp / "decoded"
+    sub.mkdir(exist_ok=True)
+    try:
+        deg, deg_wav = load_reference(str(path), sub)
+    except Exception as e:
+        raise coders.CoderError(f"cannot read {path.name}: {e}") from e
+    if abs(len(deg) - len(ref)) > MISMATCH_S * SR + MISMATCH_SHARE * len(ref):
+        raise coders.CoderError(f"{path.name} lasts {len(deg) / SR:.2f} s, its input {len(ref) / SR:.2f} s: "
+                                "not its decoding")
+    return measure(ref, Path(deg_wav), _DNSMOS, listener)
+
+
+def run_coder(rate: dict, ref: np.ndarray, ref_wav: str, tmp: Path, codec: str, listener) -> dict:
+    """One coder on one file and the figures of what it decoded (with its codes, for the codec)."""
+    ran = coders.run(rate, ref, ref_wav, tmp, codec)
+    res = {"encode_s": ran["encode_s"], "decode_s": ran["decode_s"], "bytes": ran["coded"].stat().st_size}
+    res["file_kbps"] = res["bytes"] * 8 / (len(ref) / SR) / 1000.0
+    if rate["kind"] == "codec":
+        tok = read_tok(ran["coded"])
+        if tok.stages != rate["stages"] or tok.model_name != rate["model"]:
+            raise RuntimeError(f"the .tok holds {tok.model_name} with {tok.stages} stages")
+        res["code_kbps"] = tok.code_bitrate / 1000.0
+        res["tok_seconds"] = tok.seconds
+        res["codes"] = tok.by_codebook()
+    res.update(measure(ref, ran["out_wav"], _DNSMOS, listener))
+    return res
 
 
 def evaluate_all(items: list, rates: list, codec: str, dnsmos_path, jobs: int, listen=None) -> "tuple[list, float]":
@@ -131,15 +161,16 @@ def summarise(rate: dict, files: list) -> dict:
     """One row of means for a rate; file kbps is total bytes over total seconds, so short
     files weigh by their length (the per-file mean is kept as file_kbps_mean)."""
     got = [(f, f["results"][rate["key"]]) for f in files if rate["key"] in f["results"]]
-    row = {k: rate[k] for k in ("key", "kind", "model", "stages", "groups", "default", "mode", "kbps") if k in rate}
+    row = {k: rate[k] for k in ("key", "kind", "model", "stages", "groups", "default", "mode", "kbps", "dir") if k in rate}
     row["files"] = len(got)
     row["failed"] = sum(1 for f in files for e in f["errors"] if e["key"] in (rate["key"], "*"))
     if not got:
         return row
     total_s = sum(f["seconds"] for f, _ in got)
     row["seconds"] = total_s
-    row["file_kbps"] = sum(r["bytes"] for _, r in got) * 8 / total_s / 1000.0
-    row["file_kbps_mean"] = nanmean(r["file_kbps"] for _, r in got)
+    if rate["kind"] != "given":  # a folder of decoded files has no encoded bytes to count
+        row["file_kbps"] = sum(r["bytes"] for _, r in got) * 8 / total_s / 1000.0
+        row["file_kbps_mean"] = nanmean(r["file_kbps"] for _, r in got)
     if rate["kind"] == "codec":
         row["code_kbps"] = got[0][1]["code_kbps"]
     for m in METRICS:
@@ -158,8 +189,9 @@ def summarise(rate: dict, files: list) -> dict:
     row["lag_median"] = float(np.median(lags))
     row["lag_off"] = sum(1 for x in lags if abs(x) >= LAG_NOTE)
     row["len_mismatch"] = sum(1 for _, r in got if r["len_diff"] != 0)
-    row["encode_rtf"] = sum(r["encode_s"] for _, r in got) / total_s
-    row["decode_rtf"] = sum(r["decode_s"] for _, r in got) / total_s
+    if rate["kind"] != "given":
+        row["encode_rtf"] = sum(r["encode_s"] for _, r in got) / total_s
+        row["decode_rtf"] = sum(r["decode_s"] for _, r in got) / total_s
     return row
 
 

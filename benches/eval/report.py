@@ -40,6 +40,7 @@ def provenance(rows: list) -> str:
         parts.append(f"the `codec` binary and packages at commit {commit or 'unknown'} ({steps})")
     if any(r["kind"] == "opus" for r in rows):
         parts.append(_first_line(["opusenc", "--version"]) or "opusenc")
+    parts += [f"files decoded elsewhere, under {r['dir']}" for r in rows if r["kind"] == "given"]
     if any(r["kind"] == "codec2" for r in rows):
         version = _first_line(["dpkg-query", "-W", "-f", "${Version}", "codec2"])
         parts.append(f"codec2 {version}" if version else "codec2")
@@ -47,6 +48,8 @@ def provenance(rows: list) -> str:
 
 
 def nominal(row: dict) -> str:
+    if row["kind"] == "given":
+        return "-"
     return f"{row['kbps']:.2f}" if row["kind"] == "codec" else f"{row['kbps']:g}"
 
 
@@ -146,8 +149,9 @@ def markdown(sections: list, *, date: str, command: str, wall: float, jobs: int,
     corr = correlations(sections)
     if corr:
         lines += [""] + corr
-    lines += ["", "![PESQ-WB, DNSMOS OVRL, speaker similarity and recognition error against the bitrate from the "
-              "bytes](rate_quality.png)"]
+    if any(r.get("file_kbps") for sec in sections for r in sec["rows"]):
+        lines += ["", "![PESQ-WB, DNSMOS OVRL, speaker similarity and recognition error against the bitrate from "
+                  "the bytes](rate_quality.png)"]
     return "\n".join(lines) + "\n"
 
 
@@ -171,9 +175,12 @@ PANELS = [("pesq_wb", "PESQ-WB (1 to 4.64)", None), ("dnsmos_ovrl", "DNSMOS OVRL
           ("speaker_sim", "speaker similarity (cosine)", None), ("error", "recognition error", None)]
 
 
-def plot(sections: list, path: Path) -> None:
+def plot(sections: list, path: Path) -> bool:
     """One row of panels a set: PESQ-WB, DNSMOS OVRL, speaker similarity, and the
-    recogniser's error (WER on an English set, PER elsewhere) against the real rate."""
+    recogniser's error (WER on an English set, PER elsewhere) against the real rate.
+    False, and no plot, when no row has a rate (files decoded elsewhere)."""
+    if not any(r.get("file_kbps") for sec in sections for r in sec["rows"]):
+        return False
     import matplotlib
 
     matplotlib.use("Agg")
@@ -219,3 +226,4 @@ def plot(sections: list, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
+    return True

@@ -8,6 +8,7 @@ file, or in --out-dir).
   python benches/eval/run.py                       # 40 files of dev, dev2 and dev_en
   python benches/eval/run.py --files 4             # a quick check
   python benches/eval/run.py --folder ~/speech --out-dir ~/speech-eval [--english]
+  python benches/eval/run.py --folder ~/speech --decoded ~/speech-decoded --out-dir ~/speech-eval
   python benches/eval/run.py --models mcrvq --stages 3 4 8 --baselines opus
 
 Exit status: 0 when every file went through every coder, 1 when some did not
@@ -39,6 +40,9 @@ def parse_args(argv):
     ap.add_argument("--sets", nargs="+", choices=list(DEV_SETS), default=list(DEV_SETS),
                     help="held-out sets: dev (asterisk Russian), dev2 (a full-band Greek voice), dev_en (English "
                          "dialogue, 11 voices); default all three")
+    ap.add_argument("--decoded", type=Path,
+                    help="with --folder: score the files already decoded under this folder (same relative paths, "
+                         "any audio suffix) against their inputs, instead of running the coders")
     ap.add_argument("--english", action="store_true",
                     help="the --folder's speech is English: add the recogniser's word error rate")
     ap.add_argument("--no-speaker", action="store_true", help="skip the speaker similarity")
@@ -64,6 +68,12 @@ def default_first(names: list) -> list:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     ap, args = parse_args(argv)
+    if args.decoded is not None:
+        if args.folder is None:
+            ap.error("--decoded needs --folder: the inputs the decoded files are scored against")
+        if not args.decoded.expanduser().is_dir():
+            ap.error(f"--decoded {args.decoded}: not a folder")
+        args.models, args.baselines = [], []  # nothing to encode: the files are decoded already
     known = coders.all_packages()
     models = default_first(args.models if args.models is not None else known)
     unknown = [m for m in models if m not in known]
@@ -84,6 +94,8 @@ def main(argv=None) -> int:
         ap.error(f"missing {', '.join(absent)}: pip install -r benches/eval/requirements.txt "
                  "(or --no-speaker / --no-recognition)")
     rates = [r for m in models for r in coders.package_rates(m, args.stages)] + coders.baseline_rates(args.baselines)
+    if args.decoded is not None:
+        rates = [coders.given_rate(args.decoded.expanduser().resolve())]
     if not rates:
         ap.error("nothing to evaluate")
     if args.folder is not None:
@@ -121,9 +133,10 @@ def main(argv=None) -> int:
     text = report.markdown(sections, date=date[:16].replace("T", " ") + " UTC", command=command, wall=wall,
                            jobs=args.jobs, coders=coders_line)
     (args.out_dir / "results.md").write_text(text)
-    report.plot(sections, args.out_dir / "rate_quality.png")
+    plotted = report.plot(sections, args.out_dir / "rate_quality.png")
     print("\n" + text)
-    print(f"wrote {args.out_dir / 'results.md'} and {args.out_dir / 'rate_quality.png'} ({wall:.0f} s)")
+    print(f"wrote {args.out_dir / 'results.md'}" + (f" and {args.out_dir / 'rate_quality.png'}" if plotted else "")
+          + f" ({wall:.0f} s)")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(reports, indent=2) + "\n")

@@ -150,5 +150,41 @@ class BadInput(unittest.TestCase):
         self.assertEqual(row["per_skipped"], 2)
 
 
+class DecodedFolder(unittest.TestCase):
+    """run.py --folder REF --decoded DEC: files decoded elsewhere, matched by relative path."""
+
+    def test_pairs_by_name_and_reports_the_missing_and_mismatched(self):
+        import coders
+        import evaluation
+
+        x = read(SAMPLE)
+        with tempfile.TemporaryDirectory() as d:
+            ref, dec = Path(d) / "ref", Path(d) / "dec"
+            (ref / "a").mkdir(parents=True)
+            (dec / "a").mkdir(parents=True)
+            for name in ("same", "codec", "missing", "cut"):
+                sf.write(ref / "a" / f"{name}.wav", x, repo.SR, subtype="PCM_16")
+            sf.write(dec / "a" / "same.wav", x, repo.SR, subtype="PCM_16")
+            # Another suffix and rate: matched by name, resampled to 16 kHz.
+            sf.write(dec / "a" / "codec.flac", resample_poly(read(DECODED), 3, 1), 48000)
+            sf.write(dec / "a" / "cut.wav", x[: len(x) // 2], repo.SR, subtype="PCM_16")
+            items = [{"id": str(p.relative_to(ref)), "path": str(p), "speaker": "a"} for p in sorted(ref.rglob("*.wav"))]
+            rate = coders.given_rate(dec)
+            listen = evaluation.listeners(speaker=True, words=False, phones=True)
+            results, _ = evaluation.evaluate_all(items, [rate], "", None, 1, listen)
+        by_id = {Path(f["id"]).stem: f for f in results}
+        self.assertAlmostEqual(by_id["same"]["results"]["decoded"]["speaker_sim"], 1.0, places=5)
+        self.assertEqual(by_id["same"]["results"]["decoded"]["phones_edits"], 0)
+        self.assertGreater(by_id["codec"]["results"]["decoded"]["speaker_sim"], 0.8)
+        self.assertGreater(by_id["codec"]["results"]["decoded"]["pesq_wb"], 1.3)
+        for name, why in (("missing", "no decoded file"), ("cut", "not its decoding")):
+            self.assertEqual(by_id[name]["results"], {})
+            self.assertEqual(len(by_id[name]["errors"]), 1)
+            self.assertIn(why, by_id[name]["errors"][0]["error"])
+        row = evaluation.summarise(rate, results)
+        self.assertEqual((row["files"], row["failed"]), (2, 2))
+        self.assertNotIn("file_kbps", row)
+
+
 if __name__ == "__main__":
     unittest.main()
