@@ -65,6 +65,24 @@ def default_first(names: list) -> list:
     return sorted(names, key=lambda n: (n != default, n))
 
 
+def write_outputs(args, argv, sections: list, reports: dict, coders_line: str, wall: float, final: bool) -> None:
+    date = evaluation.utc_now()
+    command = "python benches/eval/run.py" + ("" if not argv else " " + shlex.join(argv))
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    text = report.markdown(sections, date=date[:16].replace("T", " ") + " UTC", command=command, wall=wall,
+                           jobs=args.jobs, coders=coders_line)
+    (args.out_dir / "results.md").write_text(text)
+    plotted = report.plot(sections, args.out_dir / "rate_quality.png")
+    if final:
+        print("\n" + text)
+    print(f"wrote {args.out_dir / 'results.md'}" + (f" and {args.out_dir / 'rate_quality.png'}" if plotted else "")
+          + f" ({wall:.0f} s)", flush=True)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(reports, indent=2) + "\n")
+        print(f"wrote {args.json}", flush=True)
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     ap, args = parse_args(argv)
@@ -126,21 +144,8 @@ def main(argv=None) -> int:
             reports[name] = evaluation.json_report(date=evaluation.utc_now(), source=source, codec=codec,
                                                    dnsmos_path=dnsmos_path, items=items, results=results, rows=rows,
                                                    reference=reference, tables=tables, wall=set_wall, jobs=args.jobs)
-    date = evaluation.utc_now()
-    command = "python benches/eval/run.py" + ("" if not argv else " " + shlex.join(argv))
-
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    text = report.markdown(sections, date=date[:16].replace("T", " ") + " UTC", command=command, wall=wall,
-                           jobs=args.jobs, coders=coders_line)
-    (args.out_dir / "results.md").write_text(text)
-    plotted = report.plot(sections, args.out_dir / "rate_quality.png")
-    print("\n" + text)
-    print(f"wrote {args.out_dir / 'results.md'}" + (f" and {args.out_dir / 'rate_quality.png'}" if plotted else "")
-          + f" ({wall:.0f} s)")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(reports, indent=2) + "\n")
-        print(f"wrote {args.json}")
+        # After every set, so that a long run stopped midway keeps the sets it finished.
+        write_outputs(args, argv, sections, reports, coders_line, wall, final=len(sections) == len(sets))
     return 1 if errors else 0
 
 
