@@ -75,8 +75,12 @@ def table(rows: list, reference: dict) -> list:
                      f"{fmt(r.get('dnsmos_bak'), 2)} | {fmt(r.get('dnsmos_ovrl'), 2)} | {fmt(r.get('speaker_sim'))} | "
                      f"{pct(r.get('verified'))} | {pct(r.get('wer'))} | {pct(r.get('per'))} |")
     if reference:
+        # The input against itself: similarity 1 and no error, where that figure is measured at all.
+        def itself(key, value):
+            return value if any(r.get(key) is not None for r in rows) else "-"
         lines.append(f"| input, uncoded | 256 | - | - | - | - | {fmt(reference['dnsmos_sig'], 2)} | "
-                     f"{fmt(reference['dnsmos_bak'], 2)} | {fmt(reference['dnsmos_ovrl'], 2)} | 1.000 | - | 0% | 0% |")
+                     f"{fmt(reference['dnsmos_bak'], 2)} | {fmt(reference['dnsmos_ovrl'], 2)} | "
+                     f"{itself('speaker_sim', '1.000')} | - | {itself('wer', '0%')} | {itself('per', '0%')} |")
     return lines
 
 
