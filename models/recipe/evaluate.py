@@ -30,7 +30,7 @@ dialogue, 11 voices, 11 kHz; the set the word error rate is measured on).
 Usage (from anywhere; paths default relative to the repository):
 
   cargo build --release -p codec-cli
-  python models/recipe/evaluate.py                       # all packages, 80 files of dev and of dev2
+  python models/recipe/evaluate.py                       # all packages, 80 files of each set
   python models/recipe/evaluate.py --sets dev2 --stages 4 --baselines  # the default on dev2 beside Opus
   python models/recipe/evaluate.py --files 8 --baselines # quick check, with Opus
   python models/recipe/evaluate.py --models mcrvq --files 0 --jobs 4 --out dev.json
