@@ -15,7 +15,7 @@ import soundfile as sf
 from scipy.signal import resample_poly
 
 from repo import MODELS_DIR, SR
-from inputs import RUN_TIMEOUT_S
+from inputs import AUDIO_EXTS, RUN_TIMEOUT_S
 
 OPUS_KBPS = (6, 8, 12)
 CODEC2_MODES = (3200, 1600)
@@ -79,6 +79,20 @@ def baseline_rates(names) -> list:
     return rates
 
 
+def given_rate(folder: Path) -> dict:
+    """Files decoded elsewhere (by the Python package, say): each input's counterpart is the
+    file at the same relative path under `folder`, with the same or any audio suffix."""
+    return {"key": "decoded", "kind": "given", "dir": str(folder), "kbps": float("nan")}
+
+
+def find_decoded(rate: dict, item_id: str) -> Path:
+    base = Path(rate["dir"]) / item_id
+    for candidate in [base] + [base.with_suffix(ext) for ext in sorted(AUDIO_EXTS)]:
+        if candidate.is_file():
+            return candidate
+    raise CoderError(f"no decoded file {Path(item_id).with_suffix('.*')} under {rate['dir']}")
+
+
 def missing_tools(names) -> list:
     """'opusenc (apt-get install opus-tools)' for each tool of `names` not on PATH."""
     out = []
@@ -94,6 +108,8 @@ def label(rate: dict) -> str:
         return f"{rate['model']}, {rate['stages']} stages{groups}" + (" (default)" if rate.get("default") else "")
     if rate["kind"] == "opus":
         return f"Opus {rate['kbps']:g}k"
+    if rate["kind"] == "given":
+        return f"decoded files ({Path(rate['dir']).name})"
     return f"Codec2 {rate['mode']}"
 
 

@@ -13,27 +13,44 @@ from pathlib import Path
 import numpy as np
 
 import coders
+import machines
 from repo import SR
 from inputs import load_reference
 from metrics import Dnsmos, measure
 from codec_model.metrics import codebook_stats
 from codec_model.tokfile import TokFileError, read_tok
 
-METRICS = ["pesq_wb", "stoi", "mel_distance", "dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak"]
+# A decoded file this much longer or shorter than its input (seconds, and a share of its
+# length) is not taken to be its decoding.
+MISMATCH_S, MISMATCH_SHARE = 0.1, 0.1
+METRICS = ["pesq_wb", "stoi", "mel_distance", "dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "speaker_sim"]
 LAG_NOTE = 80  # samples (5 ms): a median lag this large means the sample-by-sample figures are off
 
 _DNSMOS = None  # one ONNX session per worker process
+_SPEAKER = None  # and one speaker encoder and recogniser
+_RECOGNISER = None
 
 
-def _worker_init(dnsmos_path):
-    global _DNSMOS
+def listeners(speaker: bool, words: bool, phones: bool) -> dict:
+    """Which of machines.py's figures to measure: speaker similarity, the word
+    error rate (English speech only) and the phone error rate."""
+    return {"speaker": speaker, "words": words, "phones": phones}
+
+
+def _worker_init(dnsmos_path, listen=None):
+    global _DNSMOS, _SPEAKER, _RECOGNISER
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     _DNSMOS = Dnsmos(Path(dnsmos_path)) if dnsmos_path else None
+    listen = listen or {}
+    _SPEAKER = machines.SpeakerEncoder() if listen.get("speaker") else None
+    words, phones = bool(listen.get("words")), bool(listen.get("phones"))
+    _RECOGNISER = machines.Recogniser(words=words, phones=phones) if words or phones else None
 
 
 def evaluate_file(item: dict, rates: list, codec: str) -> dict:
     """Every rate on one file: metrics per rate, the codes of each codec rate, or errors."""
-    out = {"id": item["id"], "results": {}, "codes": {}, "errors": []}
+    out = {"id": item["id"], "speaker": item.get("speaker"), "results": {}, "codes": {}, "embeddings": {},
+           "errors": []}
     with tempfile.TemporaryDirectory(prefix="codec-eval-") as tmpdir:
         tmp = Path(tmpdir)
         try:
@@ -48,20 +65,24 @@ def evaluate_file(item: dict, rates: list, codec: str) -> dict:
         out["seconds"] = seconds
         if _DNSMOS is not None:
             out["reference"] = {f"dnsmos_{k}": v for k, v in _DNSMOS(ref).items()}
+        ref_heard = machines.heard(ref, _SPEAKER, _RECOGNISER)
+        out["ref_embedding"] = ref_heard.get("embedding")
+        out["heard"] = {k: " ".join(v) for k, v in ref_heard.items() if k != "embedding" and v is not None}
+        listener = None
+        if _SPEAKER is not None or _RECOGNISER is not None:
+            def listener(deg):
+                return machines.listen(ref_heard, deg, _SPEAKER, _RECOGNISER)
         for rate in rates:
             key = rate["key"]
             try:
-                ran = coders.run(rate, ref, ref_wav, tmp, codec)
-                res = {"encode_s": ran["encode_s"], "decode_s": ran["decode_s"], "bytes": ran["coded"].stat().st_size}
-                res["file_kbps"] = res["bytes"] * 8 / seconds / 1000.0
-                if rate["kind"] == "codec":
-                    tok = read_tok(ran["coded"])
-                    if tok.stages != rate["stages"] or tok.model_name != rate["model"]:
-                        raise RuntimeError(f"the .tok holds {tok.model_name} with {tok.stages} stages")
-                    res["code_kbps"] = tok.code_bitrate / 1000.0
-                    res["tok_seconds"] = tok.seconds
-                    out["codes"][key] = tok.by_codebook()
-                res.update(measure(ref, ran["out_wav"], _DNSMOS))
+                if rate["kind"] == "given":
+                    res = score_given(rate, item, ref, tmp, listener)
+                else:
+                    res = run_coder(rate, ref, ref_wav, tmp, codec, listener)
+                    if "codes" in res:
+                        out["codes"][key] = res.pop("codes")
+                if "embedding" in res:
+                    out["embeddings"][key] = res.pop("embedding")
             except coders.CoderError as e:
                 out["errors"].append({"file": item["id"], "key": key, "error": str(e)})
                 continue
@@ -72,25 +93,58 @@ def evaluate_file(item: dict, rates: list, codec: str) -> dict:
     return out
 
 
-def evaluate_all(items: list, rates: list, codec: str, dnsmos_path, jobs: int) -> "tuple[list, float]":
-    """(per-file results in the order of `items`, wall seconds); progress on stderr."""
+def score_given(rate: dict, item: dict, ref: np.ndarray, tmp: Path, listener) -> dict:
+    """The figures of a file decoded elsewhere; CoderError when it is missing, unreadable or
+    of another length than its input."""
+    path = coders.find_decoded(rate, item["id"])
+    sub = tmp / "decoded"
+    sub.mkdir(exist_ok=True)
+    try:
+        deg, deg_wav = load_reference(str(path), sub)
+    except Exception as e:
+        raise coders.CoderError(f"cannot read {path.name}: {e}") from e
+    if abs(len(deg) - len(ref)) > MISMATCH_S * SR + MISMATCH_SHARE * len(ref):
+        raise coders.CoderError(f"{path.name} lasts {len(deg) / SR:.2f} s, its input {len(ref) / SR:.2f} s: "
+                                "not its decoding")
+    return measure(ref, Path(deg_wav), _DNSMOS, listener)
+
+
+def run_coder(rate: dict, ref: np.ndarray, ref_wav: str, tmp: Path, codec: str, listener) -> dict:
+    """One coder on one file and the figures of what it decoded (with its codes, for the codec)."""
+    ran = coders.run(rate, ref, ref_wav, tmp, codec)
+    res = {"encode_s": ran["encode_s"], "decode_s": ran["decode_s"], "bytes": ran["coded"].stat().st_size}
+    res["file_kbps"] = res["bytes"] * 8 / (len(ref) / SR) / 1000.0
+    if rate["kind"] == "codec":
+        tok = read_tok(ran["coded"])
+        if tok.stages != rate["stages"] or tok.model_name != rate["model"]:
+            raise RuntimeError(f"the .tok holds {tok.model_name} with {tok.stages} stages")
+        res["code_kbps"] = tok.code_bitrate / 1000.0
+        res["tok_seconds"] = tok.seconds
+        res["codes"] = tok.by_codebook()
+    res.update(measure(ref, ran["out_wav"], _DNSMOS, listener))
+    return res
+
+
+def evaluate_all(items: list, rates: list, codec: str, dnsmos_path, jobs: int, listen=None) -> "tuple[list, float]":
+    """(per-file results in the order of `items`, wall seconds); progress on stderr.
+    `listen`: listeners(...), which machine figures to add (default none)."""
     started = time.perf_counter()
     results = []
     init = str(dnsmos_path) if dnsmos_path else None
     if jobs <= 1:
-        _worker_init(init)
+        _worker_init(init, listen)
         for i, item in enumerate(items):
             results.append(evaluate_file(item, rates, codec))
             print(f"  {i + 1}/{len(items)} {item['id']}", file=sys.stderr, flush=True)
     else:
-        with cf.ProcessPoolExecutor(jobs, initializer=_worker_init, initargs=(init,)) as pool:
+        with cf.ProcessPoolExecutor(jobs, initializer=_worker_init, initargs=(init, listen)) as pool:
             futures = {pool.submit(evaluate_file, item, rates, codec): item for item in items}
             for i, fut in enumerate(cf.as_completed(futures)):
                 item = futures[fut]
                 try:
                     results.append(fut.result())
                 except Exception as e:  # a worker crash: report the file, keep going
-                    results.append({"id": item["id"], "results": {}, "codes": {},
+                    results.append({"id": item["id"], "results": {}, "codes": {}, "embeddings": {},
                                     "errors": [{"file": item["id"], "key": "*", "error": f"{type(e).__name__}: {e}"}]})
                 print(f"  {i + 1}/{len(items)} {item['id']}", file=sys.stderr, flush=True)
     order = {item["id"]: i for i, item in enumerate(items)}
@@ -107,28 +161,37 @@ def summarise(rate: dict, files: list) -> dict:
     """One row of means for a rate; file kbps is total bytes over total seconds, so short
     files weigh by their length (the per-file mean is kept as file_kbps_mean)."""
     got = [(f, f["results"][rate["key"]]) for f in files if rate["key"] in f["results"]]
-    row = {k: rate[k] for k in ("key", "kind", "model", "stages", "groups", "default", "mode", "kbps") if k in rate}
+    row = {k: rate[k] for k in ("key", "kind", "model", "stages", "groups", "default", "mode", "kbps", "dir") if k in rate}
     row["files"] = len(got)
     row["failed"] = sum(1 for f in files for e in f["errors"] if e["key"] in (rate["key"], "*"))
     if not got:
         return row
     total_s = sum(f["seconds"] for f, _ in got)
     row["seconds"] = total_s
-    row["file_kbps"] = sum(r["bytes"] for _, r in got) * 8 / total_s / 1000.0
-    row["file_kbps_mean"] = nanmean(r["file_kbps"] for _, r in got)
+    if rate["kind"] != "given":  # a folder of decoded files has no encoded bytes to count
+        row["file_kbps"] = sum(r["bytes"] for _, r in got) * 8 / total_s / 1000.0
+        row["file_kbps_mean"] = nanmean(r["file_kbps"] for _, r in got)
     if rate["kind"] == "codec":
         row["code_kbps"] = got[0][1]["code_kbps"]
     for m in METRICS:
-        if m in got[0][1]:
-            row[m] = nanmean(r[m] for _, r in got)
+        if any(m in r for _, r in got):
+            row[m] = nanmean(r.get(m) for _, r in got)
+    if any("speaker_sim" in r for _, r in got):
+        row["speaker_sim_skipped"] = sum(1 for _, r in got if math.isnan(r.get("speaker_sim", math.nan)))
+        pairs = [(f.get("speaker"), f.get("ref_embedding"), f["embeddings"].get(rate["key"])) for f, _ in got]
+        row["verified"], row["verified_files"] = machines.verification(pairs)
+    for kind, name in (("words", "wer"), ("phones", "per")):
+        if any(f"{kind}_edits" in r for _, r in got):
+            row[name], row[f"{name}_skipped"] = machines.error_rate([r for _, r in got], kind)
     row["pesq_skipped"] = sum(1 for _, r in got if math.isnan(r["pesq_wb"]))
     row["stoi_skipped"] = sum(1 for _, r in got if math.isnan(r["stoi"]))
     lags = [r["lag"] for _, r in got]
     row["lag_median"] = float(np.median(lags))
     row["lag_off"] = sum(1 for x in lags if abs(x) >= LAG_NOTE)
     row["len_mismatch"] = sum(1 for _, r in got if r["len_diff"] != 0)
-    row["encode_rtf"] = sum(r["encode_s"] for _, r in got) / total_s
-    row["decode_rtf"] = sum(r["decode_s"] for _, r in got) / total_s
+    if rate["kind"] != "given":
+        row["encode_rtf"] = sum(r["encode_s"] for _, r in got) / total_s
+        row["decode_rtf"] = sum(r["decode_s"] for _, r in got) / total_s
     return row
 
 
@@ -181,8 +244,9 @@ def json_report(*, date, source, codec, dnsmos_path, items, results, rows, refer
     """Everything measured, per file too; training_report.py reads `rows`, `source`, `seconds`, `date`
     and `codebooks`."""
     evaluated = [f for f in results if "seconds" in f]
-    per_file = [{"id": f["id"], "seconds": f.get("seconds"),
-                 **({"reference": f["reference"]} if "reference" in f else {}), "results": f["results"]}
+    per_file = [{"id": f["id"], "seconds": f.get("seconds"), "speaker": f.get("speaker"),
+                 **({"reference": f["reference"]} if "reference" in f else {}),
+                 **({"heard": f["heard"]} if f.get("heard") else {}), "results": f["results"]}
                 for f in results]
     return rounded({
         "date": date,

@@ -1,5 +1,6 @@
 """What is measured on a decoded file against its input: PESQ-WB, STOI, the
-log-mel distance, DNSMOS P.835 and the lag (see README.md for each)."""
+log-mel distance, DNSMOS P.835 and the lag (see README.md for each); what
+machines hear is in machines.py."""
 
 import importlib.util
 import warnings
@@ -119,8 +120,9 @@ class Dnsmos:
         return {"ovrl": float(np.mean(ovr)), "sig": float(np.mean(sig)), "bak": float(np.mean(bak))}
 
 
-def measure(ref: np.ndarray, out_wav: Path, dnsmos) -> dict:
-    """Every figure of one decoded file; the output is cut or padded to the input's length."""
+def measure(ref: np.ndarray, out_wav: Path, dnsmos, listener=None) -> dict:
+    """Every figure of one decoded file; the output is cut or padded to the input's length.
+    `listener(deg)` adds what machines hear (machines.listen)."""
     deg, rate = sf.read(out_wav, dtype="float32", always_2d=True)
     deg = deg.mean(axis=1)
     if rate != SR:
@@ -141,4 +143,6 @@ def measure(ref: np.ndarray, out_wav: Path, dnsmos) -> dict:
     if dnsmos is not None:
         for k, v in dnsmos(deg).items():
             res[f"dnsmos_{k}"] = v
+    if listener is not None:
+        res.update(listener(deg))
     return res

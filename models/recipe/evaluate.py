@@ -12,21 +12,25 @@ For every package in models/ (or those named with --models) and every stage
 count it supports (mcrvq: 3..8, grvq: 2), each file is run through
 `codec encode --stages N` then `codec decode`, and compared with the input:
 PESQ-WB, STOI, log-mel distance, DNSMOS OVRL/SIG/BAK (when speechmos is
-installed; a "reference" row gives the input's own), code and file kbps, and
+installed; a "reference" row gives the input's own), speaker similarity and
+the share of utterances verified as their own speaker, the recogniser's phone
+error rate (and word error rate on English speech), code and file kbps, and
 per codebook the share of its entries used and the perplexity of its codes.
 With --baselines, Opus at 6, 8 and 12 kbps (20 ms frames) runs on the same files.
 
-Two held-out sets, both evaluated by default (--sets to choose): dev,
-asterisk Russian speech (519 files; an unseen language and unseen voices,
-but the training data's G.722 prompt channel), and dev2, tuxpaint's Greek
-descriptions (one full-band voice on its own microphone, never trained on).
+Three held-out sets, each evaluated by default when prepare_data.py has
+written it (--sets to choose): dev, asterisk Russian speech (519 files; an
+unseen language and unseen voices, but the training data's G.722 prompt
+channel), dev2, tuxpaint's Greek descriptions (one full-band voice on its own
+microphone, never trained on), and dev_en, Drascula's English dub (acted
+dialogue, 11 voices, 11 kHz; the set the word error rate is measured on).
 --files N takes N files of each, evenly spaced over the sorted ids
 (deterministic; 0 takes all of them).
 
 Usage (from anywhere; paths default relative to the repository):
 
   cargo build --release -p codec-cli
-  python models/recipe/evaluate.py                       # all packages, 80 files of dev and of dev2
+  python models/recipe/evaluate.py                       # all packages, 80 files of each set
   python models/recipe/evaluate.py --sets dev2 --stages 4 --baselines  # the default on dev2 beside Opus
   python models/recipe/evaluate.py --files 8 --baselines # quick check, with Opus
   python models/recipe/evaluate.py --models mcrvq --files 0 --jobs 4 --out dev.json
@@ -34,18 +38,19 @@ Usage (from anywhere; paths default relative to the repository):
   python models/recipe/evaluate.py --folder ~/my-speech --models grvq
 
 Options: --codec PATH (default target/release/codec), --data DIR (default
-$CODEC_DATA or ~/.cache/codec-data), --sets dev dev2, --models NAME...,
---stages N..., --files N, --folder DIR,
+$CODEC_DATA or ~/.cache/codec-data), --sets dev dev2 dev_en, --models NAME...,
+--stages N..., --files N, --folder DIR (--english: its speech is English),
 --baselines, --no-dnsmos (DNSMOS is most of the run time: about 4 times
-faster without it), --jobs N (files in parallel, default 2), --out FILE.json,
---update-manifests ("quality" from dev, "quality_dev2" from dev2; the
-manifest's sha256 list covers the other files, so editing manifest.json leaves
-the package valid).
+faster without it), --no-speaker, --no-recognition, --jobs N (files in
+parallel, default 2), --out FILE.json, --update-manifests ("quality" from
+dev, "quality_dev2" from dev2, "quality_dev_en" from dev_en; the manifest's
+sha256 list covers the other files, so editing manifest.json leaves the
+package valid).
 
 The JSON (--out) holds one row per codec and rate (the table's figures, plus
 the skipped counts, lag, and encode/decode real-time factors), the per-codebook
 tables for every rate, the failures, and every file's figures: for the first
-set at the top level, and for dev2 the same again under "dev2".
+set at the top level, and for each other set the same again under its name.
 
 Exit status: 0 when every file was evaluated, 1 when some encode/decode runs
 failed (each is reported with its file), 2 on a usage error.
@@ -61,7 +66,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benches" / "eval")
 
 import coders  # noqa: E402  (benches/eval, on the path above)
 import evaluation  # noqa: E402
-from inputs import DEV_SETS, default_data, dev_files, folder_files  # noqa: E402
+import machines  # noqa: E402
+from inputs import DEV_SETS, ENGLISH_SETS, default_data, dev_files, folder_files  # noqa: E402
 from metrics import Dnsmos  # noqa: E402
 from repo import DEFAULT_CODEC, MODELS_DIR  # noqa: E402
 
@@ -71,11 +77,15 @@ def cell(x, digits=3) -> str:
     return "-" if x is None or x != x else f"{x:.{digits}f}"
 
 
+def pct(x) -> str:
+    return "-" if x is None or x != x else f"{100 * x:.1f}%"
+
+
 def print_table(rows: list, reference: dict, with_dnsmos: bool) -> None:
     head = ["codec", "kbps", "file kbps", "PESQ-WB", "STOI", "mel dist"]
     if with_dnsmos:
         head += ["DNSMOS OVRL", "SIG", "BAK"]
-    head += ["files", "skipped PESQ/STOI", "failed"]
+    head += ["speaker sim", "verified", "WER", "PER", "files", "skipped PESQ/STOI", "failed"]
     print("| " + " | ".join(head) + " |")
     print("|" + "|".join("---" for _ in head) + "|")
     for r in rows:
@@ -83,12 +93,13 @@ def print_table(rows: list, reference: dict, with_dnsmos: bool) -> None:
                  cell(r.get("stoi")), cell(r.get("mel_distance"))]
         if with_dnsmos:
             cells += [cell(r.get("dnsmos_ovrl"), 2), cell(r.get("dnsmos_sig"), 2), cell(r.get("dnsmos_bak"), 2)]
+        cells += [cell(r.get("speaker_sim")), pct(r.get("verified")), pct(r.get("wer")), pct(r.get("per"))]
         cells += [str(r["files"]), f"{r.get('pesq_skipped', 0)}/{r.get('stoi_skipped', 0)}", str(r["failed"])]
         print("| " + " | ".join(cells) + " |")
     if with_dnsmos and reference:
         cells = ["reference (input)", "-", "-", "-", "-", "-", cell(reference.get("dnsmos_ovrl"), 2),
                  cell(reference.get("dnsmos_sig"), 2), cell(reference.get("dnsmos_bak"), 2),
-                 str(reference.get("files", 0)), "-", "-"]
+                 "-", "-", "-", "-", str(reference.get("files", 0)), "-", "-"]
         print("| " + " | ".join(cells) + " |")
 
 
@@ -104,7 +115,7 @@ def update_manifest(model: str, key: str, rows: list, tables: dict, files: list,
     path = MODELS_DIR / model / "manifest.json"
     manifest = json.loads(path.read_text())
     keep = ["kbps", "file_kbps", "pesq_wb", "stoi", "mel_distance", "dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak",
-            "pesq_skipped", "stoi_skipped", "files"]
+            "speaker_sim", "verified", "wer", "per", "pesq_skipped", "stoi_skipped", "files"]
     by_stages = {str(r["stages"]): {k: r[k] for k in keep if k in r} for r in rows if r.get("model") == model}
     top = max((r for r in rows if r.get("model") == model), key=lambda r: r["stages"])
     table = tables.get(top["key"]) or []
@@ -126,9 +137,10 @@ def update_manifest(model: str, key: str, rows: list, tables: dict, files: list,
     return path
 
 
-def evaluate_set(items: list, source: str, models: list, rates: list, codec: Path, dnsmos_path, jobs: int) -> dict:
+def evaluate_set(items: list, source: str, models: list, rates: list, codec: Path, dnsmos_path, jobs: int,
+                 listen=None) -> dict:
     """Run every rate over one set of files, print its tables, return its figures."""
-    results, wall = evaluation.evaluate_all(items, rates, str(codec), dnsmos_path, jobs)
+    results, wall = evaluation.evaluate_all(items, rates, str(codec), dnsmos_path, jobs, listen)
     rows = [evaluation.summarise(r, results) for r in rates]
     tables = {r["key"]: evaluation.codebook_table(r, results) for r in rates if r["kind"] == "codec"}
     reference = evaluation.reference_row(results)
@@ -163,18 +175,22 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--codec", type=Path, default=DEFAULT_CODEC, help="the codec binary")
     ap.add_argument("--data", type=Path, default=None, help="data folder holding dev.jsonl and dev2.jsonl (default: %s)" % default_data())
-    ap.add_argument("--sets", nargs="+", choices=sorted(DEV_SETS), default=sorted(DEV_SETS),
-                    help="held-out sets to evaluate (default: both)")
+    ap.add_argument("--sets", nargs="+", choices=list(DEV_SETS), default=None,
+                    help="held-out sets to evaluate (default: each one prepare_data.py has written)")
     ap.add_argument("--models", nargs="+", default=None, help="package names (default: every models/*/manifest.json)")
     ap.add_argument("--files", type=int, default=80, help="files of each set, evenly spaced over the sorted ids; 0: all")
     ap.add_argument("--stages", nargs="+", type=int, help="only these stage counts (default: every one a package supports)")
     ap.add_argument("--folder", type=Path, default=None, help="evaluate the audio files under this folder instead")
+    ap.add_argument("--english", action="store_true", help="the --folder's speech is English: add the word error rate")
+    ap.add_argument("--no-speaker", action="store_true", help="skip the speaker similarity")
+    ap.add_argument("--no-recognition", action="store_true", help="skip the recogniser (word and phone error rates)")
     ap.add_argument("--baselines", action="store_true", help="also Opus at 6, 8, 12 kbps, 20 ms frames")
     ap.add_argument("--no-dnsmos", action="store_true", help="skip DNSMOS (most of the run time)")
     ap.add_argument("--jobs", type=int, default=2, help="files evaluated in parallel")
     ap.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     ap.add_argument("--update-manifests", action="store_true",
-                    help='write the figures into each manifest.json as "quality" (dev) and "quality_dev2"')
+                    help='write the figures into each manifest.json as "quality" (dev), "quality_dev2" and '
+                         '"quality_dev_en"')
     args = ap.parse_args(argv)
 
     if args.update_manifests and args.folder is not None:
@@ -194,6 +210,10 @@ def main(argv=None) -> int:
     if missing:
         ap.error(f"--baselines needs {', '.join(missing)}")
 
+    absent = machines.missing(not args.no_speaker, not args.no_recognition)
+    if absent:
+        ap.error(f"missing {', '.join(absent)}: pip install -r benches/eval/requirements.txt "
+                 "(or --no-speaker / --no-recognition)")
     rates = [r for m in models for r in coders.package_rates(m, args.stages)] + coders.baseline_rates(baselines)
     if not rates:
         ap.error("nothing to evaluate")
@@ -201,7 +221,8 @@ def main(argv=None) -> int:
     if args.folder is not None:
         sets = {"folder": folder_files(args.folder.expanduser(), args.files)}
     else:
-        sets = {name: dev_files(data, args.files, name) for name in DEV_SETS if name in args.sets}
+        wanted = args.sets or [n for n in DEV_SETS if n == "dev" or (data / f"{n}.jsonl").is_file()]
+        sets = {name: dev_files(data, args.files, name) for name in DEV_SETS if name in wanted}
 
     dnsmos_path = None if args.no_dnsmos else Dnsmos.find()
     print(f"{' + '.join(str(len(items)) for items, _ in sets.values())} files x {len(rates)} rates "
@@ -210,7 +231,12 @@ def main(argv=None) -> int:
                         "off (--no-dnsmos)" if args.no_dnsmos else "off (pip install speechmos to add it)"), flush=True)
 
     jobs = max(1, args.jobs)
-    done = {name: evaluate_set(items, source, models, rates, codec, dnsmos_path, jobs)
+    def listen(name):
+        english = name in ENGLISH_SETS or (name == "folder" and args.english)
+        return evaluation.listeners(speaker=not args.no_speaker, words=english and not args.no_recognition,
+                                    phones=not args.no_recognition)
+
+    done = {name: evaluate_set(items, source, models, rates, codec, dnsmos_path, jobs, listen(name))
             for name, (items, source) in sets.items()}
 
     if args.out:

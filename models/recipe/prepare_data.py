@@ -6,7 +6,8 @@ speech file to 16 kHz mono 16-bit WAV with ffmpeg (asterisk's raw G.722 with
 manifests: train.jsonl, valid.jsonl (a hash-chosen 2% of the training
 sources), dev.jsonl (asterisk Russian, never trained on) and dev2.jsonl (the
 Greek volunteer of tuxpaint's stamp descriptions: one full-band voice, never
-trained on).
+trained on) and dev_en.jsonl (drascula's English dub: acted dialogue of
+about ten voices, never trained on; see DEV_EN below).
 
 Russian speech from any package is kept out of train and valid so that the dev
 set stays an unseen language with unseen voices; Greek likewise for dev2. The
@@ -17,6 +18,7 @@ The small full-band sources are hedgewars' voice packs and megaglest's unit
 acknowledgements.
 
 Usage: python prepare_data.py [--out DIR]   (default: $CODEC_DATA or ~/.cache/codec-data)
+       python prepare_data.py --only english   (dev_en.jsonl alone)
 """
 
 import argparse
@@ -24,6 +26,7 @@ import concurrent.futures as cf
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -46,6 +49,19 @@ FULLBAND_SOURCES = {"tuxpaint", "ktuberling", "hedgewars", "megaglest"}
 # of tuxpaint's Greek descriptions). No other Greek is trained on, so no
 # training file can hold that voice.
 DEV2 = ("tuxpaint", "el")
+# The English held-out set (dev_en), for the recogniser's word error rate:
+# Drascula's English dub (DATA_SURVEY.md tier B), acted dialogue of about ten
+# voices at 11,025 Hz. Its audio, in any language, never reaches training:
+# English goes to dev_en, any other dub is excluded.
+DEV_EN = "drascula"
+DEV_EN_PACKAGES = ["drascula"]
+DRASCULA_RATE = 11025
+# Half the dub's files, chosen by the hash of their id: about 24 of its 48
+# minutes, the same files on every machine.
+DEV_EN_SHARE = 2
+# The engine plays only part of English 3.ALS (the rest is long silence); it
+# is left out rather than cut by offsets we cannot check.
+DRASCULA_SKIP = {"en/3.ALS"}
 
 PACKAGES = [
     "asterisk-core-sounds-en-g722",
@@ -81,9 +97,9 @@ def default_out() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "codec-data"
 
 
-def fetch_debs(debs: Path) -> None:
+def fetch_debs(debs: Path, packages=PACKAGES) -> None:
     debs.mkdir(parents=True, exist_ok=True)
-    missing = [p for p in PACKAGES if not list(debs.glob(f"{p}_*.deb"))]
+    missing = [p for p in packages if not list(debs.glob(f"{p}_*.deb"))]
     if missing:
         print(f"downloading {len(missing)} packages", flush=True)
         subprocess.run(["apt-get", "download", *missing], cwd=debs, check=True)
@@ -103,6 +119,13 @@ def extract(debs: Path, root: Path) -> None:
 def classify(path: Path, root: Path):
     """Return (source, language, speaker) for a speech file, or None to skip it."""
     rel = path.relative_to(root).parts
+    if "drascula" in rel and path.suffix.upper() == ".ALS":
+        # NAME.ALS: the letters name the speaker (none: the hero); S<n> are sound effects.
+        lang = path.parent.name
+        speaker = re.match(r"[A-Za-z]*", path.stem).group(0).upper()
+        if speaker == "S" or f"{lang}/{path.name}" in DRASCULA_SKIP:
+            return None
+        return DEV_EN, lang, f"drascula-{lang}-{speaker or 'hero'}"
     if path.suffix == ".g722" and "asterisk" in rel:
         voice = rel[rel.index("sounds") + 1]  # e.g. ru_RU_f_IvrvoiceRU
         return "asterisk", voice.split("_")[0], voice
@@ -143,10 +166,17 @@ def decode(src: Path, dst: Path) -> np.ndarray:
     # file that the next run would take as decoded.
     tmp = dst.with_name(dst.stem + ".part.wav")
     cmd = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y"]
+    raw = None
     if src.suffix == ".g722":
-        cmd += ["-f", "g722"]
-    cmd += ["-i", str(src), "-ac", "1", "-ar", str(SAMPLE_RATE), "-sample_fmt", "s16", str(tmp)]
-    subprocess.run(cmd, check=True)
+        cmd += ["-f", "g722", "-i", str(src)]
+    elif src.suffix.upper() == ".ALS":
+        # Drascula's speech: a 32-byte header, unsigned 8-bit mono PCM, 64 bytes of trailer.
+        raw = src.read_bytes()[32:-64]
+        cmd += ["-f", "u8", "-ar", str(DRASCULA_RATE), "-ac", "1", "-i", "pipe:0"]
+    else:
+        cmd += ["-i", str(src)]
+    cmd += ["-ac", "1", "-ar", str(SAMPLE_RATE), "-sample_fmt", "s16", str(tmp)]
+    subprocess.run(cmd, check=True, input=raw)
     os.replace(tmp, dst)
     audio, rate = sf.read(dst, dtype="float32")
     assert rate == SAMPLE_RATE
@@ -246,6 +276,8 @@ def process(item, root: Path, wav_dir: Path):
 
 def held_out(source: str, lang: str):
     """The dev set a language's files go to, "excluded", or None (training)."""
+    if source == DEV_EN:
+        return "dev_en" if lang == "en" else "excluded"
     if lang == "ru":
         return "dev" if source == "asterisk" else "excluded"
     if lang == DEV2[1]:
@@ -266,7 +298,7 @@ def dedupe(items, root: Path):
     one whose split is most restricted (excluded, then a dev set, then
     training), so a held-out clip never also reaches training under another
     name; then the first by path. Returns (kept items, [(dropped, kept)])."""
-    rank = {"excluded": 0, "dev": 1, "dev2": 1, None: 2}
+    rank = {"excluded": 0, "dev": 1, "dev2": 1, "dev_en": 1, None: 2}
     groups = {}
     for path, info in items:
         if info[0] in FULLBAND_SOURCES:
@@ -280,12 +312,56 @@ def dedupe(items, root: Path):
     return [it for it in items if it[0] not in drop], sorted(dropped)
 
 
+def write_manifest(out: Path, name: str, entries: list) -> None:
+    # Atomic: other processes (a training run starting) may read these meanwhile.
+    tmp = out / f"{name}.jsonl.tmp"
+    tmp.write_text("".join(json.dumps(e) + "\n" for e in entries))
+    os.replace(tmp, out / f"{name}.jsonl")
+    hours = sum(e["seconds"] for e in entries) / 3600
+    print(f"{name}: {len(entries)} files, {hours:.2f} h")
+
+
+def in_dev_en_share(uid: str) -> bool:
+    return int(hashlib.sha1(uid.encode()).hexdigest(), 16) % DEV_EN_SHARE == 0
+
+
+def prepare_english(out: Path, jobs: int) -> list:
+    """dev_en.jsonl: the share of Drascula's English dub that passes the usual
+    filters (length, silence). Returns the skip reasons."""
+    fetch_debs(out / "debs", DEV_EN_PACKAGES)
+    extract(out / "debs", out / "x")
+    root = out / "x"
+    wav_dir = out / "wav"
+    wav_dir.mkdir(parents=True, exist_ok=True)
+    items = []
+    for path in sorted((root / "usr" / "share" / "scummvm" / "drascula" / "en").glob("*")):
+        info = classify(path, root) if path.is_file() and not path.is_symlink() else None
+        if info is not None and in_dev_en_share(stable_id(str(path.relative_to(root)))):
+            items.append((path, info))
+    entries, skipped = [], []
+    with cf.ThreadPoolExecutor(jobs) as pool:
+        for entry, why in pool.map(lambda it: process(it, root, wav_dir), items):
+            if entry:
+                entries.append(entry)
+            else:
+                skipped.append(why)
+    entries = [e for e in sorted(entries, key=lambda e: e["id"]) if split_of(e) == "dev_en"]
+    write_manifest(out, "dev_en", entries)
+    print(f"  dev_en voices: {len({e['speaker'] for e in entries})}")
+    return skipped
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=default_out(), help="data folder (outside the work tree)")
     ap.add_argument("--jobs", type=int, default=max(2, os.cpu_count() or 2) * 2)
+    ap.add_argument("--only", choices=["english"], help="prepare only this set (english: dev_en.jsonl)")
     args = ap.parse_args()
     out: Path = args.out
+    if args.only == "english":
+        skipped = prepare_english(out, args.jobs)
+        print(f"skipped {len(skipped)} files of the English set")
+        return 0
     fetch_debs(out / "debs")
     extract(out / "debs", out / "x")
     wav_dir = out / "wav"
@@ -312,21 +388,17 @@ def main() -> int:
             if (i + 1) % 500 == 0:
                 print(f"  {i + 1}/{len(items)}", flush=True)
 
-    splits = {"train": [], "valid": [], "dev": [], "dev2": [], "excluded": []}
+    splits = {"train": [], "valid": [], "dev": [], "dev2": [], "dev_en": [], "excluded": []}
     for e in sorted(entries, key=lambda e: e["id"]):
         splits[split_of(e)].append(e)
     for name in ("train", "valid", "dev", "dev2"):
-        # Atomic: other processes (a training run starting) may read these meanwhile.
-        tmp = out / f"{name}.jsonl.tmp"
-        tmp.write_text("".join(json.dumps(e) + "\n" for e in splits[name]))
-        os.replace(tmp, out / f"{name}.jsonl")
-        hours = sum(e["seconds"] for e in splits[name]) / 3600
-        print(f"{name}: {len(splits[name])} files, {hours:.2f} h")
+        write_manifest(out, name, splits[name])
     for source in sorted({e["source"] for e in splits["train"]}):
         part = [e for e in splits["train"] if e["source"] == source]
         print(f"  train from {source}: {len(part)} files, {sum(e['seconds'] for e in part) / 3600:.2f} h")
-    print(f"excluded (Russian outside dev, Greek outside dev2): {len(splits['excluded'])} files")
+    print(f"excluded (Russian outside dev, Greek outside dev2, Drascula outside dev_en): {len(splits['excluded'])} files")
     skipped += [f"{rel}: same bytes as {kept}" for rel, kept in dropped]
+    skipped += prepare_english(out, args.jobs)
     (out / "skipped.txt").write_text("\n".join(skipped) + "\n")
     print(f"skipped {len(skipped)} files (see {out / 'skipped.txt'})")
     return 0

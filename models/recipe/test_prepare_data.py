@@ -1,5 +1,5 @@
 """Checks of the data preparation's rules: which files become speech of which
-language, which set each goes to, the copy kept of duplicated files, the
+language, which set each goes to (no Drascula ever trains), the copy kept of duplicated files, the
 noise-floor filter and the manifest reader.
 
   cd models/recipe && python -m unittest test_prepare_data
@@ -37,6 +37,16 @@ class Classify(unittest.TestCase):
         self.assertIsNone(classify(f"{KTUB}/fr/eye.txt"))
 
 
+    def test_drascula_speech_by_speaker_not_sound_effects(self):
+        dr = "usr/share/scummvm/drascula"
+        self.assertEqual(classify(f"{dr}/en/D12.ALS"), ("drascula", "en", "drascula-en-D"))
+        self.assertEqual(classify(f"{dr}/en/VB5.ALS"), ("drascula", "en", "drascula-en-VB"))
+        self.assertEqual(classify(f"{dr}/en/245.ALS"), ("drascula", "en", "drascula-en-hero"))
+        self.assertEqual(classify(f"{dr}/it/I3.ALS"), ("drascula", "it", "drascula-it-I"))
+        self.assertIsNone(classify(f"{dr}/en/S7.ALS"))  # sound effects
+        self.assertIsNone(classify(f"{dr}/en/3.ALS"))  # mostly silence; the engine plays a part
+        self.assertIsNone(classify(f"{dr}/en/AN12.ALG"))  # animation, not audio
+
     def test_small_sources_speech_only(self):
         hw = "usr/share/games/hedgewars/Data/Sounds/voices"
         self.assertEqual(classify(f"{hw}/Default_pl/Hello.ogg"), ("hedgewars", "pl", "hedgewars-Default_pl"))
@@ -60,6 +70,17 @@ class Splits(unittest.TestCase):
     def test_greek_only_in_dev2(self):
         self.assertEqual(self.split("tuxpaint", "el"), "dev2")
         self.assertEqual(self.split("ktuberling", "el"), "excluded")
+
+    def test_drascula_never_trains(self):
+        # The English dub is the English held-out set; any other dub of the same game is excluded.
+        self.assertEqual(self.split("drascula", "en"), "dev_en")
+        for lang in ("es", "it", "fr", "de", "bg"):
+            self.assertEqual(self.split("drascula", lang), "excluded")
+        for rel in ("usr/share/scummvm/drascula/en/D1.ALS", "usr/share/scummvm/drascula/es/12.ALS",
+                    "usr/share/scummvm/drascula/it/VB3.ALS"):
+            source, lang, _ = classify(rel)
+            self.assertNotIn(pd.split_of({"source": source, "lang": lang, "id": pd.stable_id(rel)}),
+                             ("train", "valid"), rel)
 
     def test_other_languages_train(self):
         self.assertIn(self.split("tuxpaint", "bg"), ("train", "valid"))
