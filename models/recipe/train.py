@@ -119,16 +119,39 @@ def save_atomic(obj, path: Path, weights_only: bool = False, metadata=None):
     os.replace(tmp, path)
 
 
+def speaker_encoder(threads: int):
+    """benches/eval's speaker encoder (resemblyzer), when it is installed, so
+    that the dev curve shows who the decoded speech sounds like (the figure
+    that followed recognition best, benches/eval/README.md); else None."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benches" / "eval"))
+    import machines
+
+    if machines.missing(speaker=True, recognition=False):
+        return None
+    encoder = machines.SpeakerEncoder()
+    torch.set_num_threads(threads)  # the encoder sets one thread for itself
+    return encoder
+
+
 @torch.no_grad()
-def evaluate(model: Codec, dev, stage_counts):
+def evaluate(model: Codec, dev, stage_counts, speaker=None, references=None):
+    """PESQ-WB, STOI and codebook use of each stage count on the dev files;
+    with a speaker encoder and the files' own embeddings (`references`), the
+    mean speaker similarity of decoded and input too."""
     model.eval()
     result = {}
     for n in stage_counts:
-        scores, all_codes = [], []
-        for _, audio in dev:
+        scores, all_codes, sims = [], [], []
+        for i, (_, audio) in enumerate(dev):
             x = torch.from_numpy(audio)[None]
             y = model.roundtrip(x, n_stages=n)[0].numpy()
             scores.append((pesq_wb(audio, y), stoi(audio, y)))
+            if speaker is not None and references[i] is not None:
+                from machines import cosine  # on the path once speaker_encoder made `speaker`
+
+                emb = speaker(y)
+                if emb is not None:
+                    sims.append(cosine(emb, references[i]))
             _, codes, _ = model(dsp.pad_for_codec(x), n_stages=n)
             all_codes.append(codes[0].numpy())
         s = np.array(scores)
@@ -140,6 +163,8 @@ def evaluate(model: Codec, dev, stage_counts):
             "used": [round(u, 3) for u, _ in stats],
             "perplexity": [round(p, 1) for _, p in stats],
         }
+        if sims:
+            result[str(n)]["speaker_sim"] = round(float(np.mean(sims)), 4)
     model.train()
     return result
 
@@ -214,6 +239,8 @@ def main() -> int:
     devs = {"dev": load_files(args.data, "dev", args.eval_files)}
     if (args.data / "dev2.jsonl").is_file():  # absent from data prepared before it existed
         devs["dev2"] = load_files(args.data, "dev2", args.eval_files)
+    speaker = speaker_encoder(args.threads)
+    references = {name: [speaker(audio) for _, audio in files] if speaker else None for name, files in devs.items()}
     emit({"event": "start", "params": params, "train_hours": round(sampler.hours, 2), "args": vars(args) | {"data": str(args.data), "runs": str(args.runs), "init_from": str(args.init_from)}})
     q = model.quantizer
     stage_counts = sorted({q.min_stages, min(4, q.n_stages), q.n_stages}) if q.kind == "mcrvq" else [q.n_stages]
@@ -277,9 +304,9 @@ def main() -> int:
             if ema is not None:
                 sync_ema_buffers()
             for name, files in devs.items():
-                record[name] = evaluate(model, files, stage_counts)
+                record[name] = evaluate(model, files, stage_counts, speaker, references[name])
                 if ema is not None:
-                    record[name + "_ema"] = evaluate(ema, files, stage_counts)
+                    record[name + "_ema"] = evaluate(ema, files, stage_counts, speaker, references[name])
             emit(record)
         if (time.time() - last_ckpt) / 60 > args.ckpt_minutes:
             checkpoint()
