@@ -5,20 +5,13 @@
 mod common;
 
 use std::fs;
-use std::io::{Seek, SeekFrom, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use codec_core::bitstream::{TokenFile, TokenHeader};
-use common::{ok, s, sample};
-
-/// The binary under test: this build's, or `CODEC_UNDER_TEST` to check these
-/// tests against another build (one from before the fixes fails them).
-fn codec_bin() -> PathBuf {
-    std::env::var_os("CODEC_UNDER_TEST").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_codec")), PathBuf::from)
-}
+use common::tokens::zero_tokens;
+use common::{codec_bin, ok, s, sample};
 
 /// Waits for `child` up to `limit`; kills it past that and says so.
 fn wait_for(mut child: Child, limit: Duration, what: &str) -> ExitStatus {
@@ -94,38 +87,6 @@ fn thread_counts_over_the_limit_are_refused_with_the_limit() {
     refused(&["decode", "--threads", "300", s(&sample()), s(&tok)], 2, "--threads");
     assert!(!tok.exists());
     ok(&["encode", "-q", "--threads", "2", s(&sample()), s(&tok)]);
-}
-
-/// A valid `.tok` of `frames` frames of zero codes for the default model, as
-/// a sparse file (see `hardening.rs`): long to decode, small on disk.
-fn zero_tokens(dir: &Path, frames: u32) -> PathBuf {
-    let small = dir.join("small.tok");
-    ok(&["encode", "-q", s(&sample()), s(&small)]);
-    let bytes = fs::read(&small).expect("read");
-    let header = TokenFile::from_bytes(&bytes).expect("parse").header;
-    let header = TokenHeader { frames, original_len: u64::from(frames - 1) * u64::from(header.hop), ..header };
-    header.validate().expect("a valid header");
-    let name = usize::from(bytes[8]);
-    let mut head = bytes[..69 + name].to_vec();
-    let payload = header.encoded_len() - head.len() - 4;
-    head[53 + name..57 + name].copy_from_slice(&frames.to_le_bytes());
-    head[57 + name..65 + name].copy_from_slice(&header.original_len.to_le_bytes());
-    head[65 + name..69 + name].copy_from_slice(&(payload as u32).to_le_bytes());
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(&head);
-    let zeros = vec![0u8; 1 << 20];
-    let mut left = payload;
-    while left > 0 {
-        let n = left.min(zeros.len());
-        crc.update(&zeros[..n]);
-        left -= n;
-    }
-    let path = dir.join("zeros.tok");
-    let mut file = fs::File::create(&path).expect("create");
-    file.write_all(&head).expect("head");
-    file.seek(SeekFrom::Current(payload as i64)).expect("hole");
-    file.write_all(&crc.finalize().to_le_bytes()).expect("crc");
-    path
 }
 
 /// A 16 kHz WAV of `minutes` minutes: the sample over and over.

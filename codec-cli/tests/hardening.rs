@@ -3,32 +3,17 @@
 //! run's temporary file, SIGTERM to a receiver, inputs that asked for
 //! absurd memory, and memory that grew with the length of the file.
 
+mod common;
+
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use codec_core::bitstream::{TokenFile, TokenHeader};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn sample() -> PathBuf {
-    repo().join("testdata").join("sample.wav")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-/// The binary under test: this build's, or `CODEC_UNDER_TEST` to check these
-/// tests against another build (one from before the fixes fails them).
-fn codec_bin() -> PathBuf {
-    std::env::var_os("CODEC_UNDER_TEST").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_codec")), PathBuf::from)
-}
+use common::tokens::zero_tokens;
+use common::{codec_bin, s, sample};
 
 fn codec() -> Command {
     Command::new(codec_bin())
@@ -63,40 +48,6 @@ fn names(dir: &Path) -> Vec<String> {
 
 fn mkfifo(path: &Path) {
     assert!(Command::new("mkfifo").arg(path).status().expect("mkfifo").success());
-}
-
-/// A valid `.tok` of `frames` frames of zero codes for the default model,
-/// written as a sparse file: its payload is a hole, so a 151 MB file takes
-/// a few kB of disk. The header is the sample's, with the length changed.
-fn zero_tokens(dir: &Path, frames: u32) -> PathBuf {
-    let small = dir.join("small.tok");
-    ok(&["encode", "-q", s(&sample()), s(&small)]);
-    let bytes = fs::read(&small).expect("read");
-    let header = TokenFile::from_bytes(&bytes).expect("parse").header;
-    let header = TokenHeader { frames, original_len: u64::from(frames - 1) * u64::from(header.hop), ..header };
-    header.validate().expect("a valid header");
-    // The layout of the format: the name, then fixed fields up to the payload.
-    let name = usize::from(bytes[8]);
-    let mut head = bytes[..69 + name].to_vec();
-    let payload = header.encoded_len() - head.len() - 4;
-    head[53 + name..57 + name].copy_from_slice(&frames.to_le_bytes());
-    head[57 + name..65 + name].copy_from_slice(&header.original_len.to_le_bytes());
-    head[65 + name..69 + name].copy_from_slice(&(payload as u32).to_le_bytes());
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(&head);
-    let zeros = vec![0u8; 1 << 20];
-    let mut left = payload;
-    while left > 0 {
-        let n = left.min(zeros.len());
-        crc.update(&zeros[..n]);
-        left -= n;
-    }
-    let path = dir.join(format!("zeros-{frames}.tok"));
-    let mut file = fs::File::create(&path).expect("create");
-    file.write_all(&head).expect("head");
-    file.seek(SeekFrom::Current(payload as i64)).expect("hole");
-    file.write_all(&crc.finalize().to_le_bytes()).expect("crc");
-    path
 }
 
 /// Waits for `child` and returns its exit status and peak memory (max RSS, kB).

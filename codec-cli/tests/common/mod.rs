@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod call;
+pub mod tokens;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -18,6 +19,12 @@ pub fn sample() -> PathBuf {
 
 pub fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
+}
+
+/// The binary under test: this build's, or `CODEC_UNDER_TEST` to check a
+/// test against another build (one from before a fix fails it).
+pub fn codec_bin() -> PathBuf {
+    std::env::var_os("CODEC_UNDER_TEST").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_codec")), PathBuf::from)
 }
 
 pub fn codec(args: &[&str]) -> Output {
