@@ -1,6 +1,9 @@
 """Reconstruction losses: multi-resolution log-mel L1 for the envelope, and a
 multi-resolution compressed complex-STFT term that ties the output's phase to
-the input's (magnitude losses alone leave the phase free, which PESQ punishes)."""
+the input's (magnitude losses alone leave the phase free, which PESQ punishes),
+and a log-magnitude term on linear frequencies for the harmonics: above 1 to
+2 kHz (by resolution) a mel band is wider than the spacing of a low voice's harmonics, so the
+mel loss cannot tell them from noise there."""
 
 import math
 
@@ -9,6 +12,8 @@ import torch
 SAMPLE_RATE = 16000
 MEL_RESOLUTIONS = [(256, 64, 40), (512, 128, 64), (1024, 256, 80), (2048, 512, 128)]
 COMPLEX_RESOLUTIONS = [(320, 80), (640, 160), (1280, 320)]
+# 1024 and 2048 points: 15.6 and 7.8 Hz bins, several a harmonic even at 70 Hz.
+LINEAR_RESOLUTIONS = [(1024, 256), (2048, 512)]
 
 
 def mel_filters(n_fft: int, n_mels: int, sr: int = SAMPLE_RATE) -> torch.Tensor:
@@ -32,6 +37,8 @@ class ReconstructionLoss(torch.nn.Module):
             self.register_buffer(f"win{i}", torch.hann_window(n_fft))
         for i, (n_fft, _) in enumerate(COMPLEX_RESOLUTIONS):
             self.register_buffer(f"cwin{i}", torch.hann_window(n_fft))
+        for i, (n_fft, _) in enumerate(LINEAR_RESOLUTIONS):
+            self.register_buffer(f"lwin{i}", torch.hann_window(n_fft))
 
     def mel(self, x, y):
         total = 0.0
@@ -54,3 +61,16 @@ class ReconstructionLoss(torch.nn.Module):
             cy = sy * torch.pow(sy.abs() + 1e-7, power - 1)
             total = total + (cx - cy).abs().pow(2).mean()
         return total / len(COMPLEX_RESOLUTIONS)
+
+    def linear(self, x, y):
+        """L1 of log magnitudes on linear frequencies: the peaks and the valleys
+        between harmonics weigh the same at every frequency. The floor (-80 dB
+        under full scale) keeps silence's noise from dominating."""
+        total = 0.0
+        for i, (n_fft, hop) in enumerate(LINEAR_RESOLUTIONS):
+            win = getattr(self, f"lwin{i}")
+            sx = torch.stft(x, n_fft, hop, window=win, return_complex=True).abs()
+            sy = torch.stft(y, n_fft, hop, window=win, return_complex=True).abs()
+            floor = 1e-4 * win.sum()
+            total = total + (torch.log(sx + floor) - torch.log(sy + floor)).abs().mean()
+        return total / len(LINEAR_RESOLUTIONS)

@@ -123,6 +123,10 @@ def train_step(model, disc, opt, opt_d, loss_fn, x, args, bf16_disc: bool = Fals
     cplx = loss_fn.complex(y, target) if args.w_complex > 0 else torch.zeros((), device=x.device)
     loss = args.w_mel * mel + args.w_complex * cplx + args.w_commit * commit
     extra = {}
+    w_linear = getattr(args, "w_linear", 0.0)
+    if w_linear > 0:
+        extra["linear"] = loss_fn.linear(y, target)
+        loss = loss + w_linear * extra["linear"]
     if disc is not None:
         amp = torch.autocast(x.device.type, dtype=torch.bfloat16) if bf16_disc else contextlib.nullcontext()
         real, fake = random_segments(target, y, int(args.gan_seconds * 16000))
@@ -138,7 +142,7 @@ def train_step(model, disc, opt, opt_d, loss_fn, x, args, bf16_disc: bool = Fals
         with amp:
             adv, fm = generator_losses(targets, disc(fake))
         loss = loss + args.w_adv * adv + args.w_fm * fm
-        extra = {"disc": d_loss, "adv": adv, "fm": fm}
+        extra |= {"disc": d_loss, "adv": adv, "fm": fm}
     opt.zero_grad(set_to_none=True)
     loss.backward()
     grad = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
