@@ -1,0 +1,220 @@
+//! The detector's side: codes in, counts of the colours the payload asks
+//! for out, a second at a time, and the exact tail of those counts.
+
+use super::prf::{Tables, PHASES};
+use super::stats::{binomial_tail, majority_tail};
+use super::{Message, WatermarkError, WatermarkKey, MAX_CODEBOOK, SLOTS};
+
+/// A window tested at once: long enough for a weak watermark to add up,
+/// short enough that a watermarked stretch of a long recording is not
+/// drowned by the rest. Windows overlap by half.
+const WINDOW_SECONDS: usize = 30;
+/// A second is marked as carrying the watermark at this tail or below (an
+/// indication for the reader, not the decision, which is the whole window's).
+const SECOND_TAIL: f64 = 0.01;
+
+/// Codes of each slot and colour in one second (at most 50 frames x stages).
+type Counts = [[u16; 2]; SLOTS];
+
+/// Counts the colours of codes, a frame at a time, for every phase the
+/// first frame may have had in the stream that was marked.
+///
+/// Each distinct (stage, phase, code) is counted once: a code repeated in
+/// silence would otherwise count many times for one coin toss, and the
+/// tails would no longer be exact. Memory grows only with the seconds
+/// counted (1 KiB a second).
+pub struct Detector {
+    tables: Tables,
+    stages: usize,
+    size: usize,
+    seen: Vec<bool>,
+    frames: u64,
+    hop: u64,
+    rate: u64,
+    /// `[second][phase hypothesis]`.
+    seconds: Vec<[Counts; PHASES]>,
+}
+
+/// What a detector concluded.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Whether the false-alarm probability is at or below the threshold.
+    pub found: bool,
+    /// The probability that a signal without this key's watermark scores
+    /// as high: the best test's exact tail times the tests made (windows,
+    /// two hypotheses, phases, and the alignments of audio).
+    pub false_alarm: f64,
+    /// Codes counted in the best window and how many had the colour asked for.
+    pub observations: u64,
+    pub agreeing: u64,
+    /// The message read, if the best hypothesis carries one.
+    pub message: Option<Message>,
+    /// The seconds (start, end) whose codes alone show the watermark.
+    pub seconds: Vec<(u32, u32)>,
+    /// Seconds counted in all.
+    pub duration: u32,
+    /// Tests the false-alarm probability was corrected for.
+    pub tests: u64,
+}
+
+impl Report {
+    /// Standard deviations the best window's agreeing codes are above half.
+    pub fn score(&self) -> f64 {
+        if self.observations == 0 {
+            return 0.0;
+        }
+        (2.0 * self.agreeing as f64 - self.observations as f64) / (self.observations as f64).sqrt()
+    }
+}
+
+impl Detector {
+    /// A detector of `stages` steerable stages of a codebook of `size`, of
+    /// frames of `hop` samples at `rate`.
+    ///
+    /// # Errors
+    /// [`WatermarkError::Unsupported`] for no stage or a codebook over [`MAX_CODEBOOK`].
+    pub fn new(
+        key: &WatermarkKey,
+        stages: usize,
+        size: usize,
+        hop: usize,
+        rate: u32,
+        model: &str,
+    ) -> Result<Self, WatermarkError> {
+        if stages == 0 || stages > 255 || size == 0 || size > MAX_CODEBOOK || hop == 0 || rate == 0 {
+            return Err(WatermarkError::Unsupported(model.to_string()));
+        }
+        Ok(Self {
+            tables: Tables::new(key, stages, size),
+            stages,
+            size,
+            seen: vec![false; stages * PHASES * size],
+            frames: 0,
+            hop: hop as u64,
+            rate: u64::from(rate),
+            seconds: Vec::new(),
+        })
+    }
+
+    /// Counts one frame's codes (stage-major; those past the steerable
+    /// stages ignored, as are codes outside the codebook).
+    pub fn push_frame(&mut self, codes: &[u16]) {
+        let second = (self.frames * self.hop / self.rate) as usize;
+        let frame = (self.frames % PHASES as u64) as usize;
+        self.frames += 1;
+        for (stage, &code) in codes.iter().enumerate().take(self.stages) {
+            let code = usize::from(code);
+            if code >= self.size {
+                continue;
+            }
+            // Phase hypothesis h: this stream's frame 0 was the marked stream's frame h.
+            let index = (stage * PHASES + frame) * self.size + code;
+            if std::mem::replace(&mut self.seen[index], true) {
+                continue;
+            }
+            if self.seconds.len() <= second {
+                self.seconds.resize(second + 1, [[[0; 2]; SLOTS]; PHASES]);
+            }
+            for (h, counts) in self.seconds[second].iter_mut().enumerate() {
+                let (slot, green) = self.tables.get(stage, (frame + h) % PHASES, code);
+                counts[slot][usize::from(green)] += 1;
+            }
+        }
+    }
+
+    /// Frames counted.
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    /// Tests every window and phase for the two hypotheses (no message, some message).
+    pub fn report(&self, threshold: f64) -> Report {
+        let total = self.seconds.len();
+        let mut starts = vec![0usize];
+        while let Some(&last) = starts.last() {
+            if last + WINDOW_SECONDS >= total {
+                break;
+            }
+            starts.push(last + WINDOW_SECONDS / 2);
+        }
+        let window = |start: usize, h: usize| {
+            let per_second = self.seconds[start.min(total)..(start + WINDOW_SECONDS).min(total)].iter().map(|s| &s[h]);
+            sum(per_second)
+        };
+        let mut best = (1.0f64, Message::payload(None), false, 0usize, 0usize);
+        for &start in &starts {
+            for h in 0..PHASES {
+                let (p, payload, carries) = test_window(&window(start, h));
+                if p < best.0 {
+                    best = (p, payload, carries, start, h);
+                }
+            }
+        }
+        let tests = (2 * PHASES * starts.len()) as u64;
+        let (p, payload, carries, start, h) = best;
+        let (agreeing, observations) = agreement(&window(start, h), &payload);
+        let false_alarm = (p * tests as f64).min(1.0);
+        let mut seconds: Vec<(u32, u32)> = Vec::new();
+        for (i, c) in self.seconds.iter().enumerate() {
+            let (a, n) = agreement(&c[h], &payload);
+            if n >= 10 && binomial_tail(n, a) <= SECOND_TAIL {
+                let i = i as u32;
+                match seconds.last_mut() {
+                    Some(last) if last.1 == i => last.1 = i + 1,
+                    _ => seconds.push((i, i + 1)),
+                }
+            }
+        }
+        Report {
+            found: false_alarm <= threshold,
+            false_alarm,
+            observations,
+            agreeing,
+            message: if carries { Message::from_payload(&payload) } else { None },
+            seconds,
+            duration: total as u32,
+            tests,
+        }
+    }
+}
+
+fn sum<'a>(seconds: impl Iterator<Item = &'a Counts>) -> [[u32; 2]; SLOTS] {
+    let mut total = [[0u32; 2]; SLOTS];
+    for c in seconds {
+        for (t, s) in total.iter_mut().zip(c) {
+            t[0] += u32::from(s[0]);
+            t[1] += u32::from(s[1]);
+        }
+    }
+    total
+}
+
+/// Codes of the colour `payload` asks for, and codes in all.
+fn agreement<T: Copy + Into<u64>>(counts: &[[T; 2]; SLOTS], payload: &[bool; SLOTS]) -> (u64, u64) {
+    counts
+        .iter()
+        .zip(payload)
+        .fold((0, 0), |(a, n), (c, &bit)| (a + c[usize::from(bit)].into(), n + c[0].into() + c[1].into()))
+}
+
+/// The smaller tail of the two hypotheses, the payload it reads, and
+/// whether that payload was read from the codes (a message) or known.
+fn test_window(counts: &[[u32; 2]; SLOTS]) -> (f64, [bool; SLOTS], bool) {
+    let none = Message::payload(None);
+    let (a, n) = agreement(counts, &none);
+    let p_none = binomial_tail(n, a);
+    let mut read = [false; SLOTS];
+    let mut excess = 0u64;
+    let mut ns = [0u64; SLOTS];
+    for ((bit, c), n) in read.iter_mut().zip(counts).zip(ns.iter_mut()) {
+        *n = u64::from(c[0] + c[1]);
+        *bit = c[1] > c[0];
+        excess += u64::from(c[0].max(c[1])) - n.div_ceil(2);
+    }
+    let p_read = majority_tail(&ns, excess);
+    if p_none <= p_read {
+        (p_none, none, false)
+    } else {
+        (p_read, read, true)
+    }
+}
