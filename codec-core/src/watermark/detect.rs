@@ -2,7 +2,7 @@
 //! for out, a second at a time, and the exact tail of those counts.
 
 use super::prf::{Tables, PHASES};
-use super::stats::{binomial_tail, majority_tail};
+use super::stats::{binomial_tail, prefix_tails};
 use super::{Message, WatermarkError, WatermarkKey, MAX_CODEBOOK, SLOTS};
 
 /// A window tested at once: long enough for a weak watermark to add up,
@@ -150,7 +150,7 @@ impl Detector {
                 }
             }
         }
-        let tests = (2 * PHASES * starts.len()) as u64;
+        let tests = (READ_PREFIXES.len() * PHASES * starts.len()) as u64;
         let (p, payload, carries, start, h) = best;
         let (agreeing, observations) = agreement(&window(start, h), &payload);
         let false_alarm = (p * tests as f64).min(1.0);
@@ -197,24 +197,38 @@ fn agreement<T: Copy + Into<u64>>(counts: &[[T; 2]; SLOTS], payload: &[bool; SLO
         .fold((0, 0), |(a, n), (c, &bit)| (a + c[usize::from(bit)].into(), n + c[0].into() + c[1].into()))
 }
 
-/// The smaller tail of the two hypotheses, the payload it reads, and
-/// whether that payload was read from the codes (a message) or known.
+/// Slots read from the codes under each hypothesis: none (no message; the
+/// payload is known), or the first 9, 17, 25 or 33 (a message of up to 8,
+/// 16, 24 or 32 bits and its terminating 1; the zeros after are known).
+const READ_PREFIXES: [usize; 5] = [0, 9, 17, 25, SLOTS];
+
+/// The smallest tail of the hypotheses, the payload it reads, and whether
+/// that payload was read from the codes (a message) or known.
 fn test_window(counts: &[[u32; 2]; SLOTS]) -> (f64, [bool; SLOTS], bool) {
     let none = Message::payload(None);
-    let (a, n) = agreement(counts, &none);
-    let p_none = binomial_tail(n, a);
-    let mut read = [false; SLOTS];
-    let mut excess = 0u64;
     let mut ns = [0u64; SLOTS];
-    for ((bit, c), n) in read.iter_mut().zip(counts).zip(ns.iter_mut()) {
-        *n = u64::from(c[0] + c[1]);
-        *bit = c[1] > c[0];
-        excess += u64::from(c[0].max(c[1])) - n.div_ceil(2);
+    let mut majority = [0u64; SLOTS];
+    let mut read = [false; SLOTS];
+    for (j, c) in counts.iter().enumerate() {
+        ns[j] = u64::from(c[0] + c[1]);
+        majority[j] = u64::from(c[0].max(c[1]));
+        read[j] = c[1] > c[0];
     }
-    let p_read = majority_tail(&ns, excess);
-    if p_none <= p_read {
-        (p_none, none, false)
-    } else {
-        (p_read, read, true)
+    let mut best = (1.0f64, none, false);
+    // No message: every slot known.
+    let agree_none: Vec<u64> = counts.iter().zip(&none).map(|(c, &b)| u64::from(c[usize::from(b)])).collect();
+    if let Some(&p) = prefix_tails(&ns, &agree_none, &majority, &[0]).first() {
+        best = (p, none, false);
     }
+    // A message: the slots after the prefix known to be 0.
+    let agree_zero: Vec<u64> = counts.iter().map(|c| u64::from(c[0])).collect();
+    let prefixes = &READ_PREFIXES[1..];
+    for (&u, p) in prefixes.iter().zip(prefix_tails(&ns, &agree_zero, &majority, prefixes)) {
+        if p < best.0 {
+            let mut payload = [false; SLOTS];
+            payload[..u].copy_from_slice(&read[..u]);
+            best = (p, payload, true);
+        }
+    }
+    best
 }
