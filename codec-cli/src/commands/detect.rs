@@ -71,7 +71,7 @@ pub fn run(args: Args) -> Result<bool> {
     outln!("{verdict} (false-alarm probability {:.2e}, threshold {:.0e})", report.false_alarm, args.threshold)?;
     if !args.quiet {
         outln!(
-            "score:        {:.1} standard deviations ({} of {} codes of the keyed colour, best window)",
+            "score:        {:.1} (-log10 of the false-alarm probability; {} of {} codes of the keyed colour in the best window)",
             report.score(),
             report.agreeing,
             report.observations
@@ -81,14 +81,16 @@ pub fn run(args: Args) -> Result<bool> {
             (None, true) => outln!("message:      none")?,
             _ => {}
         }
-        let seconds: Vec<String> = report.seconds.iter().map(|(a, b)| format!("{a}-{b}")).collect();
-        outln!(
-            "seconds:      {} of {} s show it alone{}{}",
-            report.seconds.iter().map(|(a, b)| b - a).sum::<u32>(),
-            report.duration,
-            if seconds.is_empty() { "" } else { ": " },
-            seconds.join(", ")
-        )?;
+        if report.found {
+            let seconds: Vec<String> = report.seconds.iter().map(|(a, b)| format!("{a}-{b}")).collect();
+            outln!(
+                "seconds:      {} of {} s show it on their own{}{}",
+                report.seconds.iter().map(|(a, b)| b - a).sum::<u32>(),
+                report.duration,
+                if seconds.is_empty() { "" } else { ": " },
+                seconds.join(", ")
+            )?;
+        }
         eprintln!("checked in {:.2} s ({} tests corrected for)", started.elapsed().as_secs_f64(), report.tests);
     }
     Ok(report.found)

@@ -19,20 +19,26 @@ type Counts = [[u16; 2]; SLOTS];
 /// Counts the colours of codes, a frame at a time, for every phase the
 /// first frame may have had in the stream that was marked.
 ///
-/// Each distinct (stage, phase, code) is counted once: a code repeated in
-/// silence would otherwise count many times for one coin toss, and the
-/// tails would no longer be exact. Memory grows only with the seconds
-/// counted (1 KiB a second).
+/// Each distinct (stage, phase, code) is counted once in a window: a code
+/// repeated in silence would otherwise count many times for one coin toss,
+/// and the tails would no longer be exact. Windows start every half window
+/// and overlap, so two tables of those seen are kept, each cleared at the
+/// start of its windows (a table kept for the whole signal would fill up,
+/// and a watermarked stretch late in a long one would count for nothing).
+/// Memory grows only with the seconds counted (2 KiB a second).
 pub struct Detector {
     tables: Tables,
     stages: usize,
     size: usize,
-    seen: Vec<bool>,
+    /// Per lane: the codes seen in its current window, and where it started.
+    seen: [Vec<bool>; 2],
+    window_start: [usize; 2],
     frames: u64,
     hop: u64,
     rate: u64,
-    /// `[second][phase hypothesis]`.
-    seconds: Vec<[Counts; PHASES]>,
+    /// `[second][lane][phase hypothesis]`: lane 0 counts the windows starting
+    /// at 0, 30, 60 s..., lane 1 those at 15, 45 s...
+    seconds: Vec<[[Counts; PHASES]; 2]>,
 }
 
 /// What a detector concluded.
@@ -49,7 +55,8 @@ pub struct Report {
     pub agreeing: u64,
     /// The message read, if the best hypothesis carries one.
     pub message: Option<Message>,
-    /// The seconds (start, end) whose codes alone show the watermark.
+    /// The seconds (start, end) whose codes alone show the watermark (read
+    /// against the payload found, so only meaningful when `found`).
     pub seconds: Vec<(u32, u32)>,
     /// Seconds counted in all.
     pub duration: u32,
@@ -58,12 +65,11 @@ pub struct Report {
 }
 
 impl Report {
-    /// Standard deviations the best window's agreeing codes are above half.
+    /// The score: `-log10` of the false-alarm probability (6 at 1e-6), at
+    /// most 300. Not the agreeing share, which a message read from the codes
+    /// lifts above half even without a watermark.
     pub fn score(&self) -> f64 {
-        if self.observations == 0 {
-            return 0.0;
-        }
-        (2.0 * self.agreeing as f64 - self.observations as f64) / (self.observations as f64).sqrt()
+        -self.false_alarm.max(1e-300).log10()
     }
 }
 
@@ -88,7 +94,8 @@ impl Detector {
             tables: Tables::new(key, stages, size),
             stages,
             size,
-            seen: vec![false; stages * PHASES * size],
+            seen: [vec![false; stages * PHASES * size], vec![false; stages * PHASES * size]],
+            window_start: [0, WINDOW_SECONDS / 2],
             frames: 0,
             hop: hop as u64,
             rate: u64::from(rate),
@@ -102,22 +109,31 @@ impl Detector {
         let second = (self.frames * self.hop / self.rate) as usize;
         let frame = (self.frames % PHASES as u64) as usize;
         self.frames += 1;
-        for (stage, &code) in codes.iter().enumerate().take(self.stages) {
-            let code = usize::from(code);
-            if code >= self.size {
+        if self.seconds.len() <= second {
+            self.seconds.resize(second + 1, [[[[0; 2]; SLOTS]; PHASES]; 2]);
+        }
+        for lane in 0..2 {
+            if second < self.window_start[lane] {
                 continue;
             }
-            // Phase hypothesis h: this stream's frame 0 was the marked stream's frame h.
-            let index = (stage * PHASES + frame) * self.size + code;
-            if std::mem::replace(&mut self.seen[index], true) {
-                continue;
+            if second >= self.window_start[lane] + WINDOW_SECONDS {
+                self.window_start[lane] += WINDOW_SECONDS;
+                self.seen[lane].fill(false);
             }
-            if self.seconds.len() <= second {
-                self.seconds.resize(second + 1, [[[0; 2]; SLOTS]; PHASES]);
-            }
-            for (h, counts) in self.seconds[second].iter_mut().enumerate() {
-                let (slot, green) = self.tables.get(stage, (frame + h) % PHASES, code);
-                counts[slot][usize::from(green)] += 1;
+            for (stage, &code) in codes.iter().enumerate().take(self.stages) {
+                let code = usize::from(code);
+                if code >= self.size {
+                    continue;
+                }
+                let index = (stage * PHASES + frame) * self.size + code;
+                if std::mem::replace(&mut self.seen[lane][index], true) {
+                    continue;
+                }
+                // Phase hypothesis h: this stream's frame 0 was the marked stream's frame h.
+                for (h, counts) in self.seconds[second][lane].iter_mut().enumerate() {
+                    let (slot, green) = self.tables.get(stage, (frame + h) % PHASES, code);
+                    counts[slot][usize::from(green)] += 1;
+                }
             }
         }
     }
@@ -138,7 +154,9 @@ impl Detector {
             starts.push(last + WINDOW_SECONDS / 2);
         }
         let window = |start: usize, h: usize| {
-            let per_second = self.seconds[start.min(total)..(start + WINDOW_SECONDS).min(total)].iter().map(|s| &s[h]);
+            let lane = (start / (WINDOW_SECONDS / 2)) % 2;
+            let per_second =
+                self.seconds[start.min(total)..(start + WINDOW_SECONDS).min(total)].iter().map(|s| &s[lane][h]);
             sum(per_second)
         };
         let mut best = (1.0f64, Message::payload(None), false, 0usize, 0usize);
@@ -156,7 +174,9 @@ impl Detector {
         let false_alarm = (p * tests as f64).min(1.0);
         let mut seconds: Vec<(u32, u32)> = Vec::new();
         for (i, c) in self.seconds.iter().enumerate() {
-            let (a, n) = agreement(&c[h], &payload);
+            // The lane whose window holds this second in its first half.
+            let lane = (i / (WINDOW_SECONDS / 2)) % 2;
+            let (a, n) = agreement(&c[lane][h], &payload);
             if n >= 10 && binomial_tail(n, a) <= SECOND_TAIL {
                 let i = i as u32;
                 match seconds.last_mut() {
