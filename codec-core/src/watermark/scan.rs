@@ -71,7 +71,7 @@ pub fn detect_audio(
     let hop = package.hop();
     let mut lanes = Vec::with_capacity(ALIGNMENTS);
     for i in 0..ALIGNMENTS {
-        let encoder = Encoder::new(package, options.clone(), stages)?;
+        let encoder = Encoder::new(package, options, stages)?;
         lanes.push((i * hop / ALIGNMENTS, encoder, detector(package, key)?));
     }
     let mut resampler = Resampler::new(input.sample_rate(), package.sample_rate())?;
