@@ -109,3 +109,28 @@ fn bad_keys_and_messages_are_clear_errors_that_never_print_the_key() {
     let out = codec(&["detect", "--key", s(&good), s(&good)]);
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// `codec send --watermark`: the speech a live call plays is found with the
+/// sender's key. A file at real-time pace over loopback UDP, no loss; the
+/// receiver stops at the sender's goodbye.
+#[test]
+fn a_watermarked_call_is_found_in_what_the_receiver_wrote() {
+    let _turn = common::call::realtime();
+    let dir = tempfile::tempdir().expect("tmp");
+    let key = key_file(dir.path(), "wm.key", KEY, 0o600);
+    let out = dir.path().join("received.wav");
+    let addr = format!("127.0.0.1:{}", common::call::free_port());
+    let receiver = std::process::Command::new(common::codec_bin())
+        .args(["receive", "--listen", &addr, "-o", s(&out), "-q"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn receive");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    ok(&["send", "--to", &addr, "-i", s(&sample()), "-q", "--watermark", s(&key)]);
+    let received = common::call::wait(receiver, std::time::Duration::from_secs(60));
+    assert!(received.status.success(), "{}", String::from_utf8_lossy(&received.stderr));
+    let found = codec(&["detect", "--key", s(&key), s(&out)]);
+    assert_eq!(found.status.code(), Some(0), "{}", stdout(&found));
+    let other = key_file(dir.path(), "other.key", OTHER_KEY, 0o600);
+    assert_eq!(codec(&["detect", "--key", s(&other), s(&out)]).status.code(), Some(1));
+}
