@@ -20,7 +20,7 @@ mod stats;
 
 pub use detect::{Detector, Report};
 pub use embed::Embedder;
-pub use scan::{detect_audio, detect_tokens, ALIGNMENTS};
+pub use scan::{detect_audio, detect_pcm, detect_tokens, ALIGNMENTS};
 
 use std::fmt;
 use std::path::Path;

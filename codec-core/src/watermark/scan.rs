@@ -50,11 +50,84 @@ pub fn detect_tokens<R: Read>(
     Ok(detector.report(threshold))
 }
 
-/// Detects the watermark of `key` in audio: encodes it plainly at
-/// [`ALIGNMENTS`] offsets of the frame grid at once (memory does not grow
-/// with the audio's length beyond the per-second counts) and reports the
-/// best, its false-alarm probability multiplied by the alignments tried.
-/// `progress` gets the seconds read.
+/// Plain encoders at [`ALIGNMENTS`] offsets of the frame grid, each feeding
+/// its detector: memory does not grow with the audio's length beyond the
+/// detectors' per-second counts.
+struct Scan {
+    lanes: Vec<(usize, Encoder, Detector)>,
+    stages: usize,
+    codes: Vec<u16>,
+}
+
+impl Scan {
+    fn new(package: &ModelPackage, options: RuntimeOptions, key: &WatermarkKey) -> Result<Self, CodecError> {
+        let q = package.quantizer();
+        let stages = q.steerable_stages().max(q.min_stages());
+        let hop = package.hop();
+        let mut lanes = Vec::with_capacity(ALIGNMENTS);
+        for i in 0..ALIGNMENTS {
+            let encoder = Encoder::new(package, options, stages)?;
+            lanes.push((i * hop / ALIGNMENTS, encoder, detector(package, key)?));
+        }
+        Ok(Self { lanes, stages, codes: Vec::new() })
+    }
+
+    /// Samples at the model's rate; `last` ends the stream.
+    fn push(&mut self, pcm: &[f32], last: bool) -> Result<(), CodecError> {
+        for (skip, encoder, detector) in &mut self.lanes {
+            let drop = (*skip).min(pcm.len());
+            *skip -= drop;
+            self.codes.clear();
+            encoder.push(&pcm[drop..], &mut self.codes)?;
+            if last {
+                encoder.flush(&mut self.codes)?;
+            }
+            for frame in self.codes.chunks_exact(self.stages) {
+                detector.push_frame(frame);
+            }
+        }
+        Ok(())
+    }
+
+    /// The best alignment's report, its false-alarm probability multiplied
+    /// by the alignments tried.
+    fn report(&self, threshold: f64) -> Result<Report, CodecError> {
+        let mut best = self
+            .lanes
+            .iter()
+            .map(|(_, _, d)| d.report(threshold))
+            .min_by(|a, b| a.false_alarm.total_cmp(&b.false_alarm))
+            .ok_or_else(|| CodecError::Internal("no alignment".into()))?;
+        best.false_alarm = (best.false_alarm * ALIGNMENTS as f64).min(1.0);
+        best.tests *= ALIGNMENTS as u64;
+        best.found = best.false_alarm <= threshold;
+        Ok(best)
+    }
+}
+
+/// Detects the watermark of `key` in `pcm` (mono, at the model's rate).
+///
+/// # Errors
+/// A model without steerable stages, or a network failure.
+pub fn detect_pcm(
+    package: &ModelPackage,
+    options: RuntimeOptions,
+    pcm: &[f32],
+    key: &WatermarkKey,
+    threshold: f64,
+) -> Result<Report, CodecError> {
+    let mut scan = Scan::new(package, options, key)?;
+    // A second a call, as `detect_audio` hands them.
+    let chunk = package.sample_rate() as usize;
+    for c in pcm.chunks(chunk) {
+        scan.push(c, false)?;
+    }
+    scan.push(&[], true)?;
+    scan.report(threshold)
+}
+
+/// Detects the watermark of `key` in audio read from `input`, converted to
+/// the model's rate on the way; `progress` gets the seconds read.
 ///
 /// # Errors
 /// A model without steerable stages, unreadable audio, a network failure.
@@ -66,53 +139,24 @@ pub fn detect_audio(
     threshold: f64,
     mut progress: impl FnMut(f64),
 ) -> Result<Report, CodecError> {
-    let q = package.quantizer();
-    let stages = q.steerable_stages().max(q.min_stages());
-    let hop = package.hop();
-    let mut lanes = Vec::with_capacity(ALIGNMENTS);
-    for i in 0..ALIGNMENTS {
-        let encoder = Encoder::new(package, options, stages)?;
-        lanes.push((i * hop / ALIGNMENTS, encoder, detector(package, key)?));
-    }
+    let mut scan = Scan::new(package, options, key)?;
     let mut resampler = Resampler::new(input.sample_rate(), package.sample_rate())?;
-    let (mut samples, mut pcm, mut codes) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut samples, mut pcm) = (Vec::new(), Vec::new());
     let mut read = 0u64;
-    let mut feed = |pcm: &[f32], lanes: &mut Vec<(usize, Encoder, Detector)>, flush: bool| -> Result<(), CodecError> {
-        for (skip, encoder, detector) in lanes.iter_mut() {
-            let drop = (*skip).min(pcm.len());
-            *skip -= drop;
-            codes.clear();
-            encoder.push(&pcm[drop..], &mut codes)?;
-            if flush {
-                encoder.flush(&mut codes)?;
-            }
-            for frame in codes.chunks_exact(stages) {
-                detector.push_frame(frame);
-            }
-        }
-        Ok(())
-    };
+    let chunk = package.sample_rate() as usize;
     while input.read_packet(&mut samples)? {
         resampler.push(&samples, &mut pcm)?;
         samples.clear();
-        if pcm.len() >= hop * 50 {
+        if pcm.len() >= chunk {
             read += pcm.len() as u64;
-            feed(&pcm, &mut lanes, false)?;
+            scan.push(&pcm, false)?;
             pcm.clear();
             progress(read as f64 / f64::from(package.sample_rate()));
         }
     }
     resampler.finish(&mut pcm)?;
-    feed(&pcm, &mut lanes, true)?;
-    let reports: Vec<Report> = lanes.iter().map(|(_, _, d)| d.report(threshold)).collect();
-    let mut best = reports
-        .into_iter()
-        .min_by(|a, b| a.false_alarm.total_cmp(&b.false_alarm))
-        .ok_or_else(|| CodecError::Internal("no alignment".into()))?;
-    best.false_alarm = (best.false_alarm * ALIGNMENTS as f64).min(1.0);
-    best.tests *= ALIGNMENTS as u64;
-    best.found = best.false_alarm <= threshold;
-    Ok(best)
+    scan.push(&pcm, true)?;
+    scan.report(threshold)
 }
 
 impl From<WatermarkError> for CodecError {
