@@ -156,6 +156,37 @@ def marked_clip(args, name, clip, seed, dnsmos) -> dict:
     return res
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def call_clip(args, name, clip, seed) -> dict:
+    """A live call of a watermarked clip (`codec send --watermark --loss 10`
+    to `codec receive -o`) over loopback UDP, in real time; then detection."""
+    rng = np.random.default_rng(10_000 + seed)
+    message = "".join(rng.choice(["0", "1"], 16))
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        src, out = work / "src.wav", work / "received.wav"
+        write16(src, clip)
+        addr = f"127.0.0.1:{free_port()}"
+        receiver = subprocess.Popen([args.codec, "receive", "--listen", addr, "-o", str(out), "-q"],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.5)
+        must([args.codec, "send", "--to", addr, "-i", str(src), "-q", "--loss", str(args.call_loss),
+              "--seed", str(seed), "--watermark", args.key, "--message", message])
+        receiver.wait(timeout=TIMEOUT_S)
+        if receiver.returncode != 0:
+            raise RuntimeError(f"receive: {receiver.stderr.read()}")
+        d = detect(args.codec, args.key, out)
+    d["bits_right"] = bits_right(message, d["message"])
+    return {"clip": name, "message": message, "call": d}
+
+
 def clean_clip(args, name, clip) -> dict:
     """The never-watermarked versions of one clip, each tested with the key."""
     out = {}
@@ -204,41 +235,48 @@ def speed(args, clips) -> dict:
     return res
 
 
-def summarize(marked, clean, spd, args) -> str:
+def rate_row(name, ds, sent) -> str:
+    rates = [sum(d["p"] <= t for d in ds) / len(ds) for t in THRESHOLDS]
+    # A clip where nothing was found or read counts half its bits right (chance).
+    acc = np.mean([d["bits_right"] / 16 if d["message"] else 0.5 for d in ds])
+    exact = np.mean([d["message"] == m for d, m in zip(ds, sent)])
+    return f"| {name} | " + " | ".join(f"{x:.1%}" for x in rates) + f" | {acc:.1%} | {exact:.1%} |"
+
+
+def summarize(marked, clean, spd, args, calls) -> str:
     lines = []
     n = len(marked)
-    q = {k: {m: float(np.nanmean([r["quality"][k][m] for r in marked])) for m in marked[0]["quality"]["plain"]}
-         for k in ("plain", "marked")}
-    lines.append(f"Quality ({n} clips of 5 s, default stages): " + "; ".join(
-        f"{m}: plain {q['plain'][m]:.3f}, watermarked {q['marked'][m]:.3f} ({q['marked'][m] - q['plain'][m]:+.3f})"
-        for m in q["plain"]))
-    lines.append("")
-    lines.append("| condition | " + " | ".join(f"detected at p<={t:g}" for t in THRESHOLDS) + " | bit accuracy (16 bits, all clips) | message exact |")
+    if marked:
+        metrics = marked[0]["quality"]["plain"].keys()
+        q = {k: {m: float(np.nanmean([r["quality"][k][m] for r in marked])) for m in metrics} for k in ("plain", "marked")}
+        lines.append(f"Quality ({n} clips of 5 s, default stages): " + "; ".join(
+            f"{m}: plain {q['plain'][m]:.3f}, watermarked {q['marked'][m]:.3f} ({q['marked'][m] - q['plain'][m]:+.3f})"
+            for m in metrics))
+        lines.append("")
+    lines.append("| condition | " + " | ".join(f"detected at p<={t:g}" for t in THRESHOLDS)
+                 + " | bit accuracy (16 bits, all clips) | message exact |")
     lines.append("|---|" + "---|" * (len(THRESHOLDS) + 2))
-    rows = [("tokens (no decode)", [r["tokens"] | {"bits_right": bits_right(r["message"], r["tokens"]["message"])} for r in marked])]
-    rows += [(a, [r["attacks"][a] for r in marked]) for a in ATTACKS]
-    for name, ds in rows:
-        rates = [sum(d["p"] <= t for d in ds) / len(ds) for t in THRESHOLDS]
-        # A clip where nothing was found or read counts half its bits right (chance).
-        acc = np.mean([d["bits_right"] / 16 if d["message"] else 0.5 for d in ds])
-        exact = np.mean([d["message"] is not None and d["message"][:16] == r["message"] and len(d["message"]) == 16
-                         for d, r in zip(ds, marked)])
-        lines.append(f"| {name} | " + " | ".join(f"{x:.1%}" for x in rates) + f" | {acc:.1%} | {exact:.1%} |")
+    sent = [r["message"] for r in marked]
+    if marked:
+        tokens = [r["tokens"] | {"bits_right": bits_right(r["message"], r["tokens"]["message"])} for r in marked]
+        lines.append(rate_row(f"tokens, no decode ({n} clips)", tokens, sent))
+        for a in ATTACKS:
+            lines.append(rate_row(a, [r["attacks"][a] for r in marked], sent))
+    if calls:
+        lines.append(rate_row(f"live call, {args.call_loss:g} % loss ({len(calls)} clips)", [c["call"] for c in calls],
+                              [c["message"] for c in calls]))
     lines.append("")
-    forged = [r["forgery"]["p"] for r in marked]
-    lines.append(f"Forgery (watermarked with another key, {n} clips): " + ", ".join(
-        f"{sum(p <= t for p in forged)} found at p<={t:g}" for t in THRESHOLDS))
-    kinds = clean[0]["kinds"].keys() if clean else []
-    total = 0
-    parts = []
-    for k in kinds:
-        ps = [c["kinds"][k]["p"] for c in clean]
-        total += len(ps)
-        parts.append(f"{k}: " + ", ".join(f"{sum(p <= t for p in ps)}/{len(ps)} at p<={t:g}" for t in THRESHOLDS))
-    allp = [c["kinds"][k]["p"] for c in clean for k in kinds]
-    lines.append(f"False alarms on {total} never-watermarked clips: " + ", ".join(
-        f"{sum(p <= t for p in allp)} at p<={t:g}" for t in THRESHOLDS) + " (" + "; ".join(parts) + ")")
-    if allp:
+    if marked:
+        forged = [r["forgery"]["p"] for r in marked]
+        lines.append(f"Forgery (watermarked with another key, {n} clips): " + ", ".join(
+            f"{sum(p <= t for p in forged)} found at p<={t:g}" for t in THRESHOLDS))
+    if clean:
+        kinds = list(clean[0]["kinds"])
+        allp = [c["kinds"][k]["p"] for c in clean for k in kinds]
+        parts = [f"{k}: " + ", ".join(f"{sum(c['kinds'][k]['p'] <= t for c in clean)}/{len(clean)} at p<={t:g}"
+                                      for t in THRESHOLDS) for k in kinds]
+        lines.append(f"False alarms on {len(allp)} never-watermarked clips: " + ", ".join(
+            f"{sum(p <= t for p in allp)} at p<={t:g}" for t in THRESHOLDS) + " (" + "; ".join(parts) + ")")
         lines.append(f"Smallest false-alarm probability among them: {min(allp):.2e}")
     if spd:
         lines.append(
@@ -253,8 +291,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--codec", default=str(DEFAULT_CODEC))
     ap.add_argument("--data", type=Path, default=default_data())
-    ap.add_argument("--marked", type=int, default=40, help="watermarked clips a set (0: all)")
-    ap.add_argument("--clean", type=int, default=84, help="never-watermarked clips a set, each tested 4 ways (0: all)")
+    ap.add_argument("--marked", type=int, default=40, help="watermarked clips a set (-1: none, 0: all)")
+    ap.add_argument("--clean", type=int, default=84, help="never-watermarked clips a set, each tested 4 ways (-1: none, 0: all)")
+    ap.add_argument("--calls", type=int, default=4, help="live calls a set, in real time, one at a time")
+    ap.add_argument("--call-loss", type=float, default=10.0, help="packet loss of the calls, percent")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--speed-seconds", type=float, default=300.0)
     ap.add_argument("--no-dnsmos", action="store_true")
@@ -271,19 +311,23 @@ def main():
     if not args.no_dnsmos and Dnsmos.find() is not None:
         dnsmos = Dnsmos(Dnsmos.find())
     started = time.monotonic()
-    marked_in, clean_in = [], []
+    marked_in, clean_in, calls_in, speed_in = [], [], [], []
     for s in SETS:
         if not (args.data / f"{s}.jsonl").is_file():
             print(f"note: {s}.jsonl not found; left out", file=sys.stderr)
             continue
-        marked_in += clips_of(args.data, s, args.marked)
-        clean_in += clips_of(args.data, s, args.clean)
+        marked_in += clips_of(args.data, s, args.marked) if args.marked >= 0 else []
+        clean_in += clips_of(args.data, s, args.clean) if args.clean >= 0 else []
+        calls_in += clips_of(args.data, s, args.calls) if args.calls > 0 else []
+        speed_in += clips_of(args.data, s, 30)
     with ThreadPoolExecutor(args.jobs) as pool:
         marked = list(pool.map(lambda ic: marked_clip(args, ic[1][0], ic[1][1], ic[0], dnsmos), enumerate(marked_in)))
         clean = list(pool.map(lambda c: clean_clip(args, c[0], c[1]), clean_in))
-    spd = speed(args, clean_in) if args.speed_seconds > 0 else None
-    summary = summarize(marked, clean, spd, args)
-    args.json.write_text(json.dumps({"marked": marked, "clean": clean, "speed": spd,
+    # One call at a time: they run in real time and share the machine's cores.
+    calls = [call_clip(args, name, clip, i) for i, (name, clip) in enumerate(calls_in)]
+    spd = speed(args, speed_in) if args.speed_seconds > 0 else None
+    summary = summarize(marked, clean, spd, args, calls)
+    args.json.write_text(json.dumps({"marked": marked, "clean": clean, "calls": calls, "speed": spd,
                                      "command": " ".join(sys.argv), "minutes": (time.monotonic() - started) / 60}, indent=1))
     print(summary)
     print(f"\n({(time.monotonic() - started) / 60:.1f} min; every figure in {args.json})")
