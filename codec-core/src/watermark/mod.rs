@@ -7,8 +7,8 @@
 //! of the payload, whose bit says which colour the encoder aims for. Among
 //! the codewords whose error is within a small tolerance of the nearest
 //! one's, the encoder takes the nearest of the aimed-for colour
-//! ([`embed::Embedder`]); the detector encodes plainly and counts the codes
-//! of the colour the payload asks for ([`detect::Detector`]), a count whose
+//! ([`Embedder`]); the detector encodes plainly and counts the codes
+//! of the colour the payload asks for ([`Detector`]), a count whose
 //! distribution without the watermark is known exactly, so that its
 //! false-alarm probability is too.
 
