@@ -120,21 +120,22 @@ def attack(name: str, wav: Path, work: Path, rng) -> Path:
     return out
 
 
-def bits_right(sent: str, read) -> int:
-    if not read:
+def bits_right(sent, read) -> int:
+    if not read or not sent:
         return 0
     return sum(1 for a, b in zip(sent, read) if a == b)
 
 
 def marked_clip(args, name, clip, seed, dnsmos) -> dict:
     rng = np.random.default_rng(seed)
-    message = "".join(rng.choice(["0", "1"], 16))
+    message = "".join(rng.choice(["0", "1"], args.message_bits)) or None
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         src = work / "src.wav"
         write16(src, clip)
-        tol = ["--watermark-tolerance", str(args.tolerance)] if args.tolerance is not None else []
-        must([args.codec, "encode", "-q", str(src), str(work / "w.tok"), "--watermark", args.key, "--message", message] + tol)
+        extra = ["--watermark-tolerance", str(args.tolerance)] if args.tolerance is not None else []
+        extra += ["--message", message] if message else []
+        must([args.codec, "encode", "-q", str(src), str(work / "w.tok"), "--watermark", args.key] + extra)
         must([args.codec, "decode", "-q", str(work / "w.tok"), str(work / "w.wav")])
         must([args.codec, "encode", "-q", str(src), str(work / "p.tok")])
         must([args.codec, "decode", "-q", str(work / "p.tok"), str(work / "p.wav")])
@@ -238,7 +239,7 @@ def speed(args, clips) -> dict:
 def rate_row(name, ds, sent) -> str:
     rates = [sum(d["p"] <= t for d in ds) / len(ds) for t in THRESHOLDS]
     # A clip where nothing was found or read counts half its bits right (chance).
-    acc = np.mean([d["bits_right"] / 16 if d["message"] else 0.5 for d in ds])
+    acc = np.mean([d["bits_right"] / len(m) if d["message"] else 0.5 for d, m in zip(ds, sent) if m] or [float("nan")])
     exact = np.mean([d["message"] == m for d, m in zip(ds, sent)])
     return f"| {name} | " + " | ".join(f"{x:.1%}" for x in rates) + f" | {acc:.1%} | {exact:.1%} |"
 
@@ -254,7 +255,7 @@ def summarize(marked, clean, spd, args, calls) -> str:
             for m in metrics))
         lines.append("")
     lines.append("| condition | " + " | ".join(f"detected at p<={t:g}" for t in THRESHOLDS)
-                 + " | bit accuracy (16 bits, all clips) | message exact |")
+                 + f" | bit accuracy ({args.message_bits} bits, all clips) | message exact |")
     lines.append("|---|" + "---|" * (len(THRESHOLDS) + 2))
     sent = [r["message"] for r in marked]
     if marked:
@@ -298,6 +299,8 @@ def main():
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--speed-seconds", type=float, default=300.0)
     ap.add_argument("--no-dnsmos", action="store_true")
+    ap.add_argument("--message-bits", type=int, default=16, choices=range(0, 33), metavar="0-32",
+                    help="bits of the random message of each watermarked clip (0: none)")
     ap.add_argument("--tolerance", type=float, help="the embedding's tolerance (default: the codec's)")
     ap.add_argument("--json", type=Path, default=Path("watermark-results.json"))
     args = ap.parse_args()

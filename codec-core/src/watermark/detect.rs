@@ -1,6 +1,8 @@
 //! The detector's side: codes in, counts of the colours the payload asks
 //! for out, a second at a time, and the exact tail of those counts.
 
+use std::collections::VecDeque;
+
 use super::prf::{Tables, PHASES};
 use super::stats::{binomial_tail, prefix_tails};
 use super::{Message, WatermarkError, WatermarkKey, MAX_CODEBOOK, SLOTS};
@@ -16,16 +18,22 @@ const SECOND_TAIL: f64 = 0.01;
 /// Codes of each slot and colour in one second (at most 50 frames x stages).
 type Counts = [[u16; 2]; SLOTS];
 
+/// The counts of one second, for both lanes and every phase hypothesis.
+type Second = [[Counts; PHASES]; 2];
+
 /// Counts the colours of codes, a frame at a time, for every phase the
-/// first frame may have had in the stream that was marked.
+/// first frame may have had in the stream that was marked, and tests each
+/// window as soon as it is complete.
 ///
 /// Each distinct (stage, phase, code) is counted once in a window: a code
 /// repeated in silence would otherwise count many times for one coin toss,
 /// and the tails would no longer be exact. Windows start every half window
-/// and overlap, so two tables of those seen are kept, each cleared at the
-/// start of its windows (a table kept for the whole signal would fill up,
-/// and a watermarked stretch late in a long one would count for nothing).
-/// Memory grows only with the seconds counted (2 KiB a second).
+/// and overlap, so two lanes of counts are kept, each with its table of the
+/// codes seen, cleared at the start of its windows (a table kept for the
+/// whole signal would fill up, and a watermarked stretch late in a long one
+/// would count for nothing). Memory holds the last window's seconds and the
+/// best window's (about 130 KiB), whatever the length of the signal, and 24
+/// bytes a window tested.
 pub struct Detector {
     tables: Tables,
     stages: usize,
@@ -36,11 +44,26 @@ pub struct Detector {
     frames: u64,
     hop: u64,
     rate: u64,
-    /// `[second][lane][phase hypothesis]`: lane 0 counts the windows starting
+    /// The seconds from `first_kept` on: lane 0 counts the windows starting
     /// at 0, 30, 60 s..., lane 1 those at 15, 45 s...
-    seconds: Vec<[[Counts; PHASES]; 2]>,
+    kept: VecDeque<Second>,
+    first_kept: usize,
+    /// The start of the next window to test.
+    next_window: usize,
+    /// Every window tested: (start, end, tail, the seconds of it whose own
+    /// codes show the window's payload, bit i for second start + i).
+    tested: Vec<(usize, usize, f64, u32)>,
+    best: Option<Best>,
 }
 
+/// The window with the smallest tail so far.
+struct Best {
+    p: f64,
+    payload: [bool; SLOTS],
+    carries: bool,
+    /// Its codes under its lane and phase.
+    counts: [[u32; 2]; SLOTS],
+}
 /// What a detector concluded.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -48,7 +71,7 @@ pub struct Report {
     pub found: bool,
     /// The probability that a signal without this key's watermark scores
     /// as high: the best test's exact tail times the tests made (windows,
-    /// two hypotheses, phases, and the alignments of audio).
+    /// five hypotheses, eight phases, and the alignments of audio).
     pub false_alarm: f64,
     /// Codes counted in the best window and how many had the colour asked for.
     pub observations: u64,
@@ -69,7 +92,8 @@ impl Report {
     /// most 300. Not the agreeing share, which a message read from the codes
     /// lifts above half even without a watermark.
     pub fn score(&self) -> f64 {
-        -self.false_alarm.max(1e-300).log10()
+        // + 0.0: a probability of 1 scores 0, not -0.
+        -self.false_alarm.max(1e-300).log10() + 0.0
     }
 }
 
@@ -99,7 +123,11 @@ impl Detector {
             frames: 0,
             hop: hop as u64,
             rate: u64::from(rate),
-            seconds: Vec::new(),
+            kept: VecDeque::with_capacity(WINDOW_SECONDS + 1),
+            first_kept: 0,
+            next_window: 0,
+            tested: Vec::new(),
+            best: None,
         })
     }
 
@@ -109,9 +137,20 @@ impl Detector {
         let second = (self.frames * self.hop / self.rate) as usize;
         let frame = (self.frames % PHASES as u64) as usize;
         self.frames += 1;
-        if self.seconds.len() <= second {
-            self.seconds.resize(second + 1, [[[[0; 2]; SLOTS]; PHASES]; 2]);
+        // Every window that ends before this second is complete: test it.
+        while self.next_window + WINDOW_SECONDS <= second {
+            let start = self.next_window;
+            self.test(start, start + WINDOW_SECONDS);
+            self.next_window += WINDOW_SECONDS / 2;
+            while self.first_kept < self.next_window && !self.kept.is_empty() {
+                self.kept.pop_front();
+                self.first_kept += 1;
+            }
         }
+        while self.first_kept + self.kept.len() <= second {
+            self.kept.push_back([[[[0; 2]; SLOTS]; PHASES]; 2]);
+        }
+        let at = second - self.first_kept;
         for lane in 0..2 {
             if second < self.window_start[lane] {
                 continue;
@@ -130,9 +169,10 @@ impl Detector {
                     continue;
                 }
                 // Phase hypothesis h: this stream's frame 0 was the marked stream's frame h.
-                for (h, counts) in self.seconds[second][lane].iter_mut().enumerate() {
+                for (h, counts) in self.kept[at][lane].iter_mut().enumerate() {
                     let (slot, green) = self.tables.get(stage, (frame + h) % PHASES, code);
-                    counts[slot][usize::from(green)] += 1;
+                    let c = &mut counts[slot][usize::from(green)];
+                    *c = c.saturating_add(1);
                 }
             }
         }
@@ -143,46 +183,89 @@ impl Detector {
         self.frames
     }
 
-    /// Tests every window and phase for the two hypotheses (no message, some message).
-    pub fn report(&self, threshold: f64) -> Report {
-        let total = self.seconds.len();
-        let mut starts = vec![0usize];
-        while let Some(&last) = starts.last() {
-            if last + WINDOW_SECONDS >= total {
-                break;
-            }
-            starts.push(last + WINDOW_SECONDS / 2);
-        }
-        let window = |start: usize, h: usize| {
-            let lane = (start / (WINDOW_SECONDS / 2)) % 2;
-            let per_second =
-                self.seconds[start.min(total)..(start + WINDOW_SECONDS).min(total)].iter().map(|s| &s[lane][h]);
-            sum(per_second)
-        };
-        let mut best = (1.0f64, Message::payload(None), false, 0usize, 0usize);
-        for &start in &starts {
-            for h in 0..PHASES {
-                let (p, payload, carries) = test_window(&window(start, h));
-                if p < best.0 {
-                    best = (p, payload, carries, start, h);
-                }
+    /// Seconds counted so far.
+    fn duration(&self) -> usize {
+        (self.frames * self.hop).div_ceil(self.rate) as usize
+    }
+
+    /// Tests the window of seconds `start..end` (those kept) for every
+    /// phase and hypothesis, keeping it if it is the best so far.
+    fn test(&mut self, start: usize, end: usize) {
+        let lane = (start / (WINDOW_SECONDS / 2)) % 2;
+        let from = start.saturating_sub(self.first_kept);
+        let to = end.saturating_sub(self.first_kept).min(self.kept.len());
+        let mut best_here: Option<(f64, [bool; SLOTS], bool, usize)> = None;
+        for h in 0..PHASES {
+            let counts = sum(self.kept.range(from..to).map(|s| &s[lane][h]));
+            let (p, payload, carries) = test_window(&counts);
+            if best_here.as_ref().is_none_or(|b| p < b.0) {
+                best_here = Some((p, payload, carries, h));
             }
         }
-        let tests = (READ_PREFIXES.len() * PHASES * starts.len()) as u64;
-        let (p, payload, carries, start, h) = best;
-        let (agreeing, observations) = agreement(&window(start, h), &payload);
-        let false_alarm = (p * tests as f64).min(1.0);
-        let mut seconds: Vec<(u32, u32)> = Vec::new();
-        for (i, c) in self.seconds.iter().enumerate() {
-            // The lane whose window holds this second in its first half.
-            let lane = (i / (WINDOW_SECONDS / 2)) % 2;
+        let Some((p, payload, carries, h)) = best_here else { return };
+        let mut flags = 0u32;
+        for (i, c) in self.kept.range(from..to).enumerate() {
             let (a, n) = agreement(&c[lane][h], &payload);
             if n >= 10 && binomial_tail(n, a) <= SECOND_TAIL {
-                let i = i as u32;
-                match seconds.last_mut() {
-                    Some(last) if last.1 == i => last.1 = i + 1,
-                    _ => seconds.push((i, i + 1)),
+                flags |= 1 << i;
+            }
+        }
+        self.tested.push((start, end, p, flags));
+        if self.best.as_ref().is_none_or(|b| p < b.p) {
+            let counts = sum(self.kept.range(from..to).map(|s| &s[lane][h]));
+            self.best = Some(Best { p, payload, carries, counts });
+        }
+    }
+
+    /// Tests the windows not yet tested (the last ones, which the signal
+    /// ended inside) and reports the best, corrected for every test made.
+    /// Takes the detector: it ends the signal.
+    pub fn report(mut self, threshold: f64) -> Report {
+        let total = self.duration();
+        loop {
+            let start = self.next_window;
+            if start > 0 && start + WINDOW_SECONDS / 2 >= total {
+                break;
+            }
+            self.test(start, (start + WINDOW_SECONDS).min(total));
+            self.next_window += WINDOW_SECONDS / 2;
+            if start + WINDOW_SECONDS >= total {
+                break;
+            }
+        }
+        let tests = (READ_PREFIXES.len() * PHASES * self.tested.len().max(1)) as u64;
+        let correct = |p: f64| (p * tests as f64).min(1.0);
+        let Some(best) = self.best else {
+            return Report {
+                found: false,
+                false_alarm: 1.0,
+                observations: 0,
+                agreeing: 0,
+                message: None,
+                seconds: Vec::new(),
+                duration: total as u32,
+                tests,
+            };
+        };
+        let (agreeing, observations) = agreement(&best.counts, &best.payload);
+        let false_alarm = correct(best.p);
+        // Seconds: in every window found on its own, those whose own codes
+        // show the window's payload.
+        let mut spans: Vec<(u32, u32)> = Vec::new();
+        for &(start, end, p, flags) in &self.tested {
+            if correct(p) <= threshold {
+                for i in (0..end - start).filter(|i| flags & (1 << i) != 0) {
+                    let at = (start + i) as u32;
+                    spans.push((at, at + 1));
                 }
+            }
+        }
+        spans.sort_unstable();
+        let mut seconds: Vec<(u32, u32)> = Vec::new();
+        for (a, b) in spans {
+            match seconds.last_mut() {
+                Some(last) if a <= last.1 => last.1 = last.1.max(b),
+                _ => seconds.push((a, b)),
             }
         }
         Report {
@@ -190,7 +273,7 @@ impl Detector {
             false_alarm,
             observations,
             agreeing,
-            message: if carries { Message::from_payload(&payload) } else { None },
+            message: if best.carries { Message::from_payload(&best.payload) } else { None },
             seconds,
             duration: total as u32,
             tests,
@@ -251,4 +334,39 @@ fn test_window(counts: &[[u32; 2]; SLOTS]) -> (f64, [bool; SLOTS], bool) {
         }
     }
     best
+}
+
+// The flags of a window's seconds fit a u32.
+const _: () = assert!(WINDOW_SECONDS <= 32);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 34's "bounded memory": a long stream keeps one window of
+    /// seconds and a few bytes a window tested, not its every second.
+    #[test]
+    fn memory_does_not_grow_with_the_stream() {
+        let key = WatermarkKey::from_bytes(&[9; 32]).expect("key");
+        let mut d = Detector::new(&key, 3, 64, 320, 16_000, "test").expect("detector");
+        let mut x = 12345u64;
+        let minutes = 20;
+        for _ in 0..minutes * 60 * 50 {
+            let mut frame = [0u16; 3];
+            for c in &mut frame {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                *c = ((x >> 33) % 64) as u16;
+            }
+            d.push_frame(&frame);
+            assert!(d.kept.len() <= WINDOW_SECONDS + 1, "{} seconds kept", d.kept.len());
+        }
+        // Windows start every 15 s; those ending before the last second are
+        // tested as it goes, the last one (1170-1200 s) by the report.
+        assert_eq!(d.tested.len(), minutes * 4 - 2);
+        let r = d.report(DEFAULT_THRESHOLD_FOR_TESTS);
+        assert!(!r.found && r.duration == (minutes * 60) as u32, "{r:?}");
+        assert_eq!(r.tests, (READ_PREFIXES.len() * PHASES * (minutes * 4 - 1)) as u64);
+    }
+
+    const DEFAULT_THRESHOLD_FOR_TESTS: f64 = super::super::DEFAULT_THRESHOLD;
 }

@@ -91,10 +91,10 @@ impl Scan {
 
     /// The best alignment's report, its false-alarm probability multiplied
     /// by the alignments tried.
-    fn report(&self, threshold: f64) -> Result<Report, CodecError> {
+    fn report(self, threshold: f64) -> Result<Report, CodecError> {
         let mut best = self
             .lanes
-            .iter()
+            .into_iter()
             .map(|(_, _, d)| d.report(threshold))
             .min_by(|a, b| a.false_alarm.total_cmp(&b.false_alarm))
             .ok_or_else(|| CodecError::Internal("no alignment".into()))?;
