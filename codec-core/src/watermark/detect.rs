@@ -31,9 +31,9 @@ type Second = [[Counts; PHASES]; 2];
 /// and overlap, so two lanes of counts are kept, each with its table of the
 /// codes seen, cleared at the start of its windows (a table kept for the
 /// whole signal would fill up, and a watermarked stretch late in a long one
-/// would count for nothing). Memory holds the last window's seconds and the
-/// best window's (about 130 KiB), whatever the length of the signal, and 24
-/// bytes a window tested.
+/// would count for nothing). Memory holds the tables (about 75 KiB for
+/// the default model) and the last window's seconds (about 64 KiB),
+/// whatever the length of the signal, and 32 bytes a window tested.
 pub struct Detector {
     tables: Tables,
     stages: usize,
