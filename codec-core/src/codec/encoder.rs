@@ -104,7 +104,7 @@ impl Encoder {
                 if stages == 0 || self.quantizer.codebook_size() > crate::watermark::MAX_CODEBOOK {
                     return Err(WatermarkError::Unsupported(format!("{:?}", self.quantizer.kind())).into());
                 }
-                Some(Embedder::new(w, stages, self.quantizer.codebook_size()))
+                Some(Embedder::new(w, stages, self.quantizer.codebook_size())?)
             }
         };
         Ok(())

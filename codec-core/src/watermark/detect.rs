@@ -115,7 +115,7 @@ impl Detector {
             return Err(WatermarkError::Unsupported(model.to_string()));
         }
         Ok(Self {
-            tables: Tables::new(key, stages, size),
+            tables: Tables::new(key, stages, size)?,
             stages,
             size,
             seen: [vec![false; stages * PHASES * size], vec![false; stages * PHASES * size]],

@@ -2,7 +2,7 @@
 //! one whose colour is the bit its slot of the payload asks for.
 
 use super::prf::{Tables, PHASES};
-use super::{Message, Watermark, SLOTS};
+use super::{Message, Watermark, WatermarkError, SLOTS};
 use crate::quantizer::Steer;
 
 /// Steers the masked stages of an encoder. Counts the frames of each
@@ -16,13 +16,16 @@ pub struct Embedder {
 
 impl Embedder {
     /// An embedder for `stages` steerable stages of codebooks of `size`.
-    pub fn new(watermark: &Watermark, stages: usize, size: usize) -> Self {
-        Self {
-            tables: Tables::new(&watermark.key, stages, size),
+    ///
+    /// # Errors
+    /// As the key's HMAC (none in practice).
+    pub fn new(watermark: &Watermark, stages: usize, size: usize) -> Result<Self, WatermarkError> {
+        Ok(Self {
+            tables: Tables::new(&watermark.key, stages, size)?,
             payload: Message::payload(watermark.message.as_ref()),
             tolerance: watermark.tolerance(),
             frames: vec![0; stages],
-        }
+        })
     }
 
     pub fn reset(&mut self) {

@@ -4,7 +4,7 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::{WatermarkKey, SLOTS};
+use super::{WatermarkError, WatermarkKey, SLOTS};
 
 /// Frames a colour pattern lasts before it repeats: the context of a code
 /// is its frame's index modulo this. A detector does not know where a cut
@@ -20,9 +20,11 @@ pub(crate) struct Tables {
 }
 
 impl Tables {
-    pub(crate) fn new(key: &WatermarkKey, stages: usize, size: usize) -> Self {
-        // HMAC takes a key of any length; 16 to 64 bytes were checked.
-        let mac = <Hmac<Sha256> as Mac>::new_from_slice(key.bytes()).expect("HMAC takes any key length");
+    /// # Errors
+    /// None in practice (HMAC takes a key of any length); reported rather than unwrapped.
+    pub(crate) fn new(key: &WatermarkKey, stages: usize, size: usize) -> Result<Self, WatermarkError> {
+        let mac = <Hmac<Sha256> as Mac>::new_from_slice(key.bytes())
+            .map_err(|_| WatermarkError::KeyLength(key.bytes().len()))?;
         let mut entries = Vec::with_capacity(stages * PHASES * size);
         for stage in 0..stages {
             for phase in 0..PHASES {
@@ -32,12 +34,14 @@ impl Tables {
                     m.update(&[stage as u8, phase as u8]);
                     m.update(&(code as u32).to_le_bytes());
                     let h: [u8; 32] = m.finalize().into_bytes().into();
-                    let slot = (u64::from_le_bytes(h[..8].try_into().expect("8 bytes")) % SLOTS as u64) as u8;
+                    let mut first = [0u8; 8];
+                    first.copy_from_slice(&h[..8]);
+                    let slot = (u64::from_le_bytes(first) % SLOTS as u64) as u8;
                     entries.push(slot | (h[8] & 0x80));
                 }
             }
         }
-        Self { size, entries }
+        Ok(Self { size, entries })
     }
 
     /// `(slot, green)` of `code` at `phase` of `stage`.

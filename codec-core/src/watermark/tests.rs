@@ -27,7 +27,7 @@ fn codes(frames: usize, seed: u64) -> Vec<u16> {
 /// Embeds in `plain` as an encoder whose every codeword is equally near
 /// would: the embedder may take any code.
 fn embed(watermark: &Watermark, plain: &[u16]) -> Vec<u16> {
-    let mut e = Embedder::new(watermark, STAGES, SIZE);
+    let mut e = Embedder::new(watermark, STAGES, SIZE).expect("embedder");
     let mut out = plain.to_vec();
     for frame in out.chunks_exact_mut(STAGES) {
         for (stage, code) in frame.iter_mut().enumerate() {
@@ -75,8 +75,8 @@ fn messages_parse_and_their_payload_reads_back() {
 #[test]
 fn the_embedder_keeps_to_the_tolerance() {
     let w = Watermark::new(key(1), None).with_tolerance(0.5).expect("tolerance");
-    let tables = Tables::new(&w.key, STAGES, SIZE);
-    let mut e = Embedder::new(&w, STAGES, SIZE);
+    let tables = Tables::new(&w.key, STAGES, SIZE).expect("tables");
+    let mut e = Embedder::new(&w, STAGES, SIZE).expect("embedder");
     let mut steered = 0;
     for frame in 0..4 * PHASES {
         let phase = frame % PHASES;
