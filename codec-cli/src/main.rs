@@ -7,6 +7,7 @@ mod model_args;
 mod progress;
 mod rtp_args;
 mod stdout;
+mod watermark_args;
 mod wording;
 
 use std::process::ExitCode;
@@ -26,6 +27,8 @@ enum Command {
     Encode(commands::encode::Args),
     /// Decode a .tok file into a 16-bit WAV file
     Decode(commands::decode::Args),
+    /// Whether audio (or a .tok file) carries the watermark of a key (`encode --watermark`); exit 0 found, 1 not, 2 error
+    Detect(commands::detect::Args),
     /// Print a .tok file's header, duration and bitrate
     Info(commands::info::Args),
     /// Encode and decode in one go, printing the bitrate and the speed
@@ -80,6 +83,17 @@ fn main() -> ExitCode {
         Command::Tokenize(a) => commands::tokenize::run(a),
         Command::Detokenize(a) => commands::tokenize::detokenize(a),
         Command::Stats(a) => commands::tokenize::stats(a),
+        // A verdict, not a success: 0 found, 1 not found, 2 an error.
+        Command::Detect(a) => {
+            return match commands::detect::run(a) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(e) => {
+                    eprintln!("error: {}", one_line(&e));
+                    ExitCode::from(2)
+                }
+            }
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

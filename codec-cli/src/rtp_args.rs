@@ -1,10 +1,9 @@
 //! The RTP options of `codec send`, `codec receive` and `codec sdp`: the
 //! payload type and the SRTP key, read from a file or the environment.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Args as ClapArgs;
 use codec_stream::{RtpSettings, SrtpKey};
 
@@ -46,29 +45,11 @@ impl RtpArgs {
 /// its owner may read.
 fn read_key_file(path: &Path) -> Result<SrtpKey> {
     let shown = path.display();
-    // Looked at before it is opened: opening a FIFO would wait for a writer.
-    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
-        bail!("--srtp-key {shown}: not a regular file");
-    }
-    let file = std::fs::File::open(path).with_context(|| format!("--srtp-key {shown}"))?;
-    let meta = file.metadata().with_context(|| format!("--srtp-key {shown}"))?;
-    if !meta.is_file() {
-        bail!("--srtp-key {shown}: not a regular file");
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = meta.permissions().mode();
-        if mode & 0o077 != 0 {
-            bail!("--srtp-key {shown}: the key is readable by others (mode {:o}); chmod 600 it", mode & 0o777);
+    let text = codec_core::input::read_private_text(path, MAX_KEY_FILE_LEN).map_err(|e| match e {
+        codec_core::input::InputError::TooLarge { .. } => {
+            anyhow::anyhow!("--srtp-key {shown}: too long for a key file (a key is 40 characters of base64)")
         }
-    }
-    let mut text = String::new();
-    file.take(MAX_KEY_FILE_LEN + 1)
-        .read_to_string(&mut text)
-        .with_context(|| format!("--srtp-key {shown}: not a text file"))?;
-    if text.len() as u64 > MAX_KEY_FILE_LEN {
-        bail!("--srtp-key {shown}: too long for a key file (a key is 40 characters of base64)");
-    }
+        other => anyhow::Error::new(other).context("--srtp-key"),
+    })?;
     SrtpKey::from_base64(&text).with_context(|| format!("--srtp-key {shown}"))
 }

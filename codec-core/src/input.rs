@@ -27,6 +27,8 @@ pub enum InputError {
     NotRegular { path: PathBuf },
     #[error("{path}: larger than the {limit}-byte limit")]
     TooLarge { path: PathBuf, limit: u64 },
+    #[error("{path}: the key is readable by others (mode {mode:o}); chmod 600 it")]
+    ReadableByOthers { path: PathBuf, mode: u32 },
 }
 
 /// Opens `path` to read if it is a regular file.
@@ -97,6 +99,34 @@ pub fn read_text(path: &Path, limit: u64) -> Result<String, InputError> {
     })
 }
 
+/// As [`read_text`], for a secret (a key file): refused, before a byte of it
+/// is read, when its group or others may read or write it. The content is
+/// never quoted in an error.
+///
+/// # Errors
+/// As [`read_text`], and [`InputError::ReadableByOthers`].
+pub fn read_private_text(path: &Path, limit: u64) -> Result<String, InputError> {
+    let io_error = |source| InputError::Io { path: path.to_owned(), source };
+    let mut file = open_regular(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = file.metadata().map_err(io_error)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            return Err(InputError::ReadableByOthers { path: path.to_owned(), mode: mode & 0o777 });
+        }
+    }
+    let mut bytes = Vec::new();
+    (&mut file).take(limit.saturating_add(1)).read_to_end(&mut bytes).map_err(io_error)?;
+    if bytes.len() as u64 > limit {
+        return Err(InputError::TooLarge { path: path.to_owned(), limit });
+    }
+    String::from_utf8(bytes).map_err(|_| InputError::Io {
+        path: path.to_owned(),
+        source: io::Error::new(io::ErrorKind::InvalidData, "not a text file"),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,6 +142,22 @@ mod tests {
         let err = read_text(&path, 5).expect_err("not UTF-8");
         assert!(err.to_string().contains("valid UTF-8"), "{err}");
         assert!(matches!(read_regular(&dir.path().join("none"), 5), Err(InputError::Io { .. })));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn private_text_is_refused_when_others_may_read_it() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("k");
+        std::fs::write(&path, "secret").expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let err = read_private_text(&path, 64).expect_err("world-readable");
+        assert!(matches!(err, InputError::ReadableByOthers { mode: 0o644, .. }), "{err}");
+        assert!(!err.to_string().contains("secret"));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        assert_eq!(read_private_text(&path, 64).expect("read"), "secret");
+        assert!(matches!(read_private_text(&path, 3), Err(InputError::TooLarge { .. })));
     }
 
     /// Issue 32, items 8 and 9: a FIFO is refused without waiting for a

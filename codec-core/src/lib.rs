@@ -20,6 +20,7 @@ pub mod output;
 pub mod package;
 pub mod quantizer;
 pub mod runtime;
+pub mod watermark;
 
 pub use codec::{frames_for, samples_from, BatchEncoder, Decoder, Encoder, DEFAULT_BLOCK_FRAMES, MAX_BLOCK_FRAMES};
 pub use error::CodecError;

@@ -74,6 +74,18 @@ typedef struct CodecModelInfo {
   uint32_t bits_per_code;
 } CodecModelInfo;
 
+// What `codec_detect_watermark` concluded.
+typedef struct CodecWatermarkResult {
+  // 1 when the false-alarm probability is at or below the threshold, else 0.
+  int32_t found;
+  // The probability that audio without the watermark scores as high.
+  double false_alarm;
+  // Bits of the message read (0: none, or not found).
+  uint32_t message_len;
+  // The message, its first bit in bit 0.
+  uint32_t message;
+} CodecWatermarkResult;
+
 // Success.
 #define CODEC_OK 0
 
@@ -282,6 +294,36 @@ size_t codec_model_decoder_delay(const struct CodecModel *model);
 // empty if none has failed. The pointer stays valid until the next failing
 // call on this thread; copy the text to keep it.
 const char *codec_last_error_message(void);
+
+// Embeds the watermark of the key in the file `key_path` (base64 of 16 to
+// 64 bytes, readable by its owner alone) in the codes `encoder` emits from
+// its next push, carrying `message` (NULL for none, or 1 to 32 characters of
+// `0` and `1`). A NULL `key_path` stops embedding. Call it before the first
+// push of a stream.
+//
+// # Safety
+// `encoder` is NULL or live and used by this thread alone; `key_path` and
+// `message` are NULL or NUL-terminated strings.
+CodecStatus codec_encoder_set_watermark(struct CodecEncoder *encoder,
+                                        const char *key_path,
+                                        const char *message);
+
+// Whether `len` samples of mono PCM at `sample_rate` Hz carry the watermark
+// of the key in the file `key_path`, reported found at a false-alarm
+// probability of `threshold` or less (1e-6 is `codec detect`'s default).
+// The PCM is encoded plainly four times over (a few seconds of work a
+// minute of audio on one core); `result` gets the verdict.
+//
+// # Safety
+// `model` is NULL or live; `pcm` points to `len` floats (NULL only for 0);
+// `key_path` is a NUL-terminated string; `result` is writable.
+CodecStatus codec_detect_watermark(const struct CodecModel *model,
+                                   const float *pcm,
+                                   size_t len,
+                                   uint32_t sample_rate,
+                                   const char *key_path,
+                                   double threshold,
+                                   struct CodecWatermarkResult *result);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -25,6 +25,10 @@ pub struct CodecEncoder {
 }
 
 impl CodecEncoder {
+    pub(crate) fn encoder_mut(&mut self) -> &mut Encoder {
+        &mut self.encoder
+    }
+
     fn push(&mut self, pcm: &[f32], out: &mut [u16]) -> Result<usize, Failure> {
         self.health.check("encoder")?;
         check_finite(pcm)?;

@@ -16,11 +16,13 @@ mod decoder;
 mod encoder;
 mod model;
 mod status;
+mod watermark;
 
 pub use decoder::*;
 pub use encoder::*;
 pub use model::*;
 pub use status::*;
+pub use watermark::*;
 
 use codec_core::CodecError;
 

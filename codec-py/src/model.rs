@@ -11,6 +11,21 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use crate::{arrays, codec_err};
+use codec_core::watermark::{self, Message, Watermark, WatermarkKey};
+
+/// The watermark of `key`'s file and `message`, for `encode`.
+fn watermark_of(key: Option<&std::path::Path>, message: Option<&str>) -> PyResult<Option<Watermark>> {
+    let value = |e: watermark::WatermarkError| PyValueError::new_err(e.to_string());
+    let Some(key) = key else {
+        if message.is_some() {
+            return Err(PyValueError::new_err("message= needs watermark= (a key file)"));
+        }
+        return Ok(None);
+    };
+    let key = WatermarkKey::read_file(key).map_err(value)?;
+    let message = message.map(Message::parse).transpose().map_err(value)?;
+    Ok(Some(Watermark::new(key, message)))
+}
 
 /// A model package, opened by name (`"default"`, `"mcrvq"`, `"grvq"`) or by
 /// the path of a package folder, as `codec --model` does.
@@ -153,16 +168,23 @@ impl Model {
     /// `[channels, samples]`, mixed down; soundfile's `[samples, channels]`
     /// is refused: pass `audio.T`) at `sample_rate` Hz to codes, uint16
     /// `[frames, codebooks]`: the codes `codec encode` writes.
-    #[pyo3(signature = (audio, sample_rate, stages = None))]
+    ///
+    /// `watermark`: the path of a watermark key file (`docs/watermark.md`;
+    /// refused if others may read it), to embed its watermark and `message`
+    /// (1 to 32 characters of `0` and `1`), as `codec encode --watermark`.
+    #[pyo3(signature = (audio, sample_rate, stages = None, watermark = None, message = None))]
     fn encode<'py>(
         &self,
         py: Python<'py>,
         audio: &Bound<'py, PyAny>,
         sample_rate: u32,
         stages: Option<usize>,
+        watermark: Option<std::path::PathBuf>,
+        message: Option<&str>,
     ) -> PyResult<Bound<'py, PyArray2<u16>>> {
         let input = arrays::samples(audio)?;
         let stages = self.stages_or_default(stages)?;
+        let watermark = watermark_of(watermark.as_deref(), message)?;
         let tokens = py
             .allow_threads(|| -> Result<TokenFile, CodecError> {
                 let pcm = audio::resample(&input, sample_rate, self.package.sample_rate())?;
@@ -170,12 +192,51 @@ impl Model {
                     &self.encoders,
                     stages,
                     || Encoder::new(&self.package, self.options, stages),
-                    |encoder| offline::encode_with(&self.package, encoder, &pcm, |_| {}),
+                    |encoder| {
+                        encoder.set_watermark(watermark.as_ref())?;
+                        let tokens = offline::encode_with(&self.package, encoder, &pcm, |_| {});
+                        // Back to the pool plain.
+                        encoder.set_watermark(None)?;
+                        tokens
+                    },
                 )
             })
             .map_err(codec_err)?;
         let per_frame = usize::from(tokens.header.layout.codebooks);
         arrays::codes_array(py, tokens.codes, per_frame)
+    }
+
+    /// Whether `audio` at `sample_rate` Hz carries the watermark of the key
+    /// in the file `key`, as `codec detect` says: a dict of `found`,
+    /// `false_alarm` (the probability that audio without it scores as high),
+    /// `message` (a string of 0 and 1, or None) and `seconds` (the (start,
+    /// end) spans that show it on their own, when found).
+    #[pyo3(signature = (audio, sample_rate, key, threshold = codec_core::watermark::DEFAULT_THRESHOLD))]
+    fn detect_watermark<'py>(
+        &self,
+        py: Python<'py>,
+        audio: &Bound<'py, PyAny>,
+        sample_rate: u32,
+        key: std::path::PathBuf,
+        threshold: f64,
+    ) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+        if !(threshold > 0.0 && threshold < 1.0) {
+            return Err(PyValueError::new_err("threshold must be between 0 and 1"));
+        }
+        let input = arrays::samples(audio)?;
+        let key = WatermarkKey::read_file(&key).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let report = py
+            .allow_threads(|| -> Result<_, CodecError> {
+                let pcm = audio::resample(&input, sample_rate, self.package.sample_rate())?;
+                watermark::detect_pcm(&self.package, self.options, &pcm, &key, threshold)
+            })
+            .map_err(codec_err)?;
+        let d = pyo3::types::PyDict::new(py);
+        d.set_item("found", report.found)?;
+        d.set_item("false_alarm", report.false_alarm)?;
+        d.set_item("message", report.found.then(|| report.message.as_ref().map(ToString::to_string)).flatten())?;
+        d.set_item("seconds", if report.found { report.seconds.clone() } else { Vec::new() })?;
+        Ok(d)
     }
 
     /// Decodes codes `[frames, codebooks]` to float32 PCM at the model's rate

@@ -121,6 +121,14 @@ impl FrameSender {
         self.max_backlog = ms.map(|ms| (u64::from(self.device_rate) * u64::from(ms) / 1000) as usize);
     }
 
+    /// Embeds `watermark` in the codes sent from now on (`None`: no longer).
+    ///
+    /// # Errors
+    /// A model with no stage to carry one (not MCRVQ).
+    pub fn set_watermark(&mut self, watermark: Option<&codec_core::watermark::Watermark>) -> Result<(), StreamError> {
+        Ok(self.encoder.set_watermark(watermark)?)
+    }
+
     /// Puts `n` frames in each packet (1 to [`MAX_FRAMES_PER_PACKET`]): the
     /// 12-byte RTP header is paid once for all of them, at `n - 1` frames more
     /// delay. The receiver needs no setting: packets say how many frames

@@ -7,6 +7,7 @@ use codec_core::{offline, Encoder};
 use crate::io;
 use crate::model_args::{notice_fallback, ModelArgs, RateArgs};
 use crate::progress::Progress;
+use crate::watermark_args::WatermarkArgs;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -18,6 +19,8 @@ pub struct Args {
     pub model: ModelArgs,
     #[command(flatten)]
     pub rate: RateArgs,
+    #[command(flatten)]
+    pub watermark: WatermarkArgs,
     /// Print nothing but errors
     #[arg(long, short)]
     pub quiet: bool,
@@ -27,6 +30,7 @@ pub fn run(args: Args) -> Result<()> {
     crate::stdout::refuse_terminal(&args.output, "tokens")?;
     let package = args.model.open()?;
     let stages = args.rate.stages(&package)?;
+    let watermark = args.watermark.watermark()?;
     let mut input = io::open_audio(&args.input)?;
     let mut output = io::create_output(&args.output, &args.input)?;
     let started = Instant::now();
@@ -34,6 +38,7 @@ pub fn run(args: Args) -> Result<()> {
     let bar = Progress::new("encoding", declared);
     let mut encoder = Encoder::new(&package, args.model.runtime(), stages)?;
     notice_fallback(encoder.device());
+    encoder.set_watermark(watermark.as_ref()).context("--watermark")?;
     let tokens = offline::encode_audio(&package, &mut encoder, &mut input, |f| bar.set(f))
         .map_err(|e| io::stream_error(e, &args.input, &args.output))?;
     bar.finish();

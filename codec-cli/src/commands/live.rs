@@ -130,6 +130,8 @@ pub struct SendArgs {
     /// Send this audio file, at real-time pace, instead of the microphone
     #[arg(long, short)]
     pub input: Option<PathBuf>,
+    #[command(flatten)]
+    pub watermark: crate::watermark_args::WatermarkArgs,
 }
 
 #[derive(ClapArgs, Debug)]
@@ -191,6 +193,7 @@ fn options(
         idle_from_start: true,
         realtime: !common.no_realtime,
         rtp: codec_stream::RtpSettings::default(),
+        watermark: None,
     })
 }
 
@@ -330,6 +333,7 @@ pub fn send(a: SendArgs) -> Result<()> {
     let mut options = options(&a.common, &a.rate, &package, a.net.config()?, a.net.frames_per_packet)?;
     options.rtp = a.rtp.settings()?;
     options.rtp.ssrc = a.ssrc;
+    options.watermark = a.watermark.watermark()?;
     let to = resolve(&a.to)?;
     let input = match a.input {
         Some(path) => Input::File { path, pace: 1.0 },

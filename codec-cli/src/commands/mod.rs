@@ -1,4 +1,5 @@
 pub mod decode;
+pub mod detect;
 pub mod encode;
 pub mod info;
 pub mod live;

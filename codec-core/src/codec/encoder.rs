@@ -10,6 +10,7 @@ use crate::dsp::StftAnalyzer;
 use crate::package::ModelPackage;
 use crate::quantizer::{Quantizer, Scratch};
 use crate::runtime::RuntimeOptions;
+use crate::watermark::{Embedder, Watermark, WatermarkError};
 use crate::CodecError;
 
 /// The streaming encoder: push samples, get codes.
@@ -37,6 +38,7 @@ pub struct Encoder {
     samples_in: u64,
     /// Samples the decoder's synthesis lags, which the flush must cover.
     decoder_delay: usize,
+    watermark: Option<Embedder>,
 }
 
 impl Encoder {
@@ -85,7 +87,32 @@ impl Encoder {
             frames_out: 0,
             samples_in: 0,
             decoder_delay: m.decoder_delay_samples(),
+            watermark: None,
         })
+    }
+
+    /// Embeds `watermark` in the codes from now on (`None`: no longer).
+    /// Set it before the first push of a stream.
+    ///
+    /// # Errors
+    /// A model whose quantizer has no stage to carry one (not MCRVQ).
+    pub fn set_watermark(&mut self, watermark: Option<&Watermark>) -> Result<(), CodecError> {
+        self.watermark = match watermark {
+            None => None,
+            Some(w) => {
+                let stages = self.quantizer.steerable_stages();
+                if stages == 0 || self.quantizer.codebook_size() > crate::watermark::MAX_CODEBOOK {
+                    return Err(WatermarkError::Unsupported(format!("{:?}", self.quantizer.kind())).into());
+                }
+                Some(Embedder::new(w, stages, self.quantizer.codebook_size())?)
+            }
+        };
+        Ok(())
+    }
+
+    /// Whether a watermark is embedded.
+    pub fn watermarked(&self) -> bool {
+        self.watermark.is_some()
     }
 
     /// Stages of codes a frame.
@@ -190,7 +217,11 @@ impl Encoder {
             .map_err(|e| CodecError::Internal(e.to_string()))?;
         let start = codes.len();
         codes.resize(start + n * per_frame, 0);
-        self.quantizer.encode(latent, self.stages, &mut codes[start..], &mut self.scratch)?;
+        let out = &mut codes[start..];
+        match self.watermark.as_mut() {
+            Some(w) => self.quantizer.encode_steered(latent, self.stages, out, &mut self.scratch, w)?,
+            None => self.quantizer.encode(latent, self.stages, out, &mut self.scratch)?,
+        }
         self.frames_out += n as u64;
         Ok(n)
     }
@@ -202,5 +233,8 @@ impl Encoder {
         self.pending.clear();
         self.frames_out = 0;
         self.samples_in = 0;
+        if let Some(w) = self.watermark.as_mut() {
+            w.reset();
+        }
     }
 }

@@ -29,6 +29,11 @@ impl Codebook {
         self.entries.ncols()
     }
 
+    /// Half the squared norm of each codeword.
+    pub fn half_norms(&self) -> &Array1<f32> {
+        &self.half_norms
+    }
+
     /// The codeword for `code` (`code < size`).
     pub fn entry(&self, code: usize) -> ndarray::ArrayView1<'_, f32> {
         self.entries.row(code)

@@ -4,7 +4,7 @@ use std::ops::Range;
 
 use ndarray::{s, ArrayView2, ArrayViewMut2, Zip};
 
-use super::{check_code, check_len, Codebook, Quantizer, QuantizerError, QuantizerKind, Scratch};
+use super::{check_code, check_len, Codebook, Quantizer, QuantizerError, QuantizerKind, Scratch, Steer};
 
 /// The first `masks.len()` stages each read one channel range of the latent
 /// (the rest taken as zero) and their full-width codewords are summed; the
@@ -71,12 +71,55 @@ impl Quantizer for Mcrvq {
         self.books[0].size()
     }
 
+    fn steerable_stages(&self) -> usize {
+        self.masks.len()
+    }
+
     fn encode(
         &self,
         latent: ArrayView2<'_, f32>,
         stages: usize,
         codes: &mut [u16],
         scratch: &mut Scratch,
+    ) -> Result<(), QuantizerError> {
+        self.encode_with(latent, stages, codes, scratch, None)
+    }
+
+    fn encode_steered(
+        &self,
+        latent: ArrayView2<'_, f32>,
+        stages: usize,
+        codes: &mut [u16],
+        scratch: &mut Scratch,
+        steer: &mut dyn Steer,
+    ) -> Result<(), QuantizerError> {
+        self.encode_with(latent, stages, codes, scratch, Some(steer))
+    }
+
+    fn decode(&self, codes: &[u16], stages: usize, mut latent: ArrayViewMut2<'_, f32>) -> Result<(), QuantizerError> {
+        self.check_stages(stages)?;
+        check_len("latent width", self.latent_dim, latent.ncols())?;
+        check_len("codes", latent.nrows() * stages, codes.len())?;
+        let size = self.codebook_size();
+        latent.fill(0.0);
+        for (frame_codes, mut row) in codes.chunks_exact(stages).zip(latent.rows_mut()) {
+            for (book, &code) in self.books.iter().zip(frame_codes) {
+                let entry = book.entry(check_code(code, size)?);
+                Zip::from(&mut row).and(&entry).for_each(|r, &c| *r += c);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Mcrvq {
+    fn encode_with(
+        &self,
+        latent: ArrayView2<'_, f32>,
+        stages: usize,
+        codes: &mut [u16],
+        scratch: &mut Scratch,
+        mut steer: Option<&mut dyn Steer>,
     ) -> Result<(), QuantizerError> {
         self.check_stages(stages)?;
         check_len("latent width", self.latent_dim, latent.ncols())?;
@@ -90,6 +133,21 @@ impl Quantizer for Mcrvq {
         for (st, book) in self.books.iter().enumerate().take(stages) {
             let mask = self.masks.get(st).cloned().unwrap_or(0..self.latent_dim);
             book.nearest_into(residual.slice(s![.., mask.clone()]), mask.start, scores.view_mut(), found);
+            if let (Some(steer), true) = (steer.as_deref_mut(), st < masked) {
+                let x = residual.slice(s![.., mask.clone()]);
+                for ((x, mut row), code) in x.rows().into_iter().zip(scores.rows_mut()).zip(found.iter_mut()) {
+                    // The scores hold x.c; half the squared error is |c|^2/2 - x.c + |x|^2/2.
+                    let floor = 0.5 * x.dot(&x);
+                    Zip::from(&mut row).and(book.half_norms()).for_each(|e, &h| *e = (h - *e + floor).max(0.0));
+                    let half_errors = row.as_slice().ok_or(QuantizerError::ShapeMismatch {
+                        what: "contiguous scores",
+                        expected: 1,
+                        actual: 0,
+                    })?;
+                    *code = steer.choose(st, half_errors, *code);
+                    check_code(*code, half_errors.len())?;
+                }
+            }
             // The masked stages all read the latent itself; their sum leaves it at once.
             let target = if st < masked { &mut summed } else { &mut residual };
             let sign = if st < masked { 1.0 } else { -1.0 };
@@ -99,21 +157,6 @@ impl Quantizer for Mcrvq {
             }
             if st + 1 == masked {
                 Zip::from(&mut residual).and(&summed).for_each(|r, &q| *r -= q);
-            }
-        }
-        Ok(())
-    }
-
-    fn decode(&self, codes: &[u16], stages: usize, mut latent: ArrayViewMut2<'_, f32>) -> Result<(), QuantizerError> {
-        self.check_stages(stages)?;
-        check_len("latent width", self.latent_dim, latent.ncols())?;
-        check_len("codes", latent.nrows() * stages, codes.len())?;
-        let size = self.codebook_size();
-        latent.fill(0.0);
-        for (frame_codes, mut row) in codes.chunks_exact(stages).zip(latent.rows_mut()) {
-            for (book, &code) in self.books.iter().zip(frame_codes) {
-                let entry = book.entry(check_code(code, size)?);
-                Zip::from(&mut row).and(&entry).for_each(|r, &c| *r += c);
             }
         }
         Ok(())

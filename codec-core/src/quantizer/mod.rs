@@ -33,6 +33,14 @@ pub enum QuantizerError {
     ShapeMismatch { what: &'static str, expected: usize, actual: usize },
 }
 
+/// Picks a code other than the nearest one (a watermark's choice).
+pub trait Steer {
+    /// The code of the next frame of `stage`. `half_errors[i]` is half the
+    /// squared distance of codeword `i` to the frame's target, and `nearest`
+    /// the index of the smallest. Returns a code below `half_errors.len()`.
+    fn choose(&mut self, stage: usize, half_errors: &[f32], nearest: u16) -> u16;
+}
+
 /// The quantizer families a model package may name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QuantizerKind {
@@ -73,6 +81,30 @@ pub trait Quantizer: Send + Sync {
         codes: &mut [u16],
         scratch: &mut Scratch,
     ) -> Result<(), QuantizerError>;
+
+    /// Stages whose code a [`Steer`] may choose (MCRVQ's masked stages, whose
+    /// choice the residual stages after them absorb); 0 where none may.
+    fn steerable_stages(&self) -> usize {
+        0
+    }
+
+    /// As [`Quantizer::encode`], letting `steer` pick the code of each
+    /// frame of the first [`Quantizer::steerable_stages`] stages, frame by
+    /// frame in order. A quantizer with no steerable stage ignores it.
+    ///
+    /// # Errors
+    /// As [`Quantizer::encode`].
+    fn encode_steered(
+        &self,
+        latent: ArrayView2<'_, f32>,
+        stages: usize,
+        codes: &mut [u16],
+        scratch: &mut Scratch,
+        steer: &mut dyn Steer,
+    ) -> Result<(), QuantizerError> {
+        let _ = steer;
+        self.encode(latent, stages, codes, scratch)
+    }
 
     /// Writes the sum of the codewords into `latent`.
     ///

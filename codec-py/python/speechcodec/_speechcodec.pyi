@@ -54,13 +54,28 @@ class Model:
     @property
     def stages(self) -> Tuple[int, int, int]:
         """``(fewest, most, default)`` stages."""
-    def encode(self, audio: Audio, sample_rate: int, stages: Optional[int] = None) -> Codes:
+    def encode(
+        self,
+        audio: Audio,
+        sample_rate: int,
+        stages: Optional[int] = None,
+        watermark: Optional[_Path] = None,
+        message: Optional[str] = None,
+    ) -> Codes:
         """Encodes ``audio`` (``[samples]`` or ``[channels, samples]``, mixed down)
         at ``sample_rate`` Hz to codes, uint16 ``[frames, codebooks]``: the codes
         ``codec encode`` writes. ``TypeError`` for another dtype, ``ValueError``
         for NaN or infinite samples or a bad shape (soundfile's ``[samples,
         channels]`` among them: pass ``audio.T``), ``CodecError`` for empty
-        audio or a stage count the model lacks."""
+        audio or a stage count the model lacks. ``watermark``: a key file's path
+        to embed its watermark and ``message`` (1 to 32 characters of 0 and 1),
+        as ``codec encode --watermark``; ``ValueError`` for a bad key or message."""
+    def detect_watermark(
+        self, audio: Audio, sample_rate: int, key: _Path, threshold: float = 1e-6
+    ) -> dict:
+        """Whether ``audio`` carries the watermark of the key in the file ``key``,
+        as ``codec detect`` says: ``{"found": bool, "false_alarm": float,
+        "message": str | None, "seconds": [(start, end), ...]}``."""
     def decode(
         self, codes: CodesIn, sample_rate: Optional[int] = None, original_len: Optional[int] = None
     ) -> Pcm:

@@ -94,6 +94,8 @@ pub struct CallOptions {
     pub realtime: bool,
     /// The packets' RTP payload type and SRTP key.
     pub rtp: RtpSettings,
+    /// A watermark the sender embeds in its codes (`docs/watermark.md`).
+    pub watermark: Option<codec_core::watermark::Watermark>,
 }
 
 impl Default for CallOptions {
@@ -110,6 +112,7 @@ impl Default for CallOptions {
             idle_from_start: true,
             realtime: true,
             rtp: RtpSettings::default(),
+            watermark: None,
         }
     }
 }
@@ -229,6 +232,7 @@ fn new_sender(
     let mut sender =
         FrameSender::new(package, options.runtime, options.stages, &options.rtp, rate, ring, counters.clone())?;
     sender.set_frames_per_packet(options.frames_per_packet)?;
+    sender.set_watermark(options.watermark.as_ref())?;
     if matches!(input, Input::Device(_)) {
         sender.set_max_backlog_ms(Some(MAX_CAPTURE_BACKLOG_MS));
     }
