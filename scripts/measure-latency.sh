@@ -28,8 +28,17 @@ play_pid=$!
 parec -d duplex.monitor --raw --format=s16le --rate=48000 --channels=2 > "$work/duplex.raw" &
 rec_pid=$!
 sleep 2
-"$codec" loopback --duration "$seconds" "$@" 2> "$work/loopback.log" || { cat "$work/loopback.log"; exit 1; }
+"$codec" loopback --duration "$seconds" "$@" 2> "$work/loopback.log" &
+call_pid=$!
+# What the server granted the call's streams, a few seconds in: its
+# latencies are the sound server's share of the delay.
+sleep "$((seconds < 20 ? seconds / 2 : 10))"
+pactl list source-outputs > "$work/streams.txt" 2>&1 || true
+pactl list sink-inputs >> "$work/streams.txt" 2>&1 || true
+wait "$call_pid" || { cat "$work/loopback.log"; exit 1; }
 kill "$rec_pid" "$play_pid"
+echo "the call's streams at $((seconds < 20 ? seconds / 2 : 10)) s (buffer latency, sink/source latency):"
+grep -E "^(Source Output|Sink Input) #|media.name|Buffer Latency|(Sink|Source) Latency" "$work/streams.txt" | sed 's/^[[:space:]]*/  /'
 echo "notices during the call: $(grep -c '^notice' "$work/loopback.log" || true)"
 tail -n "${CODEC_LOG_LINES:-3}" "$work/loopback.log"
 echo "sound server: $(grep -c "Implicit underrun" "$work/pulse/pulse.log" || true) playback underruns, $(grep -ci overrun "$work/pulse/pulse.log" || true) overrun lines"

@@ -6,7 +6,8 @@
 //! ```
 //!
 //! - [`callbacks`]: the device callbacks, which only copy samples and count;
-//! - [`sender`] and [`receiver`]: the two codec halves, each driven by one thread;
+//! - [`sender`] and [`receiver`]: the two codec halves, each driven by one thread, around a
+//!   [`frame_codec`]: the model, or a pass-through that measures the path's floor;
 //! - [`jitter`]: the receiver's adaptive jitter buffer, and [`playout_clock`], which paces it;
 //! - [`rtp`]: the packets on the wire, RTP or SRTP (`docs/rtp-payload.md`), and [`srtp_key`], the call's key;
 //! - [`netsim`]: a deterministic lossy, jittery network for tests and demos;
@@ -22,6 +23,7 @@ pub mod callbacks;
 pub mod delay;
 pub mod device;
 pub mod filedev;
+pub mod frame_codec;
 pub mod jitter;
 pub mod netsim;
 pub mod pacing;
@@ -38,6 +40,7 @@ pub mod srtp_key;
 pub mod stats;
 
 pub use device::{list_devices, DeviceInfo};
+pub use frame_codec::CodecChoice;
 pub use jitter::{JitterBuffer, JitterConfig, JitterStats, Playout, PushOutcome};
 pub use netsim::{NetSim, NetSimConfig, NetSimStats};
 pub use rtp::{RtpSettings, DEFAULT_PAYLOAD_TYPE};

@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use codec_core::audio::StreamResampler;
 use codec_core::bitstream::Packet;
-use codec_core::{Encoder, ModelPackage, RuntimeOptions};
+use codec_core::{ModelPackage, RuntimeOptions};
 use ringbuf::traits::{Consumer, Observer};
 use ringbuf::HeapCons;
 
+use crate::frame_codec::{CodecChoice, FrameEncoder, FrameLayout};
 use crate::rtp::{RtpOut, RtpSettings};
 use crate::stats::Counters;
 use crate::StreamError;
@@ -43,7 +44,7 @@ pub struct FrameSender {
     resampler: StreamResampler,
     input: Vec<f32>,
     resampled: Vec<f32>,
-    encoder: Encoder,
+    encoder: FrameEncoder,
     codes: Vec<u16>,
     packet: Packet,
     rtp: RtpOut,
@@ -76,23 +77,43 @@ impl FrameSender {
         ring: HeapCons<f32>,
         counters: Arc<Counters>,
     ) -> Result<Self, StreamError> {
+        Self::with_codec(CodecChoice::Model, package, options, stages, rtp, device_rate, ring, counters)
+    }
+
+    /// As [`FrameSender::new`], with the codec `choice` (the model, or the
+    /// pass-through that measures the path without it).
+    ///
+    /// # Errors
+    /// As [`FrameSender::new`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_codec(
+        choice: CodecChoice,
+        package: &ModelPackage,
+        options: RuntimeOptions,
+        stages: usize,
+        rtp: &RtpSettings,
+        device_rate: u32,
+        ring: HeapCons<f32>,
+        counters: Arc<Counters>,
+    ) -> Result<Self, StreamError> {
         // One network call per frame: a frame leaves as soon as its last sample is in.
-        let encoder = Encoder::with_block(package, options, stages, 1)?;
-        let model_rate = package.sample_rate();
+        let encoder = FrameEncoder::open(choice, package, options, stages)?;
+        let layout = FrameLayout::of(choice, package, stages);
+        let model_rate = layout.rate;
         // About 5 ms a chunk at the device rate: small against the 20 ms frame.
         let resampler = StreamResampler::new(device_rate, model_rate, (device_rate / 200) as usize)
             .map_err(|e| StreamError::Device(format!("cannot convert {device_rate} Hz to {model_rate} Hz: {e}")))?;
         let per_frame = encoder.codes_per_frame();
         let packet = Packet {
-            model_tag: package.tag(),
-            bits: package.quantizer().bits_per_code(),
+            model_tag: layout.tag,
+            bits: layout.bits,
             codebooks: u8::try_from(per_frame).map_err(|_| StreamError::Internal("too many codebooks".into()))?,
             frames: 1,
             codes: Vec::with_capacity(per_frame),
             ..Packet::default()
         };
         let mut encoder = encoder;
-        warm_up_encoder(&mut encoder, package.hop())?;
+        warm_up_encoder(&mut encoder, layout.hop)?;
         Ok(Self {
             ring,
             input: vec![0.0; resampler.input_chunk()],
@@ -101,11 +122,11 @@ impl FrameSender {
             encoder,
             codes: Vec::with_capacity(per_frame * 64),
             packet,
-            rtp: RtpOut::new(rtp, package.tag(), package.hop())?,
+            rtp: RtpOut::new(rtp, layout.tag, layout.hop)?,
             datagram: Vec::with_capacity(codec_core::bitstream::MAX_DATAGRAM_LEN),
             next_frame: 0,
             frames_per_packet: 1,
-            hop: package.hop(),
+            hop: layout.hop,
             device_rate,
             model_rate,
             max_backlog: None,
@@ -253,7 +274,7 @@ impl FrameSender {
 
 /// The first runs of a network are slow (ONNX Runtime sets up its kernels):
 /// done before the call, they do not pile up frames at its start.
-fn warm_up_encoder(encoder: &mut Encoder, hop: usize) -> Result<(), StreamError> {
+fn warm_up_encoder(encoder: &mut FrameEncoder, hop: usize) -> Result<(), StreamError> {
     let mut codes = Vec::new();
     encoder.push(&vec![0.0; hop * 4], &mut codes)?;
     encoder.reset();

@@ -105,6 +105,19 @@ pub struct LoopbackArgs {
     /// Write the speaker side to this WAV file instead of a device
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// `none` carries the same 20 ms frames through the same threads, packets, jitter buffer and devices as
+    /// µ-law, without the model's networks: the delay of the path itself (its floor), to set beside the model's
+    #[arg(long, value_enum, default_value_t = LoopbackCodec::Model)]
+    pub codec: LoopbackCodec,
+}
+
+/// What a loopback call runs its frames through.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoopbackCodec {
+    /// The model package (--model)
+    Model,
+    /// No codec: µ-law frames, the path's delay floor
+    None,
 }
 
 #[derive(ClapArgs, Debug)]
@@ -191,6 +204,7 @@ fn options(
         idle_from_start: true,
         realtime: !common.no_realtime,
         rtp: codec_stream::RtpSettings::default(),
+        codec: codec_stream::CodecChoice::Model,
     })
 }
 
@@ -296,7 +310,10 @@ fn report(line: &str) {
 
 pub fn loopback(a: LoopbackArgs) -> Result<()> {
     let package = a.common.model.open()?;
-    let options = options(&a.common, &a.rate, &package, a.net.config()?, a.net.frames_per_packet)?;
+    let mut options = options(&a.common, &a.rate, &package, a.net.config()?, a.net.frames_per_packet)?;
+    if a.codec == LoopbackCodec::None {
+        options.codec = codec_stream::CodecChoice::PassThrough;
+    }
     let input = match a.input {
         Some(path) => Input::File { path, pace: a.common.pace },
         None => Input::Device(a.input_device),
@@ -305,7 +322,15 @@ pub fn loopback(a: LoopbackArgs) -> Result<()> {
         Some(path) => Output::File { path, pace: a.common.pace },
         None => Output::Device(a.output_device),
     };
-    print_header("loopback", &package, &options, true);
+    if options.codec == codec_stream::CodecChoice::PassThrough {
+        eprintln!(
+            "loopback: no codec (--codec none): µ-law frames of {:.0} ms, algorithmic latency {:.0} ms (the frame)",
+            package.hop() as f64 * 1000.0 / f64::from(package.sample_rate()),
+            package.hop() as f64 * 1000.0 / f64::from(package.sample_rate())
+        );
+    } else {
+        print_header("loopback", &package, &options, true);
+    }
     let stop = stop_on_ctrl_c();
     let summary = codec_stream::run_loopback(&package, &input, &output, &options, &stop, &mut report)
         .context("loopback failed")?;

@@ -23,6 +23,7 @@ use crossbeam_channel::{Receiver, Sender};
 use ringbuf::{HeapCons, HeapProd};
 
 use crate::device::DeviceFault;
+use crate::frame_codec::{CodecChoice, FrameLayout};
 use crate::netsim::{NetSim, NetSimConfig};
 use crate::priority::ThreadRole;
 use crate::receiver::FrameReceiver;
@@ -94,6 +95,8 @@ pub struct CallOptions {
     pub realtime: bool,
     /// The packets' RTP payload type and SRTP key.
     pub rtp: RtpSettings,
+    /// The model, or the pass-through that measures the path without it.
+    pub codec: CodecChoice,
 }
 
 impl Default for CallOptions {
@@ -110,6 +113,7 @@ impl Default for CallOptions {
             idle_from_start: true,
             realtime: true,
             rtp: RtpSettings::default(),
+            codec: CodecChoice::Model,
         }
     }
 }
@@ -151,9 +155,9 @@ fn tail_for(net: &NetSimConfig) -> Duration {
     Duration::from_secs_f64(0.4 + (net.base_latency_ms + 4.0 * net.jitter_ms + net.reorder_delay_ms) / 1000.0)
 }
 
-fn algorithmic_ms(package: &ModelPackage) -> f64 {
-    let m = package.manifest();
-    m.streaming.algorithmic_latency_samples as f64 * 1000.0 / f64::from(package.sample_rate())
+/// The codec's own delay: framing and synthesis (framing alone for the pass-through).
+fn algorithmic_ms(package: &ModelPackage, options: &CallOptions) -> f64 {
+    FrameLayout::of(options.codec, package, options.stages).algorithmic_ms()
 }
 
 /// Starts a codec thread, realtime if `options` ask for it.
@@ -209,9 +213,9 @@ fn send_loop(
     Ok(())
 }
 
-fn new_counters(package: &ModelPackage) -> Arc<Counters> {
+fn new_counters(package: &ModelPackage, options: &CallOptions) -> Arc<Counters> {
     let counters = Arc::new(Counters::default());
-    counters.model_delay_us.store((algorithmic_ms(package) * 1000.0) as u64, Relaxed);
+    counters.model_delay_us.store((algorithmic_ms(package, options) * 1000.0) as u64, Relaxed);
     counters.set_drift_ppm(0);
     counters
 }
@@ -226,8 +230,16 @@ fn new_sender(
     ring: HeapCons<f32>,
     counters: &Arc<Counters>,
 ) -> Result<FrameSender, StreamError> {
-    let mut sender =
-        FrameSender::new(package, options.runtime, options.stages, &options.rtp, rate, ring, counters.clone())?;
+    let mut sender = FrameSender::with_codec(
+        options.codec,
+        package,
+        options.runtime,
+        options.stages,
+        &options.rtp,
+        rate,
+        ring,
+        counters.clone(),
+    )?;
     sender.set_frames_per_packet(options.frames_per_packet)?;
     if matches!(input, Input::Device(_)) {
         sender.set_max_backlog_ms(Some(MAX_CAPTURE_BACKLOG_MS));
@@ -246,7 +258,17 @@ fn new_receiver(
     counters: &Arc<Counters>,
 ) -> Result<FrameReceiver, StreamError> {
     let fill = target_fill(rate, largest_request_ms);
-    FrameReceiver::new(package, options.runtime, options.stages, &options.rtp, rate, ring, fill, counters.clone())
+    FrameReceiver::with_codec(
+        options.codec,
+        package,
+        options.runtime,
+        options.stages,
+        &options.rtp,
+        rate,
+        ring,
+        fill,
+        counters.clone(),
+    )
 }
 
 /// Microphone (or file) through encoder, simulated network and decoder to
@@ -262,7 +284,7 @@ pub fn run_loopback(
     user_stop: &AtomicBool,
     report: Report,
 ) -> Result<Summary, StreamError> {
-    let counters = new_counters(package);
+    let counters = new_counters(package, options);
     let fault = DeviceFault::default();
     let (capture, capture_ring, in_rate, input_name) =
         open_input(input, options, tail_for(&options.net), &counters, &fault)?;
@@ -303,7 +325,7 @@ pub fn run_loopback(
         notices,
         input: input_name,
         output: output_name,
-        algorithmic_ms: algorithmic_ms(package),
+        algorithmic_ms: algorithmic_ms(package, options),
     }
     .run(options, user_stop, report)
 }
@@ -320,7 +342,7 @@ pub fn run_send(
     user_stop: &AtomicBool,
     report: Report,
 ) -> Result<Summary, StreamError> {
-    let counters = new_counters(package);
+    let counters = new_counters(package, options);
     let fault = DeviceFault::default();
     let bind: SocketAddr =
         if to.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() };
@@ -355,7 +377,7 @@ pub fn run_send(
         notices,
         input: input_name,
         output: format!("udp://{to}"),
-        algorithmic_ms: algorithmic_ms(package),
+        algorithmic_ms: algorithmic_ms(package, options),
     }
     .run(options, user_stop, report)
 }
@@ -372,7 +394,7 @@ pub fn run_receive(
     user_stop: &AtomicBool,
     report: Report,
 ) -> Result<Summary, StreamError> {
-    let counters = new_counters(package);
+    let counters = new_counters(package, options);
     let fault = DeviceFault::default();
     let socket = UdpSocket::bind(listen).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AddrInUse {
@@ -411,7 +433,7 @@ pub fn run_receive(
         notices,
         input: format!("udp://{listen}"),
         output: output_name,
-        algorithmic_ms: algorithmic_ms(package),
+        algorithmic_ms: algorithmic_ms(package, options),
     }
     .run(options, user_stop, report)
 }
