@@ -35,12 +35,17 @@ call_pid=$!
 sleep "$((seconds < 20 ? seconds / 2 : 10))"
 pactl list source-outputs > "$work/streams.txt" 2>&1 || true
 pactl list sink-inputs >> "$work/streams.txt" 2>&1 || true
+server_pid="$(cat "$work/pulse/runtime/pulse/pid" 2> /dev/null || true)"
+server_ticks() { awk '{print $14 + $15}' "/proc/$server_pid/stat" 2> /dev/null || echo 0; }
+ticks_before="$(server_ticks)"
 wait "$call_pid" || { cat "$work/loopback.log"; exit 1; }
+ticks_after="$(server_ticks)"
 kill "$rec_pid" "$play_pid"
 echo "the call's streams at $((seconds < 20 ? seconds / 2 : 10)) s (buffer latency, sink/source latency):"
 grep -E "^(Source Output|Sink Input) #|media.name|Buffer Latency|(Sink|Source) Latency" "$work/streams.txt" | sed 's/^[[:space:]]*/  /'
 echo "notices during the call: $(grep -c '^notice' "$work/loopback.log" || true)"
 tail -n "${CODEC_LOG_LINES:-3}" "$work/loopback.log"
+echo "sound server CPU during the call (after its first seconds): $(( (ticks_after - ticks_before) / $(getconf CLK_TCK) )) s"
 echo "sound server: $(grep -c "Implicit underrun" "$work/pulse/pulse.log" || true) playback underruns, $(grep -ci overrun "$work/pulse/pulse.log" || true) overrun lines"
 cp "$work/pulse/pulse.log" "${CODEC_PULSE_LOG_COPY:-/dev/null}"
 target/release/examples/measure_delay "$work/duplex.raw" | tail -n 1

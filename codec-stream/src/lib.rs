@@ -11,7 +11,7 @@
 //! - [`jitter`]: the receiver's adaptive jitter buffer, and [`playout_clock`], which paces it;
 //! - [`rtp`]: the packets on the wire, RTP or SRTP (`docs/rtp-payload.md`), and [`srtp_key`], the call's key;
 //! - [`netsim`]: a deterministic lossy, jittery network for tests and demos;
-//! - [`device`] (cpal, and [`pulse_out`] for playback on PulseAudio) and [`filedev`] (files at a steady pace): the audio ends;
+//! - [`device`] (cpal, and [`pulse_in`] and [`pulse_out`] on PulseAudio) and [`filedev`] (files at a steady pace): the audio ends;
 //!   [`recording`] keeps what a file output played;
 //! - [`session`]: whole calls: [`run_loopback`], [`run_send`], [`run_receive`];
 //! - [`priority`]: realtime scheduling for the callbacks and codec threads, and [`pacing`],
@@ -29,6 +29,8 @@ pub mod netsim;
 pub mod pacing;
 pub mod playout_clock;
 pub mod priority;
+#[cfg(any(target_os = "linux", target_os = "dragonfly", target_os = "freebsd", target_os = "netbsd"))]
+pub mod pulse_in;
 #[cfg(any(target_os = "linux", target_os = "dragonfly", target_os = "freebsd", target_os = "netbsd"))]
 pub mod pulse_out;
 pub mod receiver;

@@ -35,10 +35,10 @@ use control::Call;
 use ends::{open_input, open_output};
 use inbox::Inbox;
 
-/// Device buffer a call asks for unless told otherwise, in milliseconds. On
-/// a loaded two-core machine 30 ms ran 10 minutes through PulseAudio without
-/// an underrun; 20 ms took 32 ms less delay but underran twice.
-pub const DEFAULT_BUFFER_MS: u32 = 30;
+/// Device buffer a call asks for unless told otherwise, in milliseconds:
+/// the sound server's playback buffer; capture comes in thirds of it.
+/// docs/latency.md has what it measured on a loaded two-core machine.
+pub const DEFAULT_BUFFER_MS: u32 = 15;
 /// Captured audio allowed to wait for the encoder; a device burst beyond it
 /// is skipped rather than added to the delay.
 const MAX_CAPTURE_BACKLOG_MS: u32 = 60;
@@ -144,10 +144,10 @@ pub struct Summary {
 /// What the control loop prints: status lines and notices.
 pub type Report<'a> = &'a mut dyn FnMut(&str);
 
-/// Samples the receiver keeps in the playback ring: the most one request
-/// takes and half a frame of margin, so a callback never finds it short.
-fn target_fill(rate: u32, largest_request_ms: u32) -> usize {
-    (u64::from(rate) * (u64::from(largest_request_ms) + 10) / 1000) as usize
+/// Samples the receiver keeps in the playback ring: what the output says a
+/// request may take, with its margin, so a callback never finds it short.
+fn target_fill(rate: u32, ring_target_ms: u32) -> usize {
+    (u64::from(rate) * u64::from(ring_target_ms) / 1000) as usize
 }
 
 fn tail_for(net: &NetSimConfig) -> Duration {
@@ -253,11 +253,11 @@ fn new_receiver(
     package: &ModelPackage,
     options: &CallOptions,
     rate: u32,
-    largest_request_ms: u32,
+    ring_target_ms: u32,
     ring: HeapProd<f32>,
     counters: &Arc<Counters>,
 ) -> Result<FrameReceiver, StreamError> {
-    let fill = target_fill(rate, largest_request_ms);
+    let fill = target_fill(rate, ring_target_ms);
     FrameReceiver::with_codec(
         options.codec,
         package,
@@ -288,10 +288,10 @@ pub fn run_loopback(
     let fault = DeviceFault::default();
     let (capture, capture_ring, in_rate, input_name) =
         open_input(input, options, tail_for(&options.net), &counters, &fault)?;
-    let (playback, playback_ring, out_rate, largest_request_ms, output_name) =
+    let (playback, playback_ring, out_rate, ring_target_ms, output_name) =
         open_output(output, in_rate, options, &counters, &fault)?;
     let sender = new_sender(package, input, options, in_rate, capture_ring, &counters)?;
-    let mut receiver = new_receiver(package, options, out_rate, largest_request_ms, playback_ring, &counters)?;
+    let mut receiver = new_receiver(package, options, out_rate, ring_target_ms, playback_ring, &counters)?;
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx): (Sender<Vec<u8>>, Receiver<Vec<u8>>) = crossbeam_channel::bounded(4096);
     let (_notice_tx, notices) = crossbeam_channel::unbounded();
@@ -407,9 +407,9 @@ pub fn run_receive(
     // 1 ms one waited 8 ms on Linux), and frames would leave the jitter
     // buffer, and the ring be refilled, that far from their time.
     socket.set_nonblocking(true).map_err(|e| StreamError::Network(format!("socket: {e}")))?;
-    let (playback, playback_ring, out_rate, largest_request_ms, output_name) =
+    let (playback, playback_ring, out_rate, ring_target_ms, output_name) =
         open_output(output, package.sample_rate(), options, &counters, &fault)?;
-    let mut receiver = new_receiver(package, options, out_rate, largest_request_ms, playback_ring, &counters)?;
+    let mut receiver = new_receiver(package, options, out_rate, ring_target_ms, playback_ring, &counters)?;
     let stop = Arc::new(AtomicBool::new(false));
     let (notice_tx, notices) = crossbeam_channel::unbounded();
     let s = stop.clone();
