@@ -452,4 +452,3 @@ fn pulse_name(device: &Device) -> Option<String> {
 pub fn ring_len(rate: u32, ms: u32) -> usize {
     (u64::from(rate) * u64::from(ms) / 1000).max(64) as usize
 }
-

@@ -8,7 +8,7 @@
 //! second, streams its monitor to recorders in 0.5 ms pieces, and on a small
 //! machine spends most of a core doing it. Calls underran every minute or so.
 //! Asking for a target of the whole buffer and requests of a quarter of it
-//! gives the sink a latency of a quarter (3.75 ms at the default 15 ms),
+//! gives the sink a latency of a quarter (3 ms at the default 12 ms),
 //! and the stream's whole delay in the server is the target. Capture is
 //! ours too ([`crate::pulse_in`]), in pieces of a third of the buffer;
 //! `scripts/measure-latency.sh` shows what the server granted both.

@@ -249,7 +249,10 @@ fn print_summary(s: &Summary) {
     let t = &s.stats;
     let mut text = format!("{} after {:.1} s: {} -> {}", s.ended, s.seconds, s.input, s.output);
     if s.sends {
-        text += &format!("\n  packets sent {}", t.packets_sent);
+        text += &format!("\n  packets sent {}, captured samples {}", t.packets_sent, t.captured);
+        if t.capture_skipped > 0 {
+            text += &format!(", skipped {} (a backlog beyond the bound)", t.capture_skipped);
+        }
         if t.send_errors > 0 {
             text += &format!(", send errors {}", t.send_errors);
         }

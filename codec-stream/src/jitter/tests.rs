@@ -43,13 +43,7 @@ struct Report {
 /// `net`, pushing deliveries and popping once per 20 ms. Checks that every
 /// played frame carries the right codes and that indices play in order.
 /// `phases` switch the network config at the given frame numbers.
-fn simulate(
-    net_config: NetSimConfig,
-    phases: &[(u32, NetSimConfig)],
-    frames: u32,
-    start: u32,
-    settle: u32,
-) -> Report {
+fn simulate(net_config: NetSimConfig, phases: &[(u32, NetSimConfig)], frames: u32, start: u32, settle: u32) -> Report {
     let mut net = NetSim::new(net_config);
     let mut jb = JitterBuffer::new(JitterConfig::new(CPF));
     let mut delivered = HashSet::new();

@@ -38,7 +38,7 @@ use inbox::Inbox;
 /// Device buffer a call asks for unless told otherwise, in milliseconds:
 /// the sound server's playback buffer; capture comes in thirds of it.
 /// docs/latency.md has what it measured on a loaded two-core machine.
-pub const DEFAULT_BUFFER_MS: u32 = 15;
+pub const DEFAULT_BUFFER_MS: u32 = 12;
 /// Captured audio allowed to wait for the encoder; a device burst beyond it
 /// is skipped rather than added to the delay.
 const MAX_CAPTURE_BACKLOG_MS: u32 = 60;
