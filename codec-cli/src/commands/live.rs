@@ -44,7 +44,7 @@ pub struct NetArgs {
     /// Mean length of a loss burst, in packets
     #[arg(long, default_value_t = 1.0)]
     pub burst: f64,
-    /// Simulated network jitter: standard deviation of the delay, milliseconds
+    /// Simulated network jitter: each packet is delayed by a further 0 to this many milliseconds (uniformly)
     #[arg(long, default_value_t = 0.0)]
     pub jitter: f64,
     /// Simulated reordering: percent of packets held back 2-3 frames
