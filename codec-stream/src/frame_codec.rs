@@ -284,22 +284,24 @@ mod tests {
     fn pass_through_gives_back_each_frame_as_soon_as_it_is_complete() {
         let package = ModelPackage::open("default").expect("default model");
         let hop = package.hop();
-        let mut enc = FrameEncoder::open(CodecChoice::PassThrough, &package, RuntimeOptions::default(), 1).unwrap();
-        let mut dec = FrameDecoder::open(CodecChoice::PassThrough, &package, RuntimeOptions::default(), 1).unwrap();
+        let mut enc =
+            FrameEncoder::open(CodecChoice::PassThrough, &package, RuntimeOptions::default(), 1).expect("pass-through");
+        let mut dec =
+            FrameDecoder::open(CodecChoice::PassThrough, &package, RuntimeOptions::default(), 1).expect("pass-through");
         let signal: Vec<f32> = (0..3 * hop).map(|i| 0.5 * (i as f32 * 0.05).sin()).collect();
         let mut codes = Vec::new();
-        assert_eq!(enc.push(&signal[..hop - 1], &mut codes).unwrap(), 0);
+        assert_eq!(enc.push(&signal[..hop - 1], &mut codes).expect("pass-through"), 0);
         assert!(codes.is_empty());
-        assert_eq!(enc.push(&signal[hop - 1..], &mut codes).unwrap(), 3);
+        assert_eq!(enc.push(&signal[hop - 1..], &mut codes).expect("pass-through"), 3);
         assert_eq!(codes.len(), 3 * enc.codes_per_frame());
         assert!(codes.len() <= 3 * 255, "a frame must fit the packets' codebook count");
         let mut pcm = Vec::new();
-        assert_eq!(dec.push(&codes, &mut pcm).unwrap(), 3 * hop);
+        assert_eq!(dec.push(&codes, &mut pcm).expect("pass-through"), 3 * hop);
         for (x, y) in signal.iter().zip(&pcm) {
             assert!((x - y).abs() <= 0.04 * x.abs() + 2e-4, "{x} came back as {y}");
         }
         assert!(dec.push(&codes[1..], &mut pcm).is_err());
-        assert_eq!(dec.conceal(&mut pcm).unwrap(), hop);
+        assert_eq!(dec.conceal(&mut pcm).expect("pass-through"), hop);
         assert_eq!(dec.frames_concealed(), 1);
         let layout = FrameLayout::of(CodecChoice::PassThrough, &package, 1);
         assert_eq!(layout.codes_per_frame, enc.codes_per_frame());
