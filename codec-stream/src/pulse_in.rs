@@ -4,11 +4,11 @@
 //! cpal's PulseAudio host asks for the same fragment, but runs its record
 //! callback on the client's protocol thread beside a thread that polls the
 //! stream's latency, and its callers need a [`crate::pacing::Pacer`] for
-//! devices without a clock. With 5 ms pieces that pacer once took the
-//! server's bursts for a device without a clock and held the protocol
-//! thread until the call could not end (docs/latency.md). A server has a
-//! clock; this stream has no pacer and no latency thread: the callback
-//! only converts and copies into the capture ring.
+//! devices without a clock. With 5 ms pieces one call through it said its
+//! input moved faster than real time and then never ended
+//! (docs/latency.md). A server has a clock: this stream has no pacer and
+//! no latency thread, and its callback only converts and copies into the
+//! capture ring.
 
 use std::ffi::CString;
 

@@ -19,7 +19,8 @@ use crate::stdout::outln;
 pub struct CommonArgs {
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Device buffer to ask for, in milliseconds (smaller: less delay, more risk of xruns)
+    /// Device buffer to ask for, in milliseconds: on PulseAudio the server's playback buffer, topped up a quarter at a
+    /// time, with capture in pieces of a third (smaller: less delay, more risk of underruns; docs/latency.md)
     #[arg(long, default_value_t = codec_stream::DEFAULT_BUFFER_MS, value_parser = clap::value_parser!(u32).range(1..=500))]
     pub buffer_ms: u32,
     /// Stop after this many seconds (default: run until Ctrl-C, or to the end of the input file)
