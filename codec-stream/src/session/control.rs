@@ -287,3 +287,26 @@ impl Call {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_jitter_buffer_growing_is_said_at_most_once_a_second() {
+        let counters = Counters::default();
+        let mut told = Told::default();
+        let mut said = Vec::new();
+        told.check(&counters, &mut |line| said.push(line.to_owned()));
+        assert!(said.is_empty(), "{said:?}");
+        counters.late.store(2, Relaxed);
+        counters.stretched.store(1, Relaxed);
+        counters.jitter_target_frames.store(2, Relaxed);
+        told.check(&counters, &mut |line| said.push(line.to_owned()));
+        assert_eq!(said, ["notice: 2 frames came too late so far: the jitter buffer grew to 2 frames"]);
+        // Growing again at once (a burst of late frames) is not said again within the second.
+        counters.stretched.store(2, Relaxed);
+        told.check(&counters, &mut |line| said.push(line.to_owned()));
+        assert_eq!(said.len(), 1, "{said:?}");
+    }
+}
