@@ -48,6 +48,40 @@ fn file_loopback_plays_the_codec_speech_with_its_delay() {
     assert_plays_the_decode(&offline, &output, rate, delay_ms, &err);
 }
 
+/// Issue 35: `--codec none` carries the same frames through the same path
+/// without the networks: the speech comes out as it went in (µ-law), and
+/// its algorithmic delay is the frame's 20 ms.
+#[test]
+fn loopback_without_the_codec_plays_the_input_back() {
+    let _turn = realtime();
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("none.wav");
+    let child = codec()
+        .args(["loopback", "--codec", "none", "-i", s(&sample()), "-o", s(&out), "-q"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let result = wait(child, Duration::from_secs(60));
+    let err = String::from_utf8_lossy(&result.stderr);
+    assert!(result.status.success(), "{err}");
+    assert!(err.contains("no codec (--codec none)") && err.contains("(model 20 ms)"), "{err}");
+    assert!(err.contains("end of input"), "{err}");
+    assert_eq!(count(&err, "xruns"), 0, "{err}");
+    let (input, rate) = wav_samples(&sample());
+    let (output, out_rate) = wav_samples(&out);
+    assert_eq!(out_rate, rate);
+    let (delay_ms, corr) = codec_stream::delay::envelope_delay(&input, &output, rate, 500.0);
+    assert!(corr > 0.95, "envelope correlation {corr:.3}\n{err}");
+    // The 20 ms frame and the file devices' buffers: well under the model's 90 ms.
+    assert!((20.0..80.0).contains(&delay_ms), "delay {delay_ms} ms\n{err}");
+    let lag = (delay_ms * f64::from(rate) / 1000.0) as usize;
+    let energy = |x: &[f32]| x.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>();
+    let played = &output[lag.min(output.len())..];
+    let n = played.len().min(input.len());
+    let ratio = energy(&played[..n]) / energy(&input[..n]);
+    assert!((0.8..1.25).contains(&ratio), "output energy {ratio:.3} of the input's");
+}
+
 /// A datagram that is a well-formed RTP packet of some other model (its
 /// first, which names the model).
 fn foreign_model_packet() -> Vec<u8> {

@@ -11,9 +11,27 @@ use ringbuf::{HeapCons, HeapProd, HeapRb};
 use crate::callbacks::{CaptureCallback, PlaybackCallback};
 use crate::pacing::Pacer;
 #[cfg(any(target_os = "linux", target_os = "dragonfly", target_os = "freebsd", target_os = "netbsd"))]
+use crate::pulse_in::PulseCapture;
+#[cfg(any(target_os = "linux", target_os = "dragonfly", target_os = "freebsd", target_os = "netbsd"))]
 use crate::pulse_out::PulsePlayback;
 use crate::stats::Counters;
 use crate::StreamError;
+
+/// Pieces a capture buffer is delivered in: a third of `--buffer-ms`.
+const CAPTURE_PIECES: u32 = 3;
+/// Requests our PulseAudio playback stream's buffer is asked for in: the
+/// server tops it up a quarter at a time, so that it never runs below
+/// three quarters of the buffer.
+#[cfg(any(target_os = "linux", target_os = "dragonfly", target_os = "freebsd", target_os = "netbsd"))]
+const PULSE_REQUESTS: u32 = 4;
+/// What the playback ring keeps beyond a device's largest request, for the
+/// codec thread that refills it: its 1 ms poll, and decoding a frame.
+pub const RING_MARGIN_MS: u32 = 10;
+/// The same for our PulseAudio stream, whose requests are small and even
+/// (a quarter of its buffer): measured without an underrun in
+/// docs/latency.md.
+#[cfg(any(target_os = "linux", target_os = "dragonfly", target_os = "freebsd", target_os = "netbsd"))]
+const PULSE_RING_MARGIN_MS: u32 = 6;
 
 /// One line of `codec devices`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,9 +237,32 @@ fn note_fault(
     }
 }
 
-/// An open, running capture stream and the ring it fills.
+/// A capture stream: cpal's, or PulseAudio's own (see [`crate::pulse_in`]).
+pub enum InputStream {
+    Cpal(Stream),
+    #[cfg(any(target_os = "linux", target_os = "dragonfly", target_os = "freebsd", target_os = "netbsd"))]
+    Pulse(PulseCapture),
+}
+
+impl InputStream {
+    /// Starts capturing.
+    ///
+    /// # Errors
+    /// The device or server refuses.
+    pub fn begin(&self) -> Result<(), StreamError> {
+        match self {
+            InputStream::Cpal(stream) => {
+                stream.play().map_err(|e| StreamError::Device(format!("cannot start capturing: {e}")))
+            }
+            #[cfg(any(target_os = "linux", target_os = "dragonfly", target_os = "freebsd", target_os = "netbsd"))]
+            InputStream::Pulse(stream) => stream.begin().map_err(StreamError::Device),
+        }
+    }
+}
+
+/// An open capture stream and the ring it fills.
 pub struct OpenCapture {
-    pub stream: Stream,
+    pub stream: InputStream,
     pub rate: u32,
     pub ring: HeapCons<f32>,
     pub description: String,
@@ -246,6 +287,19 @@ pub fn open_capture(
         .default_input_config()
         .map_err(|e| no_device(format!("the input device has no usable configuration: {e}")))?;
     let rate = supported.sample_rate();
+    // Delivered in pieces of a third of the buffer: the frame that a piece
+    // completes waits for nothing else, and frames reach the encoder evenly.
+    let piece_ms = (buffer_ms / CAPTURE_PIECES).max(1);
+    #[cfg(any(target_os = "linux", target_os = "dragonfly", target_os = "freebsd", target_os = "netbsd"))]
+    if let Some(source) = pulse_name(&device) {
+        let (prod, cons) = HeapRb::<f32>::new(ring_len(rate, ring_ms)).split();
+        let callback = CaptureCallback::new(prod, counters.clone());
+        let piece = (u64::from(rate) * u64::from(piece_ms) / 1000) as u32;
+        let stream = PulseCapture::open(&source, rate, piece, callback)
+            .map_err(|e| no_device(format!("cannot open the input device: {e}")))?;
+        let description = format!("{rate} Hz, 1 ch, f32");
+        return Ok(OpenCapture { stream: InputStream::Pulse(stream), rate, ring: cons, description });
+    }
     let channels = usize::from(supported.channels());
     let format = supported.sample_format();
     let try_build = |config: StreamConfig| -> Result<(Stream, HeapCons<f32>), cpal::Error> {
@@ -276,13 +330,13 @@ pub fn open_capture(
         }?;
         Ok((stream, cons))
     };
-    let config = stream_config(&supported, buffer_ms);
+    let config = stream_config(&supported, piece_ms);
     let fallback = StreamConfig { buffer_size: BufferSize::Default, ..config };
     // A device that refuses the buffer size may still take its own default.
     let (stream, ring) = try_build(config)
         .or_else(|_| try_build(fallback))
         .map_err(|e| no_device(format!("cannot open the input device ({}): {e}", describe(&supported))))?;
-    Ok(OpenCapture { stream, rate, ring, description: describe(&supported) })
+    Ok(OpenCapture { stream: InputStream::Cpal(stream), rate, ring, description: describe(&supported) })
 }
 
 /// A running output stream: cpal's, or PulseAudio's own (see [`crate::pulse_out`]).
@@ -298,9 +352,10 @@ pub struct OpenPlayback {
     pub rate: u32,
     pub ring: HeapProd<f32>,
     pub description: String,
-    /// The most audio one request of the device is expected to take, in
-    /// milliseconds: what the ring must hold to answer it.
-    pub largest_request_ms: u32,
+    /// What the ring must hold when the device asks, in milliseconds: the
+    /// most one request is expected to take, and a margin for the codec
+    /// thread that refills it.
+    pub ring_target_ms: u32,
 }
 
 /// Opens the named (or default) output device and starts playing from a ring
@@ -325,17 +380,19 @@ pub fn open_playback(
     if let Some(sink) = pulse_name(&device) {
         let (prod, cons) = HeapRb::<f32>::new(ring_len(rate, ring_ms)).split();
         let callback = PlaybackCallback::new(cons, counters.clone());
-        let period = (u64::from(rate) * u64::from(buffer_ms) / 1000) as u32;
-        let stream = PulsePlayback::start(&sink, rate, period, callback)
+        let tlength = (u64::from(rate) * u64::from(buffer_ms) / 1000) as u32;
+        let minreq = tlength.div_ceil(PULSE_REQUESTS);
+        let stream = PulsePlayback::start(&sink, rate, tlength, minreq, callback)
             .map_err(|e| no_device(format!("cannot open the output device: {e}")))?;
         let description = format!("{rate} Hz, 1 ch, f32");
-        // The server asks for half a buffer at a time; a full one leaves a request of slack.
+        // The server asks for a quarter of its buffer at a time.
+        let request_ms = (u64::from(minreq) * 1000).div_ceil(u64::from(rate)) as u32;
         return Ok(OpenPlayback {
             stream: OutputStream::Pulse(stream),
             rate,
             ring: prod,
             description,
-            largest_request_ms: buffer_ms,
+            ring_target_ms: request_ms + PULSE_RING_MARGIN_MS,
         });
     }
     let channels = usize::from(supported.channels());
@@ -380,7 +437,7 @@ pub fn open_playback(
         rate,
         ring,
         description: describe(&supported),
-        largest_request_ms: 2 * buffer_ms,
+        ring_target_ms: 2 * buffer_ms + RING_MARGIN_MS,
     })
 }
 

@@ -6,11 +6,12 @@
 //! ```
 //!
 //! - [`callbacks`]: the device callbacks, which only copy samples and count;
-//! - [`sender`] and [`receiver`]: the two codec halves, each driven by one thread;
+//! - [`sender`] and [`receiver`]: the two codec halves, each driven by one thread, around a
+//!   [`frame_codec`]: the model, or a pass-through that measures the path's floor;
 //! - [`jitter`]: the receiver's adaptive jitter buffer, and [`playout_clock`], which paces it;
 //! - [`rtp`]: the packets on the wire, RTP or SRTP (`docs/rtp-payload.md`), and [`srtp_key`], the call's key;
 //! - [`netsim`]: a deterministic lossy, jittery network for tests and demos;
-//! - [`device`] (cpal, and [`pulse_out`] for playback on PulseAudio) and [`filedev`] (files at a steady pace): the audio ends;
+//! - [`device`] (cpal, and [`pulse_in`] and [`pulse_out`] on PulseAudio) and [`filedev`] (files at a steady pace): the audio ends;
 //!   [`recording`] keeps what a file output played;
 //! - [`session`]: whole calls: [`run_loopback`], [`run_send`], [`run_receive`];
 //! - [`priority`]: realtime scheduling for the callbacks and codec threads, and [`pacing`],
@@ -22,11 +23,14 @@ pub mod callbacks;
 pub mod delay;
 pub mod device;
 pub mod filedev;
+pub mod frame_codec;
 pub mod jitter;
 pub mod netsim;
 pub mod pacing;
 pub mod playout_clock;
 pub mod priority;
+#[cfg(any(target_os = "linux", target_os = "dragonfly", target_os = "freebsd", target_os = "netbsd"))]
+pub mod pulse_in;
 #[cfg(any(target_os = "linux", target_os = "dragonfly", target_os = "freebsd", target_os = "netbsd"))]
 pub mod pulse_out;
 pub mod receiver;
@@ -38,6 +42,7 @@ pub mod srtp_key;
 pub mod stats;
 
 pub use device::{list_devices, DeviceInfo};
+pub use frame_codec::CodecChoice;
 pub use jitter::{JitterBuffer, JitterConfig, JitterStats, Playout, PushOutcome};
 pub use netsim::{NetSim, NetSimConfig, NetSimStats};
 pub use rtp::{RtpSettings, DEFAULT_PAYLOAD_TYPE};

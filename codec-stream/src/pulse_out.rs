@@ -7,9 +7,11 @@
 //! to the sink's minimum (0.5 ms for a null sink) and then wakes 2000 times a
 //! second, streams its monitor to recorders in 0.5 ms pieces, and on a small
 //! machine spends most of a core doing it. Calls underran every minute or so.
-//! Asking for a request of half a period keeps the same target (the same
-//! delay) and gives the sink a latency of half a period. Capture stays with
-//! cpal: its record buffer does not set the sink's latency.
+//! Asking for a target of the whole buffer and requests of a quarter of it
+//! gives the sink a latency of a quarter (3 ms at the default 12 ms),
+//! and the stream's whole delay in the server is the target. Capture is
+//! ours too ([`crate::pulse_in`]), in pieces of a third of the buffer;
+//! `scripts/measure-latency.sh` shows what the server granted both.
 
 use std::ffi::CString;
 
@@ -28,21 +30,27 @@ pub struct PulsePlayback {
 const SAMPLE_BYTES: usize = 4;
 
 impl PulsePlayback {
-    /// Plays `callback` on the sink named `sink` at `rate` Hz, `period`
-    /// frames per request (the device buffer). The stream is mono: the
+    /// Plays `callback` on the sink named `sink` at `rate` Hz, keeping
+    /// `tlength` frames queued in the server (the device buffer), topped up
+    /// `minreq` frames or more at a time. The stream is mono: the
     /// pipeline's audio is, and the server spreads it over the sink's channels.
     ///
     /// # Errors
     /// No server, no such sink, or a stream the server refuses.
-    pub fn start(sink: &str, rate: u32, period: u32, mut callback: PlaybackCallback) -> Result<Self, String> {
+    pub fn start(
+        sink: &str,
+        rate: u32,
+        tlength: u32,
+        minreq: u32,
+        mut callback: PlaybackCallback,
+    ) -> Result<Self, String> {
         let client = Client::from_env(c"codec").map_err(|e| format!("cannot reach the sound server: {e}"))?;
         let name = CString::new(sink).map_err(|_| format!("bad sink name {sink:?}"))?;
-        let period_bytes = period.max(2) * SAMPLE_BYTES as u32;
-        let target = 2 * period_bytes;
+        let target = tlength.max(2) * SAMPLE_BYTES as u32;
         let buffer_attr = protocol::stream::BufferAttr {
             max_length: target,
             target_length: target,
-            minimum_request_length: period_bytes / 2,
+            minimum_request_length: minreq.max(1) * SAMPLE_BYTES as u32,
             ..Default::default()
         };
         // Named, so the server's log and `pactl list sink-inputs` say whose stream it is.

@@ -4,11 +4,12 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use codec_core::bitstream::Packet;
-use codec_core::{Decoder, ModelPackage, RuntimeOptions};
+use codec_core::{ModelPackage, RuntimeOptions};
 use ringbuf::traits::{Observer, Producer};
 use ringbuf::HeapProd;
 use rubato::{Resampler, SincFixedIn, SincInterpolationParameters, SincInterpolationType, WindowFunction};
 
+use crate::frame_codec::{CodecChoice, FrameDecoder, FrameLayout};
 use crate::jitter::{JitterBuffer, JitterConfig, Playout};
 use crate::playout_clock::PlayoutClock;
 use crate::rtp::{Rejected, RtpIn, RtpSettings};
@@ -65,7 +66,7 @@ pub enum Arrival {
 /// drift) and keeps the playback ring filled to its target.
 pub struct FrameReceiver {
     jitter: JitterBuffer,
-    decoder: Decoder,
+    decoder: FrameDecoder,
     rtp: RtpIn,
     packet: Packet,
     frame_codes: Vec<u16>,
@@ -108,7 +109,28 @@ impl FrameReceiver {
         target_fill: usize,
         counters: Arc<Counters>,
     ) -> Result<Self, StreamError> {
-        let mut decoder = Decoder::with_block(package, options, stages, 1)?;
+        Self::with_codec(CodecChoice::Model, package, options, stages, rtp, device_rate, ring, target_fill, counters)
+    }
+
+    /// As [`FrameReceiver::new`], with the codec `choice` (the model, or the
+    /// pass-through that measures the path without it).
+    ///
+    /// # Errors
+    /// As [`FrameReceiver::new`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_codec(
+        choice: CodecChoice,
+        package: &ModelPackage,
+        options: RuntimeOptions,
+        stages: usize,
+        rtp: &RtpSettings,
+        device_rate: u32,
+        ring: HeapProd<f32>,
+        target_fill: usize,
+        counters: Arc<Counters>,
+    ) -> Result<Self, StreamError> {
+        let mut decoder = FrameDecoder::open(choice, package, options, stages)?;
+        let layout = FrameLayout::of(choice, package, stages);
         // The first runs of a network are slow: done now, they do not delay the call's start.
         let mut scratch = Vec::new();
         for _ in 0..4 {
@@ -117,7 +139,7 @@ impl FrameReceiver {
         decoder.reset();
         let per_frame = decoder.codes_per_frame();
         let hop = decoder.hop();
-        let model_rate = package.sample_rate();
+        let model_rate = layout.rate;
         let params = SincInterpolationParameters {
             sinc_len: 64,
             f_cutoff: 0.95,
@@ -129,12 +151,11 @@ impl FrameReceiver {
         let resampler = SincFixedIn::<f32>::new(ratio, 1.0 + 2.0 * MAX_DRIFT, params, hop, 1)
             .map_err(|e| StreamError::Device(format!("cannot convert {model_rate} Hz to {device_rate} Hz: {e}")))?;
         let resampled = vec![0.0; resampler.output_frames_max()];
-        let bits = package.quantizer().bits_per_code();
         let codebooks = u8::try_from(per_frame).map_err(|_| StreamError::Internal("too many codebooks".into()))?;
         Ok(Self {
             jitter: JitterBuffer::new(JitterConfig::new(per_frame)),
             decoder,
-            rtp: RtpIn::new(rtp, package.tag(), bits, codebooks, hop)?,
+            rtp: RtpIn::new(rtp, layout.tag, layout.bits, codebooks, hop)?,
             packet: Packet { codes: Vec::with_capacity(per_frame * 50), ..Packet::default() },
             frame_codes: vec![0; per_frame],
             pcm: Vec::with_capacity(hop * 2),

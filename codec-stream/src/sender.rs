@@ -3,12 +3,13 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-use codec_core::audio::StreamResampler;
 use codec_core::bitstream::Packet;
-use codec_core::{Encoder, ModelPackage, RuntimeOptions};
+use codec_core::{ModelPackage, RuntimeOptions};
 use ringbuf::traits::{Consumer, Observer};
 use ringbuf::HeapCons;
+use rubato::{Resampler, SincFixedIn, SincInterpolationParameters, SincInterpolationType, WindowFunction};
 
+use crate::frame_codec::{CodecChoice, FrameEncoder, FrameLayout};
 use crate::rtp::{RtpOut, RtpSettings};
 use crate::stats::Counters;
 use crate::StreamError;
@@ -16,6 +17,11 @@ use crate::StreamError;
 /// Most frames a packet carries when sending (200 ms of audio): more would
 /// add delay no call wants, for a header already paid down to a tenth.
 pub const MAX_FRAMES_PER_PACKET: u8 = 10;
+
+/// Capture samples resampled at a time (1 ms): a frame is encoded as soon
+/// as the piece of capture holding its last sample is in. (An FFT resampler
+/// took 5.4 ms chunks at 48 kHz and delayed by half of one more.)
+const RESAMPLE_CHUNK_MS: u32 = 1;
 
 /// Copies of the goodbye sent (each with its own sequence number, or SRTP's
 /// replay protection would drop the copies): it is a bare header, and one
@@ -40,10 +46,11 @@ pub fn wire_bitrate(package: &ModelPackage, stages: usize, frames_per_packet: u8
 /// per 20 ms frame by default).
 pub struct FrameSender {
     ring: HeapCons<f32>,
-    resampler: StreamResampler,
+    /// `None` when the device runs at the model's rate.
+    resampler: Option<SincFixedIn<f32>>,
     input: Vec<f32>,
     resampled: Vec<f32>,
-    encoder: Encoder,
+    encoder: FrameEncoder,
     codes: Vec<u16>,
     packet: Packet,
     rtp: RtpOut,
@@ -76,36 +83,72 @@ impl FrameSender {
         ring: HeapCons<f32>,
         counters: Arc<Counters>,
     ) -> Result<Self, StreamError> {
+        Self::with_codec(CodecChoice::Model, package, options, stages, rtp, device_rate, ring, counters)
+    }
+
+    /// As [`FrameSender::new`], with the codec `choice` (the model, or the
+    /// pass-through that measures the path without it).
+    ///
+    /// # Errors
+    /// As [`FrameSender::new`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_codec(
+        choice: CodecChoice,
+        package: &ModelPackage,
+        options: RuntimeOptions,
+        stages: usize,
+        rtp: &RtpSettings,
+        device_rate: u32,
+        ring: HeapCons<f32>,
+        counters: Arc<Counters>,
+    ) -> Result<Self, StreamError> {
         // One network call per frame: a frame leaves as soon as its last sample is in.
-        let encoder = Encoder::with_block(package, options, stages, 1)?;
-        let model_rate = package.sample_rate();
-        // About 5 ms a chunk at the device rate: small against the 20 ms frame.
-        let resampler = StreamResampler::new(device_rate, model_rate, (device_rate / 200) as usize)
-            .map_err(|e| StreamError::Device(format!("cannot convert {device_rate} Hz to {model_rate} Hz: {e}")))?;
+        let encoder = FrameEncoder::open(choice, package, options, stages)?;
+        let layout = FrameLayout::of(choice, package, stages);
+        let model_rate = layout.rate;
+        let chunk = (device_rate * RESAMPLE_CHUNK_MS / 1000).max(1) as usize;
+        let resampler =
+            if device_rate == model_rate {
+                None
+            } else {
+                // The receiver's filter: short, so it adds under a millisecond.
+                let params = SincInterpolationParameters {
+                    sinc_len: 64,
+                    f_cutoff: 0.95,
+                    oversampling_factor: 128,
+                    interpolation: SincInterpolationType::Linear,
+                    window: WindowFunction::BlackmanHarris2,
+                };
+                let ratio = f64::from(model_rate) / f64::from(device_rate);
+                Some(SincFixedIn::<f32>::new(ratio, 1.0, params, chunk, 1).map_err(|e| {
+                    StreamError::Device(format!("cannot convert {device_rate} Hz to {model_rate} Hz: {e}"))
+                })?)
+            };
+        let resampled_max = resampler.as_ref().map_or(chunk, |r| r.output_frames_max());
         let per_frame = encoder.codes_per_frame();
         let packet = Packet {
-            model_tag: package.tag(),
-            bits: package.quantizer().bits_per_code(),
+            model_tag: layout.tag,
+            bits: layout.bits,
             codebooks: u8::try_from(per_frame).map_err(|_| StreamError::Internal("too many codebooks".into()))?,
             frames: 1,
             codes: Vec::with_capacity(per_frame),
             ..Packet::default()
         };
         let mut encoder = encoder;
-        warm_up_encoder(&mut encoder, package.hop())?;
+        warm_up_encoder(&mut encoder, layout.hop)?;
         Ok(Self {
             ring,
-            input: vec![0.0; resampler.input_chunk()],
-            resampled: vec![0.0; resampler.output_chunk()],
+            input: vec![0.0; chunk],
+            resampled: vec![0.0; resampled_max],
             resampler,
             encoder,
             codes: Vec::with_capacity(per_frame * 64),
             packet,
-            rtp: RtpOut::new(rtp, package.tag(), package.hop())?,
+            rtp: RtpOut::new(rtp, layout.tag, layout.hop)?,
             datagram: Vec::with_capacity(codec_core::bitstream::MAX_DATAGRAM_LEN),
             next_frame: 0,
             frames_per_packet: 1,
-            hop: package.hop(),
+            hop: layout.hop,
             device_rate,
             model_rate,
             max_backlog: None,
@@ -163,10 +206,18 @@ impl FrameSender {
         while self.ring.occupied_len() >= self.input.len() {
             let got = self.ring.pop_slice(&mut self.input);
             debug_assert_eq!(got, self.input.len());
-            self.resampler
-                .process(&self.input, &mut self.resampled)
-                .map_err(|e| StreamError::Internal(e.to_string()))?;
-            self.encoder.push(&self.resampled, &mut self.codes)?;
+            let out = match &mut self.resampler {
+                Some(r) => {
+                    r.process_into_buffer(&[&self.input], &mut [&mut self.resampled], None)
+                        .map_err(|e| StreamError::Internal(e.to_string()))?
+                        .1
+                }
+                None => {
+                    self.resampled[..got].copy_from_slice(&self.input);
+                    got
+                }
+            };
+            self.encoder.push(&self.resampled[..out], &mut self.codes)?;
             frames += self.send_codes(send)?;
         }
         self.counters.send_delay_us.store(self.delay_us(), Relaxed);
@@ -243,7 +294,7 @@ impl FrameSender {
     /// filter, the encoder's partial frame and frames waiting for a full packet.
     fn delay_us(&self) -> u64 {
         let ring = self.ring.occupied_len() as f64 / f64::from(self.device_rate);
-        let filter = self.resampler.delay() as f64 / f64::from(self.model_rate);
+        let filter = self.resampler.as_ref().map_or(0, |r| r.output_delay()) as f64 / f64::from(self.model_rate);
         let waiting = (self.pending_frames() * self.hop) as f64 / f64::from(self.model_rate);
         ((ring + filter + waiting) * 1e6) as u64
     }
@@ -261,7 +312,7 @@ impl FrameSender {
 
 /// The first runs of a network are slow (ONNX Runtime sets up its kernels):
 /// done before the call, they do not pile up frames at its start.
-fn warm_up_encoder(encoder: &mut Encoder, hop: usize) -> Result<(), StreamError> {
+fn warm_up_encoder(encoder: &mut FrameEncoder, hop: usize) -> Result<(), StreamError> {
     let mut codes = Vec::new();
     encoder.push(&vec![0.0; hop * 4], &mut codes)?;
     encoder.reset();

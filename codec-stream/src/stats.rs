@@ -87,6 +87,8 @@ pub struct Counters {
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Snapshot {
     pub captured: u64,
+    /// Captured samples skipped because more than the backlog bound waited.
+    pub capture_skipped: u64,
     pub capture_overruns: u64,
     pub played: u64,
     pub playback_underruns: u64,
@@ -122,6 +124,7 @@ impl Counters {
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
             captured: self.captured.load(Relaxed),
+            capture_skipped: self.capture_skipped.load(Relaxed),
             capture_overruns: self.capture_overruns.load(Relaxed),
             played: self.played.load(Relaxed),
             playback_underruns: self.playback_underruns.load(Relaxed),

@@ -19,7 +19,8 @@ use crate::stdout::outln;
 pub struct CommonArgs {
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Device buffer to ask for, in milliseconds (smaller: less delay, more risk of xruns)
+    /// Device buffer to ask for, in milliseconds: on PulseAudio the server's playback buffer, topped up a quarter at a
+    /// time, with capture in pieces of a third (smaller: less delay, more risk of underruns; docs/latency.md)
     #[arg(long, default_value_t = codec_stream::DEFAULT_BUFFER_MS, value_parser = clap::value_parser!(u32).range(1..=500))]
     pub buffer_ms: u32,
     /// Stop after this many seconds (default: run until Ctrl-C, or to the end of the input file)
@@ -44,7 +45,7 @@ pub struct NetArgs {
     /// Mean length of a loss burst, in packets
     #[arg(long, default_value_t = 1.0)]
     pub burst: f64,
-    /// Simulated network jitter: standard deviation of the delay, milliseconds
+    /// Simulated network jitter: each packet is delayed by a further 0 to this many milliseconds (uniformly)
     #[arg(long, default_value_t = 0.0)]
     pub jitter: f64,
     /// Simulated reordering: percent of packets held back 2-3 frames
@@ -105,6 +106,19 @@ pub struct LoopbackArgs {
     /// Write the speaker side to this WAV file instead of a device
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// `none` carries the same 20 ms frames through the same threads, packets, jitter buffer and devices as
+    /// µ-law, without the model's networks: the delay of the path itself (its floor), to set beside the model's
+    #[arg(long, value_enum, default_value_t = LoopbackCodec::Model)]
+    pub codec: LoopbackCodec,
+}
+
+/// What a loopback call runs its frames through.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoopbackCodec {
+    /// The model package (--model)
+    Model,
+    /// No codec: µ-law frames, the path's delay floor
+    None,
 }
 
 #[derive(ClapArgs, Debug)]
@@ -194,6 +208,7 @@ fn options(
         realtime: !common.no_realtime,
         rtp: codec_stream::RtpSettings::default(),
         watermark: None,
+        codec: codec_stream::CodecChoice::Model,
     })
 }
 
@@ -238,7 +253,10 @@ fn print_summary(s: &Summary) {
     let t = &s.stats;
     let mut text = format!("{} after {:.1} s: {} -> {}", s.ended, s.seconds, s.input, s.output);
     if s.sends {
-        text += &format!("\n  packets sent {}", t.packets_sent);
+        text += &format!("\n  packets sent {}, captured samples {}", t.packets_sent, t.captured);
+        if t.capture_skipped > 0 {
+            text += &format!(", skipped {} (a backlog beyond the bound)", t.capture_skipped);
+        }
         if t.send_errors > 0 {
             text += &format!(", send errors {}", t.send_errors);
         }
@@ -299,7 +317,10 @@ fn report(line: &str) {
 
 pub fn loopback(a: LoopbackArgs) -> Result<()> {
     let package = a.common.model.open()?;
-    let options = options(&a.common, &a.rate, &package, a.net.config()?, a.net.frames_per_packet)?;
+    let mut options = options(&a.common, &a.rate, &package, a.net.config()?, a.net.frames_per_packet)?;
+    if a.codec == LoopbackCodec::None {
+        options.codec = codec_stream::CodecChoice::PassThrough;
+    }
     let input = match a.input {
         Some(path) => Input::File { path, pace: a.common.pace },
         None => Input::Device(a.input_device),
@@ -308,7 +329,15 @@ pub fn loopback(a: LoopbackArgs) -> Result<()> {
         Some(path) => Output::File { path, pace: a.common.pace },
         None => Output::Device(a.output_device),
     };
-    print_header("loopback", &package, &options, true);
+    if options.codec == codec_stream::CodecChoice::PassThrough {
+        eprintln!(
+            "loopback: no codec (--codec none): µ-law frames of {:.0} ms, algorithmic latency {:.0} ms (the frame)",
+            package.hop() as f64 * 1000.0 / f64::from(package.sample_rate()),
+            package.hop() as f64 * 1000.0 / f64::from(package.sample_rate())
+        );
+    } else {
+        print_header("loopback", &package, &options, true);
+    }
     let stop = stop_on_ctrl_c();
     let summary = codec_stream::run_loopback(&package, &input, &output, &options, &stop, &mut report)
         .context("loopback failed")?;

@@ -66,18 +66,36 @@ impl Watchdog {
     }
 }
 
-/// Notices said once a call.
+/// Notices said once a call, and the jitter buffer's growth said as it happens.
 #[derive(Default)]
 struct Told {
     refusal: bool,
     input_paced: bool,
     output_paced: bool,
+    /// Times the jitter buffer had grown when last said, and when.
+    grown: (u64, Option<Instant>),
 }
+
+/// Least time between two notices of the jitter buffer growing: after a
+/// burst of late frames it grows a frame at a time.
+const GROWTH_NOTICE_EVERY: Duration = Duration::from_secs(1);
 
 impl Told {
     /// Reports what the counters newly show: realtime refused, a device
     /// without a clock.
     fn check(&mut self, counters: &Counters, report: &mut dyn FnMut(&str)) {
+        let now = counters.snapshot();
+        if now.stretched > self.grown.0 && self.grown.1.is_none_or(|at| at.elapsed() >= GROWTH_NOTICE_EVERY) {
+            // It starts at the smallest depth and grows only for frames that came after their turn.
+            report(&format!(
+                "notice: {} frame{} came too late so far: the jitter buffer grew to {} frame{}",
+                now.late,
+                if now.late == 1 { "" } else { "s" },
+                now.jitter_target_frames,
+                if now.jitter_target_frames == 1 { "" } else { "s" },
+            ));
+            self.grown = (now.stretched, Some(Instant::now()));
+        }
         if !self.refusal {
             if let Some(refused) = counters.realtime_refusal.message() {
                 report(&format!("notice: {refused}"));
@@ -267,5 +285,28 @@ impl Call {
             sends,
             receives,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_jitter_buffer_growing_is_said_at_most_once_a_second() {
+        let counters = Counters::default();
+        let mut told = Told::default();
+        let mut said = Vec::new();
+        told.check(&counters, &mut |line| said.push(line.to_owned()));
+        assert!(said.is_empty(), "{said:?}");
+        counters.late.store(2, Relaxed);
+        counters.stretched.store(1, Relaxed);
+        counters.jitter_target_frames.store(2, Relaxed);
+        told.check(&counters, &mut |line| said.push(line.to_owned()));
+        assert_eq!(said, ["notice: 2 frames came too late so far: the jitter buffer grew to 2 frames"]);
+        // Growing again at once (a burst of late frames) is not said again within the second.
+        counters.stretched.store(2, Relaxed);
+        told.check(&counters, &mut |line| said.push(line.to_owned()));
+        assert_eq!(said.len(), 1, "{said:?}");
     }
 }

@@ -10,7 +10,7 @@ use codec_core::OutputFile;
 use ringbuf::{HeapCons, HeapProd};
 
 use super::{CallOptions, Input, Output};
-use crate::device::{open_capture, open_playback, DeviceFault, OutputStream};
+use crate::device::{open_capture, open_playback, DeviceFault, InputStream, OutputStream, RING_MARGIN_MS};
 use crate::filedev::{FileCapture, FilePlayback, FILE_BUFFER_MS};
 use crate::priority::{opening_realtime, ThreadRole};
 use crate::stats::Counters;
@@ -21,17 +21,14 @@ use crate::StreamError;
 const RING_MS: u32 = 500;
 
 pub(super) enum CaptureEnd {
-    Device(cpal::Stream),
+    Device(InputStream),
     File(FileCapture),
 }
 
 impl CaptureEnd {
     pub(super) fn begin(&self) -> Result<(), StreamError> {
         match self {
-            CaptureEnd::Device(stream) => {
-                use cpal::traits::StreamTrait;
-                stream.play().map_err(|e| StreamError::Device(format!("cannot start capturing: {e}")))
-            }
+            CaptureEnd::Device(stream) => stream.begin(),
             CaptureEnd::File(feeder) => {
                 feeder.begin();
                 Ok(())
@@ -117,14 +114,14 @@ pub(super) fn open_output(
                 open_playback(name.as_deref(), options.buffer_ms, RING_MS, counters.clone(), fault)
             })?;
             let what = format!("{} ({})", name.as_deref().unwrap_or("default output"), p.description);
-            Ok((PlaybackEnd::Device(p.stream), p.ring, p.rate, p.largest_request_ms, what))
+            Ok((PlaybackEnd::Device(p.stream), p.ring, p.rate, p.ring_target_ms, what))
         }
         Output::File { path, pace } => {
             let out = create_output(path)?;
             let (puller, ring) =
                 open_device(options, counters, || FilePlayback::start(file_rate, *pace, RING_MS, counters.clone()))?;
             let what = path.display().to_string();
-            Ok((PlaybackEnd::File(puller, out), ring, file_rate, FILE_BUFFER_MS, what))
+            Ok((PlaybackEnd::File(puller, out), ring, file_rate, FILE_BUFFER_MS + RING_MARGIN_MS, what))
         }
     }
 }

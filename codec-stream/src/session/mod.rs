@@ -23,6 +23,7 @@ use crossbeam_channel::{Receiver, Sender};
 use ringbuf::{HeapCons, HeapProd};
 
 use crate::device::DeviceFault;
+use crate::frame_codec::{CodecChoice, FrameLayout};
 use crate::netsim::{NetSim, NetSimConfig};
 use crate::priority::ThreadRole;
 use crate::receiver::FrameReceiver;
@@ -34,10 +35,10 @@ use control::Call;
 use ends::{open_input, open_output};
 use inbox::Inbox;
 
-/// Device buffer a call asks for unless told otherwise, in milliseconds. On
-/// a loaded two-core machine 30 ms ran 10 minutes through PulseAudio without
-/// an underrun; 20 ms took 32 ms less delay but underran twice.
-pub const DEFAULT_BUFFER_MS: u32 = 30;
+/// Device buffer a call asks for unless told otherwise, in milliseconds:
+/// the sound server's playback buffer; capture comes in thirds of it.
+/// docs/latency.md has what it measured on a loaded two-core machine.
+pub const DEFAULT_BUFFER_MS: u32 = 12;
 /// Captured audio allowed to wait for the encoder; a device burst beyond it
 /// is skipped rather than added to the delay.
 const MAX_CAPTURE_BACKLOG_MS: u32 = 60;
@@ -96,6 +97,8 @@ pub struct CallOptions {
     pub rtp: RtpSettings,
     /// A watermark the sender embeds in its codes (`docs/watermark.md`).
     pub watermark: Option<codec_core::watermark::Watermark>,
+    /// The model, or the pass-through that measures the path without it.
+    pub codec: CodecChoice,
 }
 
 impl Default for CallOptions {
@@ -113,6 +116,7 @@ impl Default for CallOptions {
             realtime: true,
             rtp: RtpSettings::default(),
             watermark: None,
+            codec: CodecChoice::Model,
         }
     }
 }
@@ -143,10 +147,10 @@ pub struct Summary {
 /// What the control loop prints: status lines and notices.
 pub type Report<'a> = &'a mut dyn FnMut(&str);
 
-/// Samples the receiver keeps in the playback ring: the most one request
-/// takes and half a frame of margin, so a callback never finds it short.
-fn target_fill(rate: u32, largest_request_ms: u32) -> usize {
-    (u64::from(rate) * (u64::from(largest_request_ms) + 10) / 1000) as usize
+/// Samples the receiver keeps in the playback ring: what the output says a
+/// request may take, with its margin, so a callback never finds it short.
+fn target_fill(rate: u32, ring_target_ms: u32) -> usize {
+    (u64::from(rate) * u64::from(ring_target_ms) / 1000) as usize
 }
 
 fn tail_for(net: &NetSimConfig) -> Duration {
@@ -154,9 +158,9 @@ fn tail_for(net: &NetSimConfig) -> Duration {
     Duration::from_secs_f64(0.4 + (net.base_latency_ms + 4.0 * net.jitter_ms + net.reorder_delay_ms) / 1000.0)
 }
 
-fn algorithmic_ms(package: &ModelPackage) -> f64 {
-    let m = package.manifest();
-    m.streaming.algorithmic_latency_samples as f64 * 1000.0 / f64::from(package.sample_rate())
+/// The codec's own delay: framing and synthesis (framing alone for the pass-through).
+fn algorithmic_ms(package: &ModelPackage, options: &CallOptions) -> f64 {
+    FrameLayout::of(options.codec, package, options.stages).algorithmic_ms()
 }
 
 /// Starts a codec thread, realtime if `options` ask for it.
@@ -212,9 +216,9 @@ fn send_loop(
     Ok(())
 }
 
-fn new_counters(package: &ModelPackage) -> Arc<Counters> {
+fn new_counters(package: &ModelPackage, options: &CallOptions) -> Arc<Counters> {
     let counters = Arc::new(Counters::default());
-    counters.model_delay_us.store((algorithmic_ms(package) * 1000.0) as u64, Relaxed);
+    counters.model_delay_us.store((algorithmic_ms(package, options) * 1000.0) as u64, Relaxed);
     counters.set_drift_ppm(0);
     counters
 }
@@ -229,8 +233,16 @@ fn new_sender(
     ring: HeapCons<f32>,
     counters: &Arc<Counters>,
 ) -> Result<FrameSender, StreamError> {
-    let mut sender =
-        FrameSender::new(package, options.runtime, options.stages, &options.rtp, rate, ring, counters.clone())?;
+    let mut sender = FrameSender::with_codec(
+        options.codec,
+        package,
+        options.runtime,
+        options.stages,
+        &options.rtp,
+        rate,
+        ring,
+        counters.clone(),
+    )?;
     sender.set_frames_per_packet(options.frames_per_packet)?;
     sender.set_watermark(options.watermark.as_ref())?;
     if matches!(input, Input::Device(_)) {
@@ -245,12 +257,22 @@ fn new_receiver(
     package: &ModelPackage,
     options: &CallOptions,
     rate: u32,
-    largest_request_ms: u32,
+    ring_target_ms: u32,
     ring: HeapProd<f32>,
     counters: &Arc<Counters>,
 ) -> Result<FrameReceiver, StreamError> {
-    let fill = target_fill(rate, largest_request_ms);
-    FrameReceiver::new(package, options.runtime, options.stages, &options.rtp, rate, ring, fill, counters.clone())
+    let fill = target_fill(rate, ring_target_ms);
+    FrameReceiver::with_codec(
+        options.codec,
+        package,
+        options.runtime,
+        options.stages,
+        &options.rtp,
+        rate,
+        ring,
+        fill,
+        counters.clone(),
+    )
 }
 
 /// Microphone (or file) through encoder, simulated network and decoder to
@@ -266,14 +288,14 @@ pub fn run_loopback(
     user_stop: &AtomicBool,
     report: Report,
 ) -> Result<Summary, StreamError> {
-    let counters = new_counters(package);
+    let counters = new_counters(package, options);
     let fault = DeviceFault::default();
     let (capture, capture_ring, in_rate, input_name) =
         open_input(input, options, tail_for(&options.net), &counters, &fault)?;
-    let (playback, playback_ring, out_rate, largest_request_ms, output_name) =
+    let (playback, playback_ring, out_rate, ring_target_ms, output_name) =
         open_output(output, in_rate, options, &counters, &fault)?;
     let sender = new_sender(package, input, options, in_rate, capture_ring, &counters)?;
-    let mut receiver = new_receiver(package, options, out_rate, largest_request_ms, playback_ring, &counters)?;
+    let mut receiver = new_receiver(package, options, out_rate, ring_target_ms, playback_ring, &counters)?;
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx): (Sender<Vec<u8>>, Receiver<Vec<u8>>) = crossbeam_channel::bounded(4096);
     let (_notice_tx, notices) = crossbeam_channel::unbounded();
@@ -307,7 +329,7 @@ pub fn run_loopback(
         notices,
         input: input_name,
         output: output_name,
-        algorithmic_ms: algorithmic_ms(package),
+        algorithmic_ms: algorithmic_ms(package, options),
     }
     .run(options, user_stop, report)
 }
@@ -324,7 +346,7 @@ pub fn run_send(
     user_stop: &AtomicBool,
     report: Report,
 ) -> Result<Summary, StreamError> {
-    let counters = new_counters(package);
+    let counters = new_counters(package, options);
     let fault = DeviceFault::default();
     let bind: SocketAddr =
         if to.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() };
@@ -359,7 +381,7 @@ pub fn run_send(
         notices,
         input: input_name,
         output: format!("udp://{to}"),
-        algorithmic_ms: algorithmic_ms(package),
+        algorithmic_ms: algorithmic_ms(package, options),
     }
     .run(options, user_stop, report)
 }
@@ -376,7 +398,7 @@ pub fn run_receive(
     user_stop: &AtomicBool,
     report: Report,
 ) -> Result<Summary, StreamError> {
-    let counters = new_counters(package);
+    let counters = new_counters(package, options);
     let fault = DeviceFault::default();
     let socket = UdpSocket::bind(listen).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AddrInUse {
@@ -389,9 +411,9 @@ pub fn run_receive(
     // 1 ms one waited 8 ms on Linux), and frames would leave the jitter
     // buffer, and the ring be refilled, that far from their time.
     socket.set_nonblocking(true).map_err(|e| StreamError::Network(format!("socket: {e}")))?;
-    let (playback, playback_ring, out_rate, largest_request_ms, output_name) =
+    let (playback, playback_ring, out_rate, ring_target_ms, output_name) =
         open_output(output, package.sample_rate(), options, &counters, &fault)?;
-    let mut receiver = new_receiver(package, options, out_rate, largest_request_ms, playback_ring, &counters)?;
+    let mut receiver = new_receiver(package, options, out_rate, ring_target_ms, playback_ring, &counters)?;
     let stop = Arc::new(AtomicBool::new(false));
     let (notice_tx, notices) = crossbeam_channel::unbounded();
     let s = stop.clone();
@@ -415,7 +437,7 @@ pub fn run_receive(
         notices,
         input: format!("udp://{listen}"),
         output: output_name,
-        algorithmic_ms: algorithmic_ms(package),
+        algorithmic_ms: algorithmic_ms(package, options),
     }
     .run(options, user_stop, report)
 }
