@@ -19,6 +19,9 @@ CONFIGS = {
     # Issue 18's framing lever: two synthesis frames per token at hop 160
     # (75 % overlap, as Vocos and WavTokenizer synthesize), one hop later.
     "framed": dict(dim=192, enc_depth=4, dec_depth=8, latent=128, mult=3, kernel=7, frames=2),
+    # Issue 31's harmonics lever: framed, with a head that names each bin's
+    # phase advance and a phase carried in the decoder's state.
+    "framed-pr": dict(dim=192, enc_depth=4, dec_depth=8, latent=128, mult=3, kernel=7, frames=2, phase="recursive"),
 }
 
 
@@ -29,7 +32,8 @@ class Codec(nn.Module):
         self.config_name = config
         self.encoder = Encoder(c["dim"], c["enc_depth"], c["latent"], c["mult"], c["kernel"])
         self.frames = c.get("frames", 1)
-        self.decoder = Decoder(c["dim"], c["dec_depth"], c["latent"], c["mult"], c["kernel"], frames=self.frames)
+        self.decoder = Decoder(c["dim"], c["dec_depth"], c["latent"], c["mult"], c["kernel"], frames=self.frames,
+                               phase=c.get("phase", "absolute"))
         self.quantizer = make_quantizer(quantizer, c["latent"])
 
     def zero_states(self, batch: int, device=None):

@@ -120,26 +120,58 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """Latent [B, D, T] -> STFT frames [B, 2F, T] (Vocos-style magnitude and phase head)."""
+    """Latent [B, D, T] -> STFT frames [B, 2F, T] (Vocos-style magnitude and phase head).
 
-    def __init__(self, dim=192, depth=8, latent=128, mult=3, kernel=7, embed_kernel=3, frames=1):
+    phase="absolute" reads each frame's phase straight from the head, as Vocos
+    does. phase="recursive" reads the head as each bin's phase advance over the
+    previous sub-frame, less the advance of the bin's centre frequency, and
+    carries the last phase in the state: a harmonic then keeps its phase from
+    frame to frame because the network names its frequency, where an absolute
+    phase must be guessed anew each frame from latents that do not carry it
+    (the instantaneous-frequency spectra of GANSynth, made causal)."""
+
+    def __init__(self, dim=192, depth=8, latent=128, mult=3, kernel=7, embed_kernel=3, frames=1, phase="absolute"):
         super().__init__()
-        self.frames = frames
+        if phase not in ("absolute", "recursive"):
+            raise ValueError(f"phase must be absolute or recursive, not {phase!r}")
+        self.frames, self.phase = frames, phase
         embed = CausalConv(latent, dim, embed_kernel)
         self.stack = Stack([embed] + [ConvNeXtBlock(dim, mult, kernel, 1.0 / depth) for _ in range(depth)])
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.head = nn.Linear(dim, frames * 2 * dsp.BINS)
+        # Each bin centre's advance over one sub-hop, wrapped to (-pi, pi] so the running sums stay small.
+        sub = dsp.HOP // frames
+        turns = (torch.arange(dsp.BINS, dtype=torch.float64) * sub % dsp.N_FFT) / dsp.N_FFT
+        turns = torch.where(turns > 0.5, turns - 1.0, turns)
+        self.register_buffer("advance", (2 * math.pi * turns).float().reshape(1, dsp.BINS, 1), persistent=False)
 
     @property
     def state_size(self) -> int:
-        return self.stack.state_size
+        return self.stack.state_size + (dsp.BINS if self.phase == "recursive" else 0)
+
+    def rest_phase_advance(self):
+        """Zero the head's phase rows: every bin then runs at its centre
+        frequency, the recursive head's neutral start from an absolute one."""
+        rows = torch.arange(self.head.out_features).reshape(self.frames, 2, dsp.BINS)[:, 1].reshape(-1)
+        with torch.no_grad():
+            self.head.weight[rows] = 0.0
+            self.head.bias[rows] = 0.0
 
     def forward(self, latent, state):
-        x, state = run_trunk(self, latent, state)
+        n = self.stack.state_size
+        x, trunk_state = run_trunk(self, latent, state[:, :n])
         h = self.head(self.norm(x.transpose(1, 2))).transpose(1, 2)
         b, _, t = h.shape
-        h = h.reshape(b * self.frames, 2 * dsp.BINS, t)
-        log_mag, phase = h[:, : dsp.BINS], h[:, dsp.BINS :]
+        h = h.reshape(b, self.frames, 2 * dsp.BINS, t)
+        log_mag, phase = h[:, :, : dsp.BINS], h[:, :, dsp.BINS :]
+        if self.phase == "recursive":
+            # Sub-frames in time order: token t's sub-frame i is step t * frames + i.
+            steps = phase.permute(0, 2, 3, 1).reshape(b, dsp.BINS, t * self.frames)
+            run = state[:, n:].unsqueeze(2) + torch.cumsum(steps + self.advance, dim=2)
+            last = run[:, :, -1]
+            last = last - 2 * math.pi * torch.floor(last / (2 * math.pi))
+            trunk_state = torch.cat([trunk_state, last], dim=1)
+            phase = run.reshape(b, dsp.BINS, t, self.frames).permute(0, 3, 1, 2)
         mag = torch.exp(torch.clamp(log_mag, max=math.log(1000.0)))
-        spec = torch.cat([mag * torch.cos(phase), mag * torch.sin(phase)], dim=1)
-        return spec.reshape(b, self.frames * 2 * dsp.BINS, t), state
+        spec = torch.cat([mag * torch.cos(phase), mag * torch.sin(phase)], dim=2)
+        return spec.reshape(b, self.frames * 2 * dsp.BINS, t), trunk_state

@@ -10,6 +10,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from . import dsp
+from .codec import CONFIGS
 from .discriminators import discriminator_loss, generator_losses, random_segments
 
 # Warm-start metadata that is carried from run to run unchanged by train.py.
@@ -50,7 +51,16 @@ def load_warm_start(path, model, disc):
             taken[k] = torch.tensor(True)
     model.load_state_dict(taken, strict=False)
     grow_as_identity(model, taken)
+    rest_a_new_phase_head(model, meta)
     return meta, len(taken), len(own), n_disc
+
+
+def rest_a_new_phase_head(model, meta):
+    """An absolute phase read as an advance would spin every bin at random:
+    a recursive head grown from an absolute one starts at rest."""
+    if model.decoder.phase == "recursive" and \
+            CONFIGS.get(meta.get("config"), {}).get("phase", "absolute") != "recursive":
+        model.decoder.rest_phase_advance()
 
 
 def grow_as_identity(model, taken):
@@ -98,6 +108,8 @@ def load_ema(path, ema) -> int:
         for k, v in avg.items():
             if k in own and own[k].shape == v.shape:
                 own[k].copy_(v)
+    with safe_open(str(path), "pt") as f:
+        rest_a_new_phase_head(ema, f.metadata() or {})
     return len(avg)
 
 
