@@ -26,17 +26,7 @@ import torch
 
 import harmonics
 from codec_model import dsp
-from codec_model.codec import load_codec
-
-
-def dense_spectra(x: torch.Tensor, frames: int) -> torch.Tensor:
-    """x [B, L] -> spectra [B, frames * 2 * bins, L / hop], framed as `istft_sub` places them."""
-    sub = dsp.HOP // frames
-    padded = torch.nn.functional.pad(x, (dsp.N_FFT - sub, 0))
-    spec = torch.fft.rfft(padded.unfold(-1, dsp.N_FFT, sub) * dsp.hann(), dim=-1)
-    t = spec.shape[1] // frames
-    spec = torch.cat([spec.real, spec.imag], dim=-1)[:, : t * frames]
-    return spec.reshape(x.shape[0], t, frames * 2 * dsp.BINS).transpose(1, 2)
+from codec_model.codec import CONFIGS, load_codec
 
 
 def polar(spec: torch.Tensor, frames: int):
@@ -56,7 +46,7 @@ def rect(mag: torch.Tensor, phase: torch.Tensor, frames: int) -> torch.Tensor:
 def variants(x: np.ndarray, codec, generator) -> dict:
     frames = codec.frames
     audio = dsp.pad_for_codec(torch.from_numpy(x)[None], delay=codec.delay)
-    mag, phase = polar(dense_spectra(audio, frames), frames)
+    mag, phase = polar(dsp.stft_sub(audio, frames), frames)
     with torch.no_grad():
         enc_state, dec_state = codec.zero_states(1)
         latent, _ = codec.encoder(dsp.stft(audio), enc_state)
@@ -85,7 +75,7 @@ def main() -> int:
     ap.add_argument("--folder", required=True, type=Path, help="16 kHz input files (*.wav)")
     ap.add_argument("--weights", required=True, type=Path, help="a warm start (.safetensors)")
     ap.add_argument("--quantizer", default="mcrvq", choices=["mcrvq", "grvq"])
-    ap.add_argument("--config", default="framed")
+    ap.add_argument("--config", default="framed", choices=sorted(CONFIGS))
     args = ap.parse_args()
     inputs = sorted(args.folder.glob("*.wav"))
     if not inputs:

@@ -75,6 +75,17 @@ def istft_sub(spec: torch.Tensor, frames: int, n_fft: int = N_FFT, hop: int = HO
     return (out / env).reshape(b, -1)
 
 
+def stft_sub(audio: torch.Tensor, frames: int, n_fft: int = N_FFT, hop: int = HOP) -> torch.Tensor:
+    """audio [B, L] -> spectra [B, frames * 2 * bins, L / hop], framed as `istft_sub` places
+    them: the analysis that `istft_sub` inverts."""
+    sub = hop // frames
+    padded = torch.nn.functional.pad(audio, (n_fft - sub, 0))
+    spec = torch.fft.rfft(padded.unfold(-1, n_fft, sub) * hann(n_fft).to(audio.device), dim=-1)  # [B, J, bins]
+    t = spec.shape[1] // frames
+    spec = torch.cat([spec.real, spec.imag], dim=-1)[:, : t * frames]
+    return spec.reshape(audio.shape[0], t, frames * 2 * (n_fft // 2 + 1)).transpose(1, 2)
+
+
 def pad_for_codec(audio: torch.Tensor, hop: int = HOP, delay: int = HOP) -> torch.Tensor:
     """Right-pad to whole frames plus the flush frames that let a synthesis
     lagging `delay` samples complete the last one, as the offline runtime does

@@ -20,21 +20,10 @@ from codec_model.codec import Codec
 from codec_model.training import load_warm_start, warmstart_tensors
 
 
-def dense_tokens(x: torch.Tensor, frames: int) -> torch.Tensor:
-    """x [B, L] -> spectra [B, frames * 2 * bins, L / hop] framed as istft_sub places them."""
-    sub = dsp.HOP // frames
-    padded = torch.nn.functional.pad(x, (dsp.N_FFT - sub, 0))
-    spec = torch.fft.rfft(padded.unfold(-1, dsp.N_FFT, sub) * dsp.hann(), dim=-1)  # [B, J, bins]
-    spec = torch.cat([spec.real, spec.imag], dim=-1)
-    t = spec.shape[1] // frames
-    spec = spec[:, : t * frames].reshape(x.shape[0], t, frames * 2 * dsp.BINS)
-    return spec.transpose(1, 2)
-
-
 class Framed(unittest.TestCase):
     def test_dense_synthesis_reconstructs(self):
         x = torch.randn(2, dsp.HOP * 12)
-        y = dsp.istft_sub(dense_tokens(x, 2), 2)
+        y = dsp.istft_sub(dsp.stft_sub(x, 2), 2)
         self.assertEqual(y.shape[-1], 12 * dsp.HOP - dsp.N_FFT + dsp.HOP // 2)
         self.assertLess(float((y - x[:, : y.shape[-1]]).abs().max()), 1e-5)
 
