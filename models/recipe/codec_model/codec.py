@@ -22,6 +22,8 @@ CONFIGS = {
     # Issue 31's harmonics lever: framed, with a head that names each bin's
     # phase advance and a phase carried in the decoder's state.
     "framed-pr": dict(dim=192, enc_depth=4, dec_depth=8, latent=128, mult=3, kernel=7, frames=2, phase="recursive"),
+    # Both phases, blended per bin by a gate the head gives (see Decoder).
+    "framed-mix": dict(dim=192, enc_depth=4, dec_depth=8, latent=128, mult=3, kernel=7, frames=2, phase="mixed"),
 }
 
 

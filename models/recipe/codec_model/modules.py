@@ -128,17 +128,26 @@ class Decoder(nn.Module):
     carries the last phase in the state: a harmonic then keeps its phase from
     frame to frame because the network names its frequency, where an absolute
     phase must be guessed anew each frame from latents that do not carry it
-    (the instantaneous-frequency spectra of GANSynth, made causal)."""
+    (the instantaneous-frequency spectra of GANSynth, made causal).
+
+    phase="mixed" has both: each bin's coefficient is a blend, by a gate the
+    head gives per bin and sub-frame, of a unit phasor at the absolute phase
+    and one at the carried phase. Grown from an absolute warm start with the
+    gate nearly shut it starts as that codec, and opens the carried path
+    only where it lowers the losses (a voiced harmonic), keeping the absolute
+    one for onsets and noise, where a free-running phase has nothing to keep."""
+
+    PHASES = {"absolute": 2, "recursive": 2, "mixed": 4}  # head rows a bin, per sub-frame
 
     def __init__(self, dim=192, depth=8, latent=128, mult=3, kernel=7, embed_kernel=3, frames=1, phase="absolute"):
         super().__init__()
-        if phase not in ("absolute", "recursive"):
-            raise ValueError(f"phase must be absolute or recursive, not {phase!r}")
+        if phase not in self.PHASES:
+            raise ValueError(f"phase must be one of {sorted(self.PHASES)}, not {phase!r}")
         self.frames, self.phase = frames, phase
         embed = CausalConv(latent, dim, embed_kernel)
         self.stack = Stack([embed] + [ConvNeXtBlock(dim, mult, kernel, 1.0 / depth) for _ in range(depth)])
         self.norm = nn.LayerNorm(dim, eps=1e-6)
-        self.head = nn.Linear(dim, frames * 2 * dsp.BINS)
+        self.head = nn.Linear(dim, frames * self.PHASES[phase] * dsp.BINS)
         # Each bin centre's advance over one sub-hop, wrapped to (-pi, pi] so the running sums stay small.
         sub = dsp.HOP // frames
         turns = (torch.arange(dsp.BINS, dtype=torch.float64) * sub % dsp.N_FFT) / dsp.N_FFT
@@ -147,12 +156,18 @@ class Decoder(nn.Module):
 
     @property
     def state_size(self) -> int:
-        return self.stack.state_size + (dsp.BINS if self.phase == "recursive" else 0)
+        return self.stack.state_size + (0 if self.phase == "absolute" else dsp.BINS)
+
+    def head_rows(self, part: int) -> torch.Tensor:
+        """The head's rows for one part of each sub-frame (0 log-magnitude,
+        1 phase or, mixed, absolute phase, 2 advance, 3 gate)."""
+        rows = torch.arange(self.head.out_features).reshape(self.frames, self.PHASES[self.phase], dsp.BINS)
+        return rows[:, part].reshape(-1)
 
     def rest_phase_advance(self):
         """Zero the head's phase rows: every bin then runs at its centre
         frequency, the recursive head's neutral start from an absolute one."""
-        rows = torch.arange(self.head.out_features).reshape(self.frames, 2, dsp.BINS)[:, 1].reshape(-1)
+        rows = self.head_rows(1)
         with torch.no_grad():
             self.head.weight[rows] = 0.0
             self.head.bias[rows] = 0.0
@@ -162,16 +177,28 @@ class Decoder(nn.Module):
         x, trunk_state = run_trunk(self, latent, state[:, :n])
         h = self.head(self.norm(x.transpose(1, 2))).transpose(1, 2)
         b, _, t = h.shape
-        h = h.reshape(b, self.frames, 2 * dsp.BINS, t)
-        log_mag, phase = h[:, :, : dsp.BINS], h[:, :, dsp.BINS :]
-        if self.phase == "recursive":
-            # Sub-frames in time order: token t's sub-frame i is step t * frames + i.
-            steps = phase.permute(0, 2, 3, 1).reshape(b, dsp.BINS, t * self.frames)
-            run = state[:, n:].unsqueeze(2) + torch.cumsum(steps + self.advance, dim=2)
-            last = run[:, :, -1]
-            last = last - 2 * math.pi * torch.floor(last / (2 * math.pi))
+        h = h.reshape(b, self.frames, self.PHASES[self.phase], dsp.BINS, t)
+        mag = torch.exp(torch.clamp(h[:, :, 0], max=math.log(1000.0)))
+        if self.phase == "absolute":
+            re, im = torch.cos(h[:, :, 1]), torch.sin(h[:, :, 1])
+        else:
+            carried, last = self._carry(h[:, :, 2 if self.phase == "mixed" else 1], state[:, n:])
             trunk_state = torch.cat([trunk_state, last], dim=1)
-            phase = run.reshape(b, dsp.BINS, t, self.frames).permute(0, 3, 1, 2)
-        mag = torch.exp(torch.clamp(log_mag, max=math.log(1000.0)))
-        spec = torch.cat([mag * torch.cos(phase), mag * torch.sin(phase)], dim=2)
+            re, im = torch.cos(carried), torch.sin(carried)
+            if self.phase == "mixed":
+                gate = torch.sigmoid(h[:, :, 3])
+                re = gate * re + (1 - gate) * torch.cos(h[:, :, 1])
+                im = gate * im + (1 - gate) * torch.sin(h[:, :, 1])
+        spec = torch.cat([mag * re, mag * im], dim=2)
         return spec.reshape(b, self.frames * 2 * dsp.BINS, t), trunk_state
+
+    def _carry(self, steps, start):
+        """Advances [B, frames, F, T] from the phase `start` [B, F] -> the
+        phase of every sub-frame [B, frames, F, T] and the last one, wrapped."""
+        b, _, _, t = steps.shape
+        # Sub-frames in time order: token t's sub-frame i is step t * frames + i.
+        steps = steps.permute(0, 2, 3, 1).reshape(b, dsp.BINS, t * self.frames)
+        run = start.unsqueeze(2) + torch.cumsum(steps + self.advance, dim=2)
+        last = run[:, :, -1]
+        last = last - 2 * math.pi * torch.floor(last / (2 * math.pi))
+        return run.reshape(b, dsp.BINS, t, self.frames).permute(0, 3, 1, 2), last

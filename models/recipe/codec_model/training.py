@@ -41,6 +41,7 @@ def load_warm_start(path, model, disc):
     weights = {k: v for k, v in weights.items() if not k.startswith("disc.")}
     own = model.state_dict()
     weights = grow_frames(weights, own, model.frames)
+    weights = grow_mixed_head(weights, own, model.frames, source_phase(meta))
     taken = {k: v.to(own[k].dtype) for k, v in weights.items() if k in own and own[k].shape == v.shape}
     # A compact warm start leaves out the EMA sums: rebuild them from the codebooks and counts.
     for k in list(own):
@@ -58,9 +59,39 @@ def load_warm_start(path, model, disc):
 def rest_a_new_phase_head(model, meta):
     """An absolute phase read as an advance would spin every bin at random:
     a recursive head grown from an absolute one starts at rest."""
-    if model.decoder.phase == "recursive" and \
-            CONFIGS.get(meta.get("config"), {}).get("phase", "absolute") != "recursive":
+    if model.decoder.phase == "recursive" and source_phase(meta) != "recursive":
         model.decoder.rest_phase_advance()
+
+
+# The gate's logit where a mixed head grown from one phase starts: sigmoid(3)
+# = 0.95 of the phase the warm start had, enough for the other path's rows to
+# get gradients from the first step.
+GATE_START = 3.0
+
+
+def source_phase(meta) -> str:
+    return CONFIGS.get(meta.get("config"), {}).get("phase", "absolute")
+
+
+def grow_mixed_head(weights: dict, own: dict, frames: int, phase: str) -> dict:
+    """A two-part head (log-magnitude and phase a bin) as a mixed head's four
+    parts: the phase rows go to the absolute or the advance part, as the warm
+    start used them, the other starts at zero, and the gate leans to the
+    warm start's phase, so the codec starts as the one it was grown from."""
+    out = dict(weights)
+    bins = dsp.BINS
+    for name in ("decoder.head.weight", "decoder.head.bias"):
+        v, mine = weights.get(name), own.get(name)
+        if v is None or mine is None or mine.shape[0] != 2 * v.shape[0] or v.shape[0] != frames * 2 * bins:
+            continue
+        v = v.float().reshape(frames, 2, bins, *v.shape[1:])
+        parts = torch.zeros(frames, 4, bins, *v.shape[3:])
+        parts[:, 0] = v[:, 0]
+        parts[:, 1 if phase == "absolute" else 2] = v[:, 1]
+        if name.endswith("bias"):
+            parts[:, 3] = -GATE_START if phase == "absolute" else GATE_START
+        out[name] = parts.reshape(mine.shape).to(mine.dtype)
+    return out
 
 
 def grow_as_identity(model, taken):
@@ -85,7 +116,7 @@ def grow_frames(weights: dict, own: dict, frames: int, phase_sign: float = -1.0)
     out = dict(weights)
     for name in ("decoder.head.weight", "decoder.head.bias"):
         v, mine = weights.get(name), own.get(name)
-        if v is None or mine is None or v.shape == mine.shape or mine.shape[0] != frames * v.shape[0]:
+        if v is None or mine is None or v.shape[0] != 2 * dsp.BINS or mine.shape[0] != frames * v.shape[0]:
             continue
         parts = []
         for i in range(frames):
@@ -102,14 +133,16 @@ def grow_frames(weights: dict, own: dict, frames: int, phase_sign: float = -1.0)
 def load_ema(path, ema) -> int:
     """The moving average a warm start carries (ema.* tensors) into `ema`; -> tensors taken."""
     own = dict(ema.named_parameters())
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata() or {}
     avg = {k[len("ema."):]: v for k, v in load_file(str(path)).items() if k.startswith("ema.")}
     avg = grow_frames(avg, own, ema.frames)
+    avg = grow_mixed_head(avg, own, ema.frames, source_phase(meta))
     with torch.no_grad():
         for k, v in avg.items():
             if k in own and own[k].shape == v.shape:
                 own[k].copy_(v)
-    with safe_open(str(path), "pt") as f:
-        rest_a_new_phase_head(ema, f.metadata() or {})
+    rest_a_new_phase_head(ema, meta)
     return len(avg)
 
 
