@@ -20,53 +20,29 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import torch
 
+from codec_model import pitch
 from codec_model.data import read_manifest
 from prepare_data import default_out, wav_path
 
-RATE = 16000
-FRAME, HOP = 640, 160
-LAG_MIN, LAG_MAX = RATE // 400, RATE // 60
+HOP = 160
 LOW_HZ = 130.0
 
 
 def frame_f0(audio: np.ndarray) -> np.ndarray:
     """F0 in Hz of each voiced frame (unvoiced and quiet frames left out)."""
-    if len(audio) < FRAME + LAG_MAX:
+    if len(audio) < pitch.FRAME + pitch.LAG_MAX:
         return np.zeros(0)
-    n = (len(audio) - FRAME - LAG_MAX) // HOP + 1
-    idx = np.arange(n)[:, None] * HOP + np.arange(FRAME + LAG_MAX)[None, :]
+    n = (len(audio) - pitch.FRAME - pitch.LAG_MAX) // HOP + 1
+    idx = np.arange(n)[:, None] * HOP + np.arange(pitch.FRAME + pitch.LAG_MAX)[None, :]
     frames = audio[idx].astype(np.float64)
-    level = 10 * np.log10(np.mean(frames[:, :FRAME] ** 2, axis=1) + 1e-12)
-    loud = level > level.max() - 35.0
-    frames = frames[loud]
+    level = 10 * np.log10(np.mean(frames[:, : pitch.FRAME] ** 2, axis=1) + 1e-12)
+    frames = frames[level > level.max() - pitch.QUIET_DB]
     if not len(frames):
         return np.zeros(0)
-    # d(tau) = sum over the frame of (x[j] - x[j + tau])^2, by FFT correlation.
-    size = 1 << int(np.ceil(np.log2(2 * (FRAME + LAG_MAX))))
-    head = frames[:, :FRAME]
-    corr = np.fft.irfft(np.conj(np.fft.rfft(head, size)) * np.fft.rfft(frames, size), size)[:, : LAG_MAX + 1]
-    sq = np.cumsum(frames**2, axis=1)
-    energy_head = sq[:, FRAME - 1]
-    lags = np.arange(LAG_MAX + 1)
-    shifted = sq[:, lags + FRAME - 1] - np.concatenate([np.zeros((len(frames), 1)), sq[:, lags[1:] - 1]], axis=1)
-    diff = energy_head[:, None] + shifted - 2 * corr
-    diff[:, 0] = 0
-    cmnd = diff[:, 1:] * np.arange(1, LAG_MAX + 1) / np.maximum(np.cumsum(diff[:, 1:], axis=1), 1e-12)
-    cmnd[:, : LAG_MIN - 1] = np.inf
-    below = cmnd < 0.15
-    voiced = below.any(axis=1)
-    # The first dip under the threshold, followed down to its local minimum.
-    first = np.argmax(below, axis=1)
-    f0 = []
-    for row, start, ok in zip(cmnd, first, voiced):
-        if not ok:
-            continue
-        lag = start
-        while lag + 1 < len(row) and row[lag + 1] < row[lag]:
-            lag += 1
-        f0.append(RATE / (lag + 1))
-    return np.array(f0)
+    f0, voiced = pitch.yin(torch.from_numpy(frames))
+    return f0[voiced].double().numpy()
 
 
 def survey(data: Path, split: str, files: int) -> list:

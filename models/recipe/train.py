@@ -64,6 +64,8 @@ def parse_args(argv=None):
     ap.add_argument("--w-linear", type=float, default=0.0,
                     help="weight of a log-magnitude L1 on linear frequencies (1024 and 2048 points), which sees "
                          "the harmonics that mel bands above about 1 kHz merge (0: off)")
+    ap.add_argument("--w-f0", type=float, default=0.5,
+                    help="weight of the F0 loss (octaves, L1) of a decoder that names its F0 (--config framed-hp)")
     ap.add_argument("--gan", action="store_true", help="adversarial training with MPD and MRD discriminators")
     ap.add_argument("--w-adv", type=float, default=1.0 / 45, help="Vocos weights: mel 45, adversarial 1, features 2")
     ap.add_argument("--w-fm", type=float, default=2.0 / 45)

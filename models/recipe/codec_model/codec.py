@@ -24,6 +24,8 @@ CONFIGS = {
     "framed-pr": dict(dim=192, enc_depth=4, dec_depth=8, latent=128, mult=3, kernel=7, frames=2, phase="recursive"),
     # Both phases, blended per bin by a gate the head gives (see Decoder).
     "framed-mix": dict(dim=192, enc_depth=4, dec_depth=8, latent=128, mult=3, kernel=7, frames=2, phase="mixed"),
+    # The absolute phase and a harmonic prior from an F0 the head names (see Decoder).
+    "framed-hp": dict(dim=192, enc_depth=4, dec_depth=8, latent=128, mult=3, kernel=7, frames=2, phase="harmonic"),
 }
 
 

@@ -14,6 +14,7 @@ algorithmic latency is hop + 480 = 800 samples (50 ms).
 
 import torch
 
+RATE = 16000
 N_FFT = 640
 HOP = 320
 BINS = N_FFT // 2 + 1

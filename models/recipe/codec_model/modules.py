@@ -135,39 +135,66 @@ class Decoder(nn.Module):
     and one at the carried phase. Grown from an absolute warm start with the
     gate nearly shut it starts as that codec, and opens the carried path
     only where it lowers the losses (a voiced harmonic), keeping the absolute
-    one for onsets and noise, where a free-running phase has nothing to keep."""
+    one for onsets and noise, where a free-running phase has nothing to keep.
 
-    PHASES = {"absolute": 2, "recursive": 2, "mixed": 4}  # head rows a bin, per sub-frame
+    phase="harmonic" gates between the absolute phase and a harmonic prior:
+    the head also names the F0 of each sub-frame, the state carries the
+    fundamental's phase, and bin k takes the phase of its nearest harmonic h,
+    h times the fundamental's at the window's centre (less pi k, the centre's
+    offset from the window's start). One number a sub-frame then keeps every
+    harmonic in step with the others and with the frame before, as the sine
+    excitation of a source-filter vocoder does. The F0 is taught by its own
+    loss against the input's (`last_f0`); the losses' gradients do not reach
+    it through the phase, which a small F0 change turns by many radians."""
+
+    # What the head gives each sub-frame, in order: a part is a row a bin, or one row.
+    LAYOUTS = {
+        "absolute": ("mag", "phase"),
+        "recursive": ("mag", "advance"),
+        "mixed": ("mag", "phase", "advance", "gate"),
+        "harmonic": ("mag", "phase", "gate", "f0"),
+    }
+    F0_RANGE = (50.0, 500.0)  # Hz, what the F0 part's sigmoid spans (log scale)
 
     def __init__(self, dim=192, depth=8, latent=128, mult=3, kernel=7, embed_kernel=3, frames=1, phase="absolute"):
         super().__init__()
-        if phase not in self.PHASES:
-            raise ValueError(f"phase must be one of {sorted(self.PHASES)}, not {phase!r}")
+        if phase not in self.LAYOUTS:
+            raise ValueError(f"phase must be one of {sorted(self.LAYOUTS)}, not {phase!r}")
         self.frames, self.phase = frames, phase
+        self.parts = {}
+        at = 0
+        for name in self.LAYOUTS[phase]:
+            size = 1 if name == "f0" else dsp.BINS
+            self.parts[name] = (at, size)
+            at += size
+        self.width = at
         embed = CausalConv(latent, dim, embed_kernel)
         self.stack = Stack([embed] + [ConvNeXtBlock(dim, mult, kernel, 1.0 / depth) for _ in range(depth)])
         self.norm = nn.LayerNorm(dim, eps=1e-6)
-        self.head = nn.Linear(dim, frames * self.PHASES[phase] * dsp.BINS)
+        self.head = nn.Linear(dim, frames * self.width)
         # Each bin centre's advance over one sub-hop, wrapped to (-pi, pi] so the running sums stay small.
         sub = dsp.HOP // frames
         turns = (torch.arange(dsp.BINS, dtype=torch.float64) * sub % dsp.N_FFT) / dsp.N_FFT
         turns = torch.where(turns > 0.5, turns - 1.0, turns)
         self.register_buffer("advance", (2 * math.pi * turns).float().reshape(1, dsp.BINS, 1), persistent=False)
+        k = torch.arange(dsp.BINS, dtype=torch.float32)
+        self.register_buffer("bin_hz", k * dsp.RATE / dsp.N_FFT, persistent=False)
+        self.register_buffer("centre_offset", math.pi * (k % 2), persistent=False)  # -pi k, wrapped
+        self.last_f0 = None
 
     @property
     def state_size(self) -> int:
-        return self.stack.state_size + (0 if self.phase == "absolute" else dsp.BINS)
+        return self.stack.state_size + {"absolute": 0, "harmonic": 1}.get(self.phase, dsp.BINS)
 
-    def head_rows(self, part: int) -> torch.Tensor:
-        """The head's rows for one part of each sub-frame (0 log-magnitude,
-        1 phase or, mixed, absolute phase, 2 advance, 3 gate)."""
-        rows = torch.arange(self.head.out_features).reshape(self.frames, self.PHASES[self.phase], dsp.BINS)
-        return rows[:, part].reshape(-1)
+    def head_rows(self, part: str) -> torch.Tensor:
+        """The head's rows of one part (`LAYOUTS`), over all sub-frames."""
+        at, size = self.parts[part]
+        return (torch.arange(self.frames)[:, None] * self.width + at + torch.arange(size)[None, :]).reshape(-1)
 
     def rest_phase_advance(self):
-        """Zero the head's phase rows: every bin then runs at its centre
+        """Zero the head's advance rows: every bin then runs at its centre
         frequency, the recursive head's neutral start from an absolute one."""
-        rows = self.head_rows(1)
+        rows = self.head_rows("advance")
         with torch.no_grad():
             self.head.weight[rows] = 0.0
             self.head.bias[rows] = 0.0
@@ -177,28 +204,58 @@ class Decoder(nn.Module):
         x, trunk_state = run_trunk(self, latent, state[:, :n])
         h = self.head(self.norm(x.transpose(1, 2))).transpose(1, 2)
         b, _, t = h.shape
-        h = h.reshape(b, self.frames, self.PHASES[self.phase], dsp.BINS, t)
-        mag = torch.exp(torch.clamp(h[:, :, 0], max=math.log(1000.0)))
+        h = h.reshape(b, self.frames, self.width, t)
+
+        def part(name):
+            at, size = self.parts[name]
+            return h[:, :, at : at + size]
+
+        mag = torch.exp(torch.clamp(part("mag"), max=math.log(1000.0)))
         if self.phase == "absolute":
-            re, im = torch.cos(h[:, :, 1]), torch.sin(h[:, :, 1])
+            re, im = torch.cos(part("phase")), torch.sin(part("phase"))
         else:
-            carried, last = self._carry(h[:, :, 2 if self.phase == "mixed" else 1], state[:, n:])
+            if self.phase == "harmonic":
+                other, last = self._harmonic_phase(part("f0"), state[:, n:])
+            else:
+                other, last = self._carry(part("advance"), state[:, n:])
             trunk_state = torch.cat([trunk_state, last], dim=1)
-            re, im = torch.cos(carried), torch.sin(carried)
-            if self.phase == "mixed":
-                gate = torch.sigmoid(h[:, :, 3])
-                re = gate * re + (1 - gate) * torch.cos(h[:, :, 1])
-                im = gate * im + (1 - gate) * torch.sin(h[:, :, 1])
+            re, im = torch.cos(other), torch.sin(other)
+            if "gate" in self.parts:
+                gate = torch.sigmoid(part("gate"))
+                re = gate * re + (1 - gate) * torch.cos(part("phase"))
+                im = gate * im + (1 - gate) * torch.sin(part("phase"))
         spec = torch.cat([mag * re, mag * im], dim=2)
         return spec.reshape(b, self.frames * 2 * dsp.BINS, t), trunk_state
+
+    def _time_order(self, x):
+        """[B, frames, C, T] -> [B, C, T * frames]: token t's sub-frame i is step t * frames + i."""
+        b, _, c, t = x.shape
+        return x.permute(0, 2, 3, 1).reshape(b, c, t * self.frames)
+
+    def _token_order(self, x):
+        b, c, j = x.shape
+        return x.reshape(b, c, j // self.frames, self.frames).permute(0, 3, 1, 2)
+
+    @staticmethod
+    def _wrap(phase):
+        return phase - 2 * math.pi * torch.floor(phase / (2 * math.pi))
 
     def _carry(self, steps, start):
         """Advances [B, frames, F, T] from the phase `start` [B, F] -> the
         phase of every sub-frame [B, frames, F, T] and the last one, wrapped."""
-        b, _, _, t = steps.shape
-        # Sub-frames in time order: token t's sub-frame i is step t * frames + i.
-        steps = steps.permute(0, 2, 3, 1).reshape(b, dsp.BINS, t * self.frames)
-        run = start.unsqueeze(2) + torch.cumsum(steps + self.advance, dim=2)
-        last = run[:, :, -1]
-        last = last - 2 * math.pi * torch.floor(last / (2 * math.pi))
-        return run.reshape(b, dsp.BINS, t, self.frames).permute(0, 3, 1, 2), last
+        run = start.unsqueeze(2) + torch.cumsum(self._time_order(steps) + self.advance, dim=2)
+        return self._token_order(run), self._wrap(run[:, :, -1])
+
+    def _harmonic_phase(self, logit, start):
+        """The F0 part [B, frames, 1, T] and the fundamental's phase `start`
+        [B, 1] -> each bin's nearest harmonic's phase [B, frames, F, T] and the
+        fundamental's last phase, wrapped. Sets `last_f0` [B, T * frames] (Hz)."""
+        lo, hi = self.F0_RANGE
+        f0 = lo * torch.exp(math.log(hi / lo) * torch.sigmoid(self._time_order(logit)))  # [B, 1, J]
+        self.last_f0 = f0[:, 0]
+        sub = dsp.HOP // self.frames
+        run = start.unsqueeze(2) + torch.cumsum(f0.detach() * (2 * math.pi * sub / dsp.RATE), dim=2)
+        fundamental = self._wrap(run)  # [B, 1, J]
+        harmonic = torch.round(self.bin_hz.reshape(1, -1, 1) / f0.detach())  # [B, F, J]
+        phase = harmonic * fundamental + self.centre_offset.reshape(1, -1, 1)
+        return self._token_order(phase), fundamental[:, :, -1]

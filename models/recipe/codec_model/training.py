@@ -9,8 +9,9 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from . import dsp
+from . import dsp, pitch
 from .codec import CONFIGS
+from .modules import Decoder
 from .discriminators import discriminator_loss, generator_losses, random_segments
 
 # Warm-start metadata that is carried from run to run unchanged by train.py.
@@ -41,7 +42,7 @@ def load_warm_start(path, model, disc):
     weights = {k: v for k, v in weights.items() if not k.startswith("disc.")}
     own = model.state_dict()
     weights = grow_frames(weights, own, model.frames)
-    weights = grow_mixed_head(weights, own, model.frames, source_phase(meta))
+    weights = grow_head(weights, model.decoder, source_phase(meta))
     taken = {k: v.to(own[k].dtype) for k, v in weights.items() if k in own and own[k].shape == v.shape}
     # A compact warm start leaves out the EMA sums: rebuild them from the codebooks and counts.
     for k in list(own):
@@ -63,9 +64,9 @@ def rest_a_new_phase_head(model, meta):
         model.decoder.rest_phase_advance()
 
 
-# The gate's logit where a mixed head grown from one phase starts: sigmoid(3)
-# = 0.95 of the phase the warm start had, enough for the other path's rows to
-# get gradients from the first step.
+# The gate's logit where a gated head grown from a two-part one starts:
+# sigmoid(3) = 0.95 of the phase the warm start had, enough for the other
+# path's rows to get gradients from the first step.
 GATE_START = 3.0
 
 
@@ -73,24 +74,30 @@ def source_phase(meta) -> str:
     return CONFIGS.get(meta.get("config"), {}).get("phase", "absolute")
 
 
-def grow_mixed_head(weights: dict, own: dict, frames: int, phase: str) -> dict:
-    """A two-part head (log-magnitude and phase a bin) as a mixed head's four
-    parts: the phase rows go to the absolute or the advance part, as the warm
-    start used them, the other starts at zero, and the gate leans to the
-    warm start's phase, so the codec starts as the one it was grown from."""
+def grow_head(weights: dict, decoder, phase: str) -> dict:
+    """A two-part head (log-magnitude and a phase part a bin) as a gated
+    head's parts (`Decoder.LAYOUTS`): the parts both have are copied, the
+    others start at zero, and the gate leans to the warm start's phase, so
+    the codec starts as the one it was grown from."""
     out = dict(weights)
-    bins = dsp.BINS
+    source = Decoder.LAYOUTS[phase]
+    if "gate" not in decoder.parts or len(source) != 2:
+        return out
+    bins, frames = dsp.BINS, decoder.frames
     for name in ("decoder.head.weight", "decoder.head.bias"):
-        v, mine = weights.get(name), own.get(name)
-        if v is None or mine is None or mine.shape[0] != 2 * v.shape[0] or v.shape[0] != frames * 2 * bins:
+        v = weights.get(name)
+        if v is None or v.shape[0] != frames * 2 * bins:
             continue
         v = v.float().reshape(frames, 2, bins, *v.shape[1:])
-        parts = torch.zeros(frames, 4, bins, *v.shape[3:])
-        parts[:, 0] = v[:, 0]
-        parts[:, 1 if phase == "absolute" else 2] = v[:, 1]
+        parts = torch.zeros(frames, decoder.width, *v.shape[3:])
+        for i, part in enumerate(source):
+            if part in decoder.parts:
+                at, _ = decoder.parts[part]
+                parts[:, at : at + bins] = v[:, i]
         if name.endswith("bias"):
-            parts[:, 3] = -GATE_START if phase == "absolute" else GATE_START
-        out[name] = parts.reshape(mine.shape).to(mine.dtype)
+            at, _ = decoder.parts["gate"]
+            parts[:, at : at + bins] = -GATE_START if "phase" in source else GATE_START
+        out[name] = parts.reshape(frames * decoder.width, *v.shape[3:])
     return out
 
 
@@ -137,7 +144,7 @@ def load_ema(path, ema) -> int:
         meta = f.metadata() or {}
     avg = {k[len("ema."):]: v for k, v in load_file(str(path)).items() if k.startswith("ema.")}
     avg = grow_frames(avg, own, ema.frames)
-    avg = grow_mixed_head(avg, own, ema.frames, source_phase(meta))
+    avg = grow_head(avg, ema.decoder, source_phase(meta))
     with torch.no_grad():
         for k, v in avg.items():
             if k in own and own[k].shape == v.shape:
@@ -155,6 +162,19 @@ def warmstart_tensors(model, disc, ema) -> dict:
     return weights
 
 
+def f0_loss(decoder, x):
+    """L1 in octaves between the F0 the decoder named for each sub-frame and
+    the input's (YIN), over the voiced sub-frames (0 when none is voiced)."""
+    f0 = decoder.last_f0  # [B, J]
+    sub = dsp.HOP // decoder.frames
+    # Sub-frame j's window is centred on sample (j - 1) * sub (dsp.stft_sub).
+    centres = (torch.arange(f0.shape[1]) - 1).clamp(min=0) * sub
+    target, voiced = pitch.track(x.cpu(), centres)
+    target, voiced = target.to(f0.device), voiced.to(f0.device)
+    err = (torch.log2(f0) - torch.log2(target.clamp(min=1.0))).abs()
+    return (err * voiced).sum() / voiced.sum().clamp(min=1)
+
+
 def train_step(model, disc, opt, opt_d, loss_fn, x, args, bf16_disc: bool = False) -> dict:
     """One update of the codec (and of the discriminators with --gan); -> the
     step's figures as tensors, so that a GPU caller need not wait for them.
@@ -168,6 +188,9 @@ def train_step(model, disc, opt, opt_d, loss_fn, x, args, bf16_disc: bool = Fals
     cplx = loss_fn.complex(y, target) if args.w_complex > 0 else torch.zeros((), device=x.device)
     loss = args.w_mel * mel + args.w_complex * cplx + args.w_commit * commit
     extra = {}
+    if model.decoder.last_f0 is not None:
+        extra["f0"] = f0_loss(model.decoder, x)
+        loss = loss + getattr(args, "w_f0", 0.0) * extra["f0"]
     w_linear = getattr(args, "w_linear", 0.0)
     if w_linear > 0:
         extra["linear"] = loss_fn.linear(y, target)

@@ -67,9 +67,9 @@ class MixedPhase(unittest.TestCase):
         source, mixed, taken, own = grown("framed")
         self.assertEqual(taken, own)
         dec = mixed.decoder
-        self.assertTrue(torch.equal(dec.head.bias[dec.head_rows(1)], source.decoder.head.bias[source.decoder.head_rows(1)]))
-        self.assertEqual(float(dec.head.weight[dec.head_rows(2)].abs().sum()), 0.0)
-        self.assertTrue(torch.all(dec.head.bias[dec.head_rows(3)] == -GATE_START))
+        self.assertTrue(torch.equal(dec.head.bias[dec.head_rows("phase")], source.decoder.head.bias[source.decoder.head_rows("phase")]))
+        self.assertEqual(float(dec.head.weight[dec.head_rows("advance")].abs().sum()), 0.0)
+        self.assertTrue(torch.all(dec.head.bias[dec.head_rows("gate")] == -GATE_START))
         latent = torch.randn(1, 128, 12)
         want, _ = source.decoder(latent, torch.zeros(1, source.decoder.state_size))
         got, _ = dec(latent, torch.zeros(1, dec.state_size))
@@ -86,9 +86,9 @@ class MixedPhase(unittest.TestCase):
         source, mixed, taken, own = grown("framed-pr")
         self.assertEqual(taken, own)
         dec = mixed.decoder
-        self.assertTrue(torch.equal(dec.head.weight[dec.head_rows(2)], source.decoder.head.weight[source.decoder.head_rows(1)]))
-        self.assertEqual(float(dec.head.bias[dec.head_rows(1)].abs().sum()), 0.0)
-        self.assertTrue(torch.all(dec.head.bias[dec.head_rows(3)] == GATE_START))
+        self.assertTrue(torch.equal(dec.head.weight[dec.head_rows("advance")], source.decoder.head.weight[source.decoder.head_rows("advance")]))
+        self.assertEqual(float(dec.head.bias[dec.head_rows("phase")].abs().sum()), 0.0)
+        self.assertTrue(torch.all(dec.head.bias[dec.head_rows("gate")] == GATE_START))
         latent = torch.randn(1, 128, 12)
         want, _ = source.decoder(latent, torch.zeros(1, source.decoder.state_size))
         got, _ = dec(latent, torch.zeros(1, dec.state_size))
@@ -103,8 +103,8 @@ class MixedPhase(unittest.TestCase):
             save_warm_start(source, path, "framed", ema=copy.deepcopy(source))
             self.assertGreater(load_ema(path, ema), 0)
         dec = ema.decoder
-        self.assertTrue(torch.equal(dec.head.weight[dec.head_rows(0)], source.decoder.head.weight[source.decoder.head_rows(0)]))
-        self.assertTrue(torch.all(dec.head.bias[dec.head_rows(3)] == -GATE_START))
+        self.assertTrue(torch.equal(dec.head.weight[dec.head_rows("mag")], source.decoder.head.weight[source.decoder.head_rows("mag")]))
+        self.assertTrue(torch.all(dec.head.bias[dec.head_rows("gate")] == -GATE_START))
 
 
 if __name__ == "__main__":
