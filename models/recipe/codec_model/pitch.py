@@ -23,16 +23,16 @@ def yin(frames: torch.Tensor):
     # d(tau) = sum over the frame of (x[j] - x[j + tau])^2, by FFT correlation.
     corr = torch.fft.irfft(torch.conj(torch.fft.rfft(head, size)) * torch.fft.rfft(frames, size), size)[:, : LAG_MAX + 1]
     sq = torch.cumsum(frames**2, dim=1)
-    lags = torch.arange(LAG_MAX + 1)
-    before = torch.cat([torch.zeros(len(frames), 1, dtype=sq.dtype), sq[:, lags[1:] - 1]], dim=1)
+    lags = torch.arange(LAG_MAX + 1, device=frames.device)
+    before = torch.cat([torch.zeros(len(frames), 1, dtype=sq.dtype, device=frames.device), sq[:, lags[1:] - 1]], dim=1)
     diff = sq[:, FRAME - 1 : FRAME] + sq[:, lags + FRAME - 1] - before - 2 * corr
-    taus = torch.arange(1, LAG_MAX + 1, dtype=sq.dtype)
+    taus = torch.arange(1, LAG_MAX + 1, dtype=sq.dtype, device=frames.device)
     cmnd = diff[:, 1:] * taus / torch.clamp(torch.cumsum(diff[:, 1:], dim=1), min=1e-12)
     cmnd[:, : LAG_MIN - 1] = float("inf")
     below = cmnd < THRESHOLD
     # The first lag under the threshold that is not above the next one: the
     # first dip's local minimum (cmnd falls from where it crosses to there).
-    falling = torch.cat([cmnd[:, :-1] <= cmnd[:, 1:], torch.ones(len(frames), 1, dtype=torch.bool)], dim=1)
+    falling = torch.cat([cmnd[:, :-1] <= cmnd[:, 1:], torch.ones(len(frames), 1, dtype=torch.bool, device=frames.device)], dim=1)
     hit = below & falling
     voiced = hit.any(dim=1)
     lag = torch.argmax(hit.int(), dim=1) + 1
@@ -48,7 +48,7 @@ def track(audio: torch.Tensor, centres: torch.Tensor):
     b, n = audio.shape
     pad = FRAME // 2
     padded = torch.nn.functional.pad(audio.detach().float(), (pad, pad + LAG_MAX))
-    idx = centres.long()[:, None] + torch.arange(FRAME + LAG_MAX)[None, :]  # start = centre - pad, in padded
+    idx = centres.long().to(audio.device)[:, None] + torch.arange(FRAME + LAG_MAX, device=audio.device)[None, :]  # start = centre - pad, in padded
     frames = padded[:, idx]  # [B, J, FRAME + LAG_MAX]
     f0, voiced = yin(frames.reshape(-1, FRAME + LAG_MAX))
     f0, voiced = f0.reshape(b, -1), voiced.reshape(b, -1)

@@ -168,9 +168,8 @@ def f0_loss(decoder, x):
     f0 = decoder.last_f0  # [B, J]
     sub = dsp.HOP // decoder.frames
     # Sub-frame j's window is centred on sample (j - 1) * sub (dsp.stft_sub).
-    centres = (torch.arange(f0.shape[1]) - 1).clamp(min=0) * sub
-    target, voiced = pitch.track(x.cpu(), centres)
-    target, voiced = target.to(f0.device), voiced.to(f0.device)
+    centres = (torch.arange(f0.shape[1], device=x.device) - 1).clamp(min=0) * sub
+    target, voiced = pitch.track(x, centres)
     err = (torch.log2(f0) - torch.log2(target.clamp(min=1.0))).abs()
     return (err * voiced).sum() / voiced.sum().clamp(min=1)
 
