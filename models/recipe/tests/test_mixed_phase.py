@@ -94,6 +94,23 @@ class MixedPhase(unittest.TestCase):
         got, _ = dec(latent, torch.zeros(1, dec.state_size))
         self.assertLess(float((got - want).abs().max()), 0.1 * float(want.abs().max()))
 
+    @torch.no_grad()
+    def test_the_gate_turns_the_phase_and_keeps_the_magnitude(self):
+        torch.manual_seed(6)
+        dec = Codec("mcrvq", "framed-mix").eval().decoder
+        with torch.no_grad():
+            dec.head.weight.zero_()
+            dec.head.bias.normal_(0.0, 2.0)
+            dec.head.bias[dec.head_rows("gate")] = 0.0  # an even blend of unrelated phases
+        spec, _ = dec(torch.randn(1, 128, 9), torch.zeros(1, dec.state_size))
+        s = spec.reshape(2, 2, dsp.BINS, 9)
+        got = torch.sqrt(s[:, 0] ** 2 + s[:, 1] ** 2)
+        want = torch.exp(dec.head.bias[dec.head_rows("mag")].reshape(2, dsp.BINS, 1)).expand_as(got)
+        # Unnormalised, an even blend of unrelated phases keeps 2 / pi of the
+        # level on average; renormalised, only where they nearly cancel is it short.
+        self.assertGreater(float((got / want).mean()), 0.9)
+        self.assertTrue(torch.all(got <= want * 1.0001))
+
     def test_its_moving_average_is_grown_the_same_way(self):
         torch.manual_seed(2)
         source = Codec("mcrvq", "framed")
