@@ -54,7 +54,11 @@ def main() -> int:
     if not inputs:
         print(f"no .wav files under {args.folder}", file=sys.stderr)
         return 2
-    codec = load_codec(args.weights, args.quantizer, args.config).eval()
+    try:
+        codec = load_codec(args.weights, args.quantizer, args.config).eval()
+    except (OSError, ValueError) as e:
+        print(f"{Path(sys.argv[0]).name}: {e}", file=sys.stderr)
+        return 2
     hz = torch.arange(dsp.BINS) * dsp.RATE / dsp.N_FFT
     sums = {True: np.zeros(len(BANDS)), False: np.zeros(len(BANDS))}
     counts = {True: 0, False: 0}

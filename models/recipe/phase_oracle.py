@@ -81,7 +81,11 @@ def main() -> int:
     if not inputs:
         print(f"no .wav files under {args.folder}", file=sys.stderr)
         return 2
-    codec = load_codec(args.weights, args.quantizer, args.config).eval()
+    try:
+        codec = load_codec(args.weights, args.quantizer, args.config).eval()
+    except (OSError, ValueError) as e:
+        print(f"{Path(sys.argv[0]).name}: {e}", file=sys.stderr)
+        return 2
     generator = torch.Generator().manual_seed(0)
     tables = {}
     for path in inputs:

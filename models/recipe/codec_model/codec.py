@@ -87,6 +87,11 @@ def load_codec(weights: Path, quantizer: str, config: str = "small", ema: bool =
     chosen = {k: v for k, v in tensors.items() if not k.startswith(("disc.", "ema."))}
     chosen |= {k[len(prefix):]: v for k, v in tensors.items() if prefix and k.startswith(prefix)}
     model = Codec(quantizer, config)
+    own = model.state_dict()
+    wrong = [k for k, v in chosen.items() if k in own and own[k].shape != v.shape]
+    if wrong:
+        raise ValueError(f"{weights} does not fit a {quantizer}/{config} codec: {wrong[0]} is "
+                         f"{tuple(chosen[wrong[0]].shape)}, the codec's {tuple(own[wrong[0]].shape)} (another --config?)")
     missing, unexpected = model.load_state_dict(
         {k: v.float() if v.is_floating_point() else v for k, v in chosen.items()}, strict=False)
     # Older warm starts keep only what inference needs of the codebooks' running statistics.
