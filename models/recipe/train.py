@@ -25,10 +25,11 @@ from safetensors.torch import save_file
 from codec_model import dsp
 from codec_model.codec import CONFIGS, Codec
 from codec_model.data import CropSampler, load_files
-from codec_model.discriminators import Discriminators
+from codec_model.discriminators import PERIOD_CHANNELS, Discriminators
 from codec_model.losses import ReconstructionLoss
 from codec_model.metrics import codebook_stats, pesq_wb, stoi
-from codec_model.training import CARRIED_META, load_ema, load_warm_start, optimizers, train_step, warmstart_tensors
+from codec_model.training import (CARRIED_META, disc_only_step, load_ema, load_warm_start, optimizers, train_step,
+                                  warmstart_tensors)
 from prepare_data import default_out
 
 
@@ -70,6 +71,14 @@ def parse_args(argv=None):
     ap.add_argument("--w-adv", type=float, default=1.0 / 45, help="Vocos weights: mel 45, adversarial 1, features 2")
     ap.add_argument("--w-fm", type=float, default=2.0 / 45)
     ap.add_argument("--gan-seconds", type=float, default=0.5, help="segment the discriminators see")
+    ap.add_argument("--period-channels", default=",".join(map(str, PERIOD_CHANNELS)),
+                    help="with --gan, the widths of each period discriminator's layers (HiFi-GAN: 32,128,512,1024); "
+                         "a warm start's critics of another width are not taken, and start untrained")
+    ap.add_argument("--fresh-period-discs", action="store_true",
+                    help="with --gan, start the period discriminators untrained even where the warm start has them")
+    ap.add_argument("--disc-warmup", type=int, default=0,
+                    help="with --gan and a warm start, first train the discriminators alone for this many steps "
+                         "(the codec held; not counted as steps, but counted in the hours)")
     ap.add_argument("--disc-every", type=int, default=1,
                     help="with --gan, run the discriminators (their update and the adversarial and feature "
                          "losses) on every K-th step only; the steps between train on the reconstruction losses, "
@@ -99,9 +108,35 @@ def parse_args(argv=None):
         ap.error("--decay-to must come after --decay-from")
     if args.disc_every < 1:
         ap.error("--disc-every must be at least 1")
+    try:
+        args.period_channels = tuple(int(c) for c in args.period_channels.split(","))
+    except ValueError:
+        ap.error("--period-channels takes widths separated by commas, such as 32,64,128,256")
+    if not args.period_channels or not all(1 <= c <= 2048 for c in args.period_channels):
+        ap.error("--period-channels: each width from 1 to 2048")
+    if args.disc_warmup < 0:
+        ap.error("--disc-warmup cannot be negative")
     if args.favour_stages is not None and (args.quantizer != "mcrvq" or not 3 <= args.favour_stages <= 8):
         ap.error("--favour-stages is for mcrvq, from its fewest trained stages (3) to all (8)")
     return args
+
+
+def warm_up_discriminators(args, model, disc, opt_d, sampler, stop, emit) -> float:
+    """--disc-warmup: the critics alone, at the run's peak rate; -> seconds spent."""
+    for g in opt_d.param_groups:
+        g["lr"] = args.lr
+    began = window = time.time()
+    total = 0.0
+    for i in range(1, args.disc_warmup + 1):
+        if stop["now"]:
+            break
+        loss = disc_only_step(model, disc, opt_d, torch.from_numpy(sampler.batch(args.batch)), args, bf16_disc=args.bf16)
+        total += float(loss.detach())
+        if i % 50 == 0 or i == args.disc_warmup:
+            emit({"event": "disc-warmup", "done": i, "of": args.disc_warmup, "disc": round(total / (i % 50 or 50), 4),
+                  "seconds": round(time.time() - window, 1)})
+            total, window = 0.0, time.time()
+    return min(time.time() - began, MAX_STEP_SECONDS * args.disc_warmup)
 
 
 def learning_rate(args, step: int, first_step: int) -> float:
@@ -192,7 +227,7 @@ def main() -> int:
     model.quantizer.favoured_stages = args.favour_stages
     model.encoder.trunk_bf16 = model.decoder.trunk_bf16 = args.bf16
     loss_fn = ReconstructionLoss()
-    disc = Discriminators() if args.gan else None
+    disc = Discriminators(period_channels=args.period_channels) if args.gan else None
     opt, opt_d = optimizers(model, disc, args.lr)
     step, trained_seconds, resumed, carried = 0, 0.0, False, {}
     ckpt_path = run / "ckpt.pt"
@@ -211,7 +246,8 @@ def main() -> int:
     elif args.init_from:
         # A warm start carries the step and hours it had reached, so a run's
         # count goes on across machines.
-        meta, taken, own, n_disc = load_warm_start(args.init_from, model, disc)
+        fresh = ("period",) if args.fresh_period_discs else ()
+        meta, taken, own, n_disc = load_warm_start(args.init_from, model, disc, fresh)
         step = args.init_step if args.init_step is not None else int(meta.get("step", 0))
         trained_seconds = 3600 * args.init_hours if args.init_hours is not None else float(meta.get("trained_seconds", 0))
         carried = {k: meta[k] for k in CARRIED_META if k in meta}
@@ -275,6 +311,9 @@ def main() -> int:
     last_ckpt = tick = window = time.time()
     sums, counts, count = {}, {}, 0
     model.train()
+    if disc is not None and not resumed and args.init_from and args.disc_warmup:
+        trained_seconds += warm_up_discriminators(args, model, disc, opt_d, sampler, stop, emit)
+        tick = time.time()
     while step < args.max_steps and not stop["now"]:
         if (time.time() - started) / 60 > args.max_minutes:
             break

@@ -7,8 +7,14 @@ from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
 
+# HiFi-GAN's are 32-1024 wide; these train on a CPU.
+PERIOD_CHANNELS = (16, 32, 64, 128)
+
+
 class PeriodDiscriminator(nn.Module):
-    def __init__(self, period: int, channels=(16, 32, 64, 128)):
+    kind = "period"
+
+    def __init__(self, period: int, channels=PERIOD_CHANNELS):
         super().__init__()
         self.period = period
         layers, cin = [], 1
@@ -31,6 +37,8 @@ class PeriodDiscriminator(nn.Module):
 
 
 class ResolutionDiscriminator(nn.Module):
+    kind = "resolution"
+
     def __init__(self, n_fft: int, channels: int = 16):
         super().__init__()
         self.n_fft = n_fft
@@ -54,10 +62,11 @@ class ResolutionDiscriminator(nn.Module):
 
 
 class Discriminators(nn.Module):
-    def __init__(self, periods=(2, 3, 5, 7, 11), resolutions=(256, 512, 1024)):
+    def __init__(self, periods=(2, 3, 5, 7, 11), resolutions=(256, 512, 1024), period_channels=PERIOD_CHANNELS):
         super().__init__()
         self.discs = nn.ModuleList(
-            [PeriodDiscriminator(p) for p in periods] + [ResolutionDiscriminator(n) for n in resolutions]
+            [PeriodDiscriminator(p, tuple(period_channels)) for p in periods]
+            + [ResolutionDiscriminator(n) for n in resolutions]
         )
 
     def forward(self, x):

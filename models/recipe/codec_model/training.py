@@ -25,20 +25,34 @@ def optimizers(model, disc, lr: float):
     return opt, opt_d
 
 
-def load_warm_start(path, model, disc):
+def load_discriminators(weights: dict, disc, fresh=()) -> int:
+    """The warm start's discriminators, one critic at a time: a critic whose
+    tensors all match in name and shape is taken whole; one of another width,
+    or of a kind named in `fresh`, starts untrained. -> tensors taken."""
+    theirs = {k[len("disc."):]: v.float() for k, v in weights.items() if k.startswith("disc.")}
+    taken = 0
+    for i, critic in enumerate(disc.discs):
+        if critic.kind in fresh:
+            continue
+        prefix = f"discs.{i}."
+        own = critic.state_dict()
+        part = {k[len(prefix):]: v for k, v in theirs.items() if k.startswith(prefix)}
+        if part.keys() == own.keys() and all(part[k].shape == own[k].shape for k in own):
+            critic.load_state_dict(part)
+            taken += len(part)
+    return taken
+
+
+def load_warm_start(path, model, disc, fresh_discs=()):
     """Weights, discriminators and the step and hours they had reached.
 
     -> (metadata, tensors taken, tensors the codec has, discriminator tensors taken)."""
     weights = load_file(str(path))
     with safe_open(str(path), "pt") as f:
         meta = f.metadata() or {}
-    n_disc = 0
-    if disc is not None:
-        # The adversarial phase must not start against untrained critics.
-        d = {k[len("disc."):]: v.float() for k, v in weights.items() if k.startswith("disc.")}
-        if d:
-            disc.load_state_dict(d)
-        n_disc = len(d)
+    # The adversarial phase must not start against untrained critics unless
+    # asked to (see train.py's --disc-warmup).
+    n_disc = load_discriminators(weights, disc, fresh_discs) if disc is not None else 0
     weights = {k: v for k, v in weights.items() if not k.startswith("disc.")}
     own = model.state_dict()
     weights = grow_frames(weights, own, model.frames)
@@ -174,6 +188,38 @@ def f0_loss(decoder, x):
     return (err * voiced).sum() / voiced.sum().clamp(min=1)
 
 
+def update_discriminators(disc, opt_d, real, fake, amp):
+    """One step of the critics; -> (their loss, their outputs on the real segment)."""
+    with amp:
+        real_outs = disc(real)
+        d_loss = discriminator_loss(real_outs, disc(fake.detach()))
+    opt_d.zero_grad(set_to_none=True)
+    d_loss.backward()
+    torch.nn.utils.clip_grad_norm_(disc.parameters(), 1.0)
+    opt_d.step()
+    return d_loss, real_outs
+
+
+def disc_only_step(model, disc, opt_d, x, args, bf16_disc: bool = False) -> torch.Tensor:
+    """A step that trains the critics alone, the codec held: fresh critics
+    first learn what the warm start's decodes get wrong, so their first
+    gradients to the codec are not noise. -> the critics' loss."""
+    # In eval mode, so that the codebooks' moving averages hold too; the
+    # stage count varies by batch as quantizer dropout varies it by item.
+    q = model.quantizer
+    stages = q.favoured_stages or q.n_stages
+    if torch.rand(()) < 0.5:
+        stages = int(torch.randint(q.min_stages, q.n_stages + 1, ()))
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        y, _, _ = model(x, n_stages=stages)
+    model.train(was_training)
+    amp = torch.autocast(x.device.type, dtype=torch.bfloat16) if bf16_disc else contextlib.nullcontext()
+    real, fake = random_segments(x[:, : y.shape[1]], y, int(args.gan_seconds * 16000))
+    return update_discriminators(disc, opt_d, real, fake, amp)[0]
+
+
 def train_step(model, disc, opt, opt_d, loss_fn, x, args, bf16_disc: bool = False) -> dict:
     """One update of the codec (and of the discriminators with --gan); -> the
     step's figures as tensors, so that a GPU caller need not wait for them.
@@ -197,13 +243,7 @@ def train_step(model, disc, opt, opt_d, loss_fn, x, args, bf16_disc: bool = Fals
     if disc is not None:
         amp = torch.autocast(x.device.type, dtype=torch.bfloat16) if bf16_disc else contextlib.nullcontext()
         real, fake = random_segments(target, y, int(args.gan_seconds * 16000))
-        with amp:
-            real_outs = disc(real)
-            d_loss = discriminator_loss(real_outs, disc(fake.detach()))
-        opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        torch.nn.utils.clip_grad_norm_(disc.parameters(), 1.0)
-        opt_d.step()
+        d_loss, real_outs = update_discriminators(disc, opt_d, real, fake, amp)
         # The real segment's features are targets only: reuse them.
         targets = [(r.detach(), [f.detach() for f in feats]) for r, feats in real_outs]
         with amp:
