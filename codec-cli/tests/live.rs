@@ -158,10 +158,15 @@ fn three_frames_a_packet_reach_the_receiver_whole() {
     assert!(send_err.contains("3 frames a packet: 3.60 kbps with headers"), "{send_err}");
     let packets = count(&send_err, "packets sent");
     let decoded = count(&err, "frames decoded");
+    let shed = count(&err, "dropped for delay");
     // 5 s of speech and the short tail that flushes the encoder, in threes.
     assert!((80..=95).contains(&packets), "{packets} packets: {send_err}");
-    // Every frame of every packet is played.
-    assert!(decoded >= 3 * packets - 3, "{decoded} frames decoded from {packets} packets: {err}");
+    // Every frame of every packet is played, but for those the jitter buffer
+    // sheds to win back the delay that a packet held up by a busy machine
+    // added: at most a packet's frames for each late one, and one packet's
+    // at the start.
+    assert!(decoded + shed >= 3 * packets - 3, "{decoded} frames decoded, {shed} shed, from {packets} packets: {err}");
+    assert!(shed <= 3 * (count(&err, "late") + 1), "{shed} frames shed: {err}");
     // The sender's goodbye ends the call at once: no --idle-stop wait
     // concealed as loss, no seconds of it in the file.
     assert!(err.contains("the sender ended the stream after"), "{err}");

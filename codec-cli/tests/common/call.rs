@@ -72,7 +72,9 @@ pub fn assert_plays_the_decode(offline: &[f32], audio: &[f32], rate: u32, around
     let track = codec_stream::delay::envelope_track(offline, audio, rate, 1000.0, around_ms, 300.0);
     println!("second by second: {track:?}");
     assert!(track.len() >= 4, "{track:?}");
-    let slips = count(err, "xruns") + count(err, "concealed");
+    // A frame the jitter buffer sheds to cut its delay is a slip as a concealed one is.
+    let shed = if err.contains("dropped for delay ") { count(err, "dropped for delay") } else { 0 };
+    let slips = count(err, "xruns") + count(err, "concealed") + shed;
     let loose = track.iter().filter(|m| m.corr < 0.95).count() as u64;
     assert!(loose <= slips, "{loose} seconds unlike the sent speech after {slips} slips: {track:?}");
     assert!(track.iter().all(|m| m.corr > 0.6), "the output is not the sent speech: {track:?}");
