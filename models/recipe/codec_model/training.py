@@ -188,6 +188,10 @@ def f0_loss(decoder, x):
     return (err * voiced).sum() / voiced.sum().clamp(min=1)
 
 
+def critic_autocast(x: torch.Tensor, bf16: bool):
+    return torch.autocast(x.device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+
+
 def update_discriminators(disc, opt_d, real, fake, amp):
     """One step of the critics; -> (their loss, their outputs on the real segment)."""
     with amp:
@@ -215,9 +219,8 @@ def disc_only_step(model, disc, opt_d, x, args, bf16_disc: bool = False) -> torc
     with torch.no_grad():
         y, _, _ = model(x, n_stages=stages)
     model.train(was_training)
-    amp = torch.autocast(x.device.type, dtype=torch.bfloat16) if bf16_disc else contextlib.nullcontext()
     real, fake = random_segments(x[:, : y.shape[1]], y, int(args.gan_seconds * 16000))
-    return update_discriminators(disc, opt_d, real, fake, amp)[0]
+    return update_discriminators(disc, opt_d, real, fake, critic_autocast(x, bf16_disc))[0]
 
 
 def train_step(model, disc, opt, opt_d, loss_fn, x, args, bf16_disc: bool = False) -> dict:
@@ -241,7 +244,7 @@ def train_step(model, disc, opt, opt_d, loss_fn, x, args, bf16_disc: bool = Fals
         extra["linear"] = loss_fn.linear(y, target)
         loss = loss + w_linear * extra["linear"]
     if disc is not None:
-        amp = torch.autocast(x.device.type, dtype=torch.bfloat16) if bf16_disc else contextlib.nullcontext()
+        amp = critic_autocast(x, bf16_disc)
         real, fake = random_segments(target, y, int(args.gan_seconds * 16000))
         d_loss, real_outs = update_discriminators(disc, opt_d, real, fake, amp)
         # The real segment's features are targets only: reuse them.
