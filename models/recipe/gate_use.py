@@ -8,16 +8,15 @@ harmonic prior. Runs the codec in PyTorch at 4 stages (as shipped).
   python gate_use.py --folder LOW --weights RUN/warmstart.safetensors --config framed-hp
 """
 
-import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
 
 import harmonics
 from codec_model import dsp, pitch
-from codec_model.codec import CONFIGS, load_codec
+from codec_model.codec import CONFIGS
+from folder_codec import folder_and_codec
 
 BANDS = harmonics.BANDS
 
@@ -44,21 +43,10 @@ def measure(codec, x: np.ndarray):
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--folder", required=True, type=Path, help="16 kHz input files (*.wav)")
-    ap.add_argument("--weights", required=True, type=Path, help="a warm start (.safetensors)")
-    ap.add_argument("--quantizer", default="mcrvq", choices=["mcrvq", "grvq"])
-    ap.add_argument("--config", required=True, choices=sorted(c for c, v in CONFIGS.items() if v.get("phase") in ("mixed", "harmonic")))
-    args = ap.parse_args()
-    inputs = sorted(args.folder.glob("*.wav"))
-    if not inputs:
-        print(f"no .wav files under {args.folder}", file=sys.stderr)
+    found = folder_and_codec(__doc__, sorted(c for c, v in CONFIGS.items() if v.get("phase") in ("mixed", "harmonic")))
+    if found is None:
         return 2
-    try:
-        codec = load_codec(args.weights, args.quantizer, args.config).eval()
-    except (OSError, ValueError) as e:
-        print(f"{Path(sys.argv[0]).name}: {e}", file=sys.stderr)
-        return 2
+    inputs, codec = found
     hz = torch.arange(dsp.BINS) * dsp.RATE / dsp.N_FFT
     sums = {True: np.zeros(len(BANDS)), False: np.zeros(len(BANDS))}
     counts = {True: 0, False: 0}

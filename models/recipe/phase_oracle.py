@@ -16,17 +16,16 @@ prominence):
   python phase_oracle.py --folder LOW --weights warmstart/mcrvq-framed.safetensors
 """
 
-import argparse
 import math
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
 
 import harmonics
 from codec_model import dsp
-from codec_model.codec import CONFIGS, load_codec
+from codec_model.codec import CONFIGS
+from folder_codec import folder_and_codec
 
 
 def polar(spec: torch.Tensor, frames: int):
@@ -71,21 +70,10 @@ def variants(x: np.ndarray, codec, generator) -> dict:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--folder", required=True, type=Path, help="16 kHz input files (*.wav)")
-    ap.add_argument("--weights", required=True, type=Path, help="a warm start (.safetensors)")
-    ap.add_argument("--quantizer", default="mcrvq", choices=["mcrvq", "grvq"])
-    ap.add_argument("--config", default="framed", choices=sorted(CONFIGS))
-    args = ap.parse_args()
-    inputs = sorted(args.folder.glob("*.wav"))
-    if not inputs:
-        print(f"no .wav files under {args.folder}", file=sys.stderr)
+    found = folder_and_codec(__doc__, CONFIGS, "framed")
+    if found is None:
         return 2
-    try:
-        codec = load_codec(args.weights, args.quantizer, args.config).eval()
-    except (OSError, ValueError) as e:
-        print(f"{Path(sys.argv[0]).name}: {e}", file=sys.stderr)
-        return 2
+    inputs, codec = found
     generator = torch.Generator().manual_seed(0)
     tables = {}
     for path in inputs:
