@@ -60,13 +60,14 @@ def export_graph(module, inputs, names_in, names_out, path: Path):
 
 
 def compact_weights(state):
-    """Network weights in float16, codebooks and their counts in float32; the
-    EMA sums are left out (train.py rebuilds them from the codebooks)."""
+    """Network weights in float16, codebooks, their counts and SimVQ's base and
+    map in float32 (the codebook is their product); the EMA sums are left out
+    (train.py rebuilds them from the codebooks)."""
     out = {}
     for k, v in state.items():
         if k.endswith("embed_avg") or k.endswith("initted"):
             continue
-        keep = k.endswith("embed") or k.endswith("cluster_size")
+        keep = k.endswith(("embed", "cluster_size", ".base", ".proj"))
         out[k] = (v if keep else v.half()).contiguous()
     return out
 

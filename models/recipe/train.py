@@ -28,6 +28,7 @@ from codec_model.data import CropSampler, load_files
 from codec_model.discriminators import PERIOD_CHANNELS, Discriminators
 from codec_model.losses import ReconstructionLoss
 from codec_model.metrics import codebook_stats, pesq_wb, stoi
+from codec_model.quantizers import sync_codebooks
 from codec_model.training import (CARRIED_META, disc_only_step, load_ema, load_warm_start, optimizers, train_step,
                                   warmstart_tensors)
 from prepare_data import default_out
@@ -291,6 +292,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.update(now=True))
 
     def checkpoint():
+        sync_codebooks(model.quantizer)
         state = {"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
                  "trained_seconds": trained_seconds, "torch_rng": torch.get_rng_state(),
                  "quantizer": args.quantizer, "config": args.config, "carried": carried}

@@ -26,6 +26,12 @@ CONFIGS = {
     "framed-mix": dict(dim=192, enc_depth=4, dec_depth=8, latent=128, mult=3, kernel=7, frames=2, phase="mixed"),
     # The absolute phase and a harmonic prior from an F0 the head names (see Decoder).
     "framed-hp": dict(dim=192, enc_depth=4, dec_depth=8, latent=128, mult=3, kernel=7, frames=2, phase="harmonic"),
+    # Issue 31's capacity question at the framed codec: four more decoder
+    # blocks, grown from a framed warm start as the identity.
+    "framed-deep": dict(dim=192, enc_depth=4, dec_depth=12, latent=128, mult=3, kernel=7, frames=2),
+    # Issue 31's codebook lever: framed, its first three stages (mcrvq's
+    # masked ones) SimVQ codebooks. The package holds only the codebooks.
+    "framed-simvq": dict(dim=192, enc_depth=4, dec_depth=8, latent=128, mult=3, kernel=7, frames=2, simvq=3),
 }
 
 
@@ -38,7 +44,7 @@ class Codec(nn.Module):
         self.frames = c.get("frames", 1)
         self.decoder = Decoder(c["dim"], c["dec_depth"], c["latent"], c["mult"], c["kernel"], frames=self.frames,
                                phase=c.get("phase", "absolute"))
-        self.quantizer = make_quantizer(quantizer, c["latent"])
+        self.quantizer = make_quantizer(quantizer, c["latent"], c.get("simvq", 0))
 
     def zero_states(self, batch: int, device=None):
         return (

@@ -2,7 +2,9 @@
 
 - `VectorQuantizer`: one codebook. Nearest codeword by argmin(|c|^2 / 2 - x.c);
   k-means initialisation on the first batch, EMA updates, and dead entries
-  restarted from the batch's vectors.
+  restarted from the batch's vectors. With `simvq` (the SimVQ seed) the
+  codebook is instead a fixed base through one learned linear map, trained by
+  a codebook loss: every entry moves with each step, chosen or not.
 - `GRVQ` (HiFi-Codec): the latent is split into channel groups, each with its own
   residual VQ. Codes per frame in the order [g0s0, g1s0, ..., g0s1, g1s1, ...].
 - `MCRVQ` (Language-Codec): the first stages each see one channel subset of the
@@ -16,13 +18,33 @@ from torch import nn
 
 
 class VectorQuantizer(nn.Module):
-    def __init__(self, dim: int, size: int, decay: float = 0.99, dead_threshold: float = 0.1):
+    def __init__(self, dim: int, size: int, decay: float = 0.99, dead_threshold: float = 0.1, simvq: bool = False):
         super().__init__()
         self.dim, self.size, self.decay, self.dead_threshold = dim, size, decay, dead_threshold
+        self.simvq = simvq
+        # `embed` is always the codebook in use: export, the runtime and eval
+        # read it; a SimVQ codebook writes it from base and proj each step.
         self.register_buffer("embed", torch.zeros(size, dim))
         self.register_buffer("embed_avg", torch.zeros(size, dim))
         self.register_buffer("cluster_size", torch.zeros(size))
         self.register_buffer("initted", torch.tensor(False))
+        if simvq:
+            self.register_buffer("base", torch.zeros(size, dim))
+            self.proj = nn.Parameter(torch.eye(dim))
+
+    def codebook(self) -> torch.Tensor:
+        return self.base @ self.proj.t() if self.simvq else self.embed
+
+    @torch.no_grad()
+    def start_simvq(self):
+        """A SimVQ codebook that begins as the codebook `embed` holds now."""
+        self.base.copy_(self.embed)
+        self.proj.copy_(torch.eye(self.dim, device=self.proj.device))
+
+    @torch.no_grad()
+    def sync(self):
+        if self.simvq:
+            self.embed.copy_(self.codebook())
 
     def nearest(self, x: torch.Tensor) -> torch.Tensor:
         half_norms = 0.5 * (self.embed * self.embed).sum(1)
@@ -46,6 +68,8 @@ class VectorQuantizer(nn.Module):
         self.embed_avg.copy_(centers)
         self.cluster_size.fill_(1.0)
         self.initted.fill_(True)
+        if self.simvq:
+            self.start_simvq()
 
     @torch.no_grad()
     def _ema_update(self, x: torch.Tensor, codes: torch.Tensor):
@@ -63,24 +87,33 @@ class VectorQuantizer(nn.Module):
             self.cluster_size[dead] = 1.0
 
     def forward(self, x: torch.Tensor):
-        """x [N, dim] -> (quantized [N, dim], codes [N])."""
+        """x [N, dim] -> (quantized [N, dim], codes [N], codebook loss).
+
+        The quantized vectors carry no gradient; the codebook loss (zero for
+        an EMA codebook) is the only path by which a SimVQ map learns."""
         if self.training and not bool(self.initted):
             self._kmeans_init(x.detach())
+        if self.simvq and self.training:
+            book = self.codebook()
+            self.embed.copy_(book.detach())
+            codes = self.nearest(x.detach())
+            chosen = book[codes]
+            return chosen.detach(), codes, nn.functional.mse_loss(chosen, x.detach())
         codes = self.nearest(x.detach())
         quantized = self.embed[codes]
-        if self.training:
+        if self.training and not self.simvq:
             self._ema_update(x.detach(), codes)
-        return quantized, codes
+        return quantized, codes, x.new_zeros(())
 
 
 class ResidualStages(nn.Module):
     """Stages applied to a residual; stage i may see only a channel slice of it."""
 
-    def __init__(self, dim: int, size: int, slices):
+    def __init__(self, dim: int, size: int, slices, simvq: int = 0):
         super().__init__()
         self.slices = list(slices)  # (start, end) per stage, or None for the whole latent
         self.stages = nn.ModuleList(
-            VectorQuantizer(dim if s is None else dim, size) for s in self.slices
+            VectorQuantizer(dim, size, simvq=i < simvq) for i in range(len(self.slices))
         )
 
     def stage_input(self, residual: torch.Tensor, i: int) -> torch.Tensor:
@@ -105,7 +138,7 @@ def _dropout_mask(n_items: int, n_stages: int, min_stages: int, device, favoured
 class MCRVQ(nn.Module):
     kind = "mcrvq"
 
-    def __init__(self, dim=128, size=1024, stages=8, masked=3, min_stages=3):
+    def __init__(self, dim=128, size=1024, stages=8, masked=3, min_stages=3, simvq=0):
         super().__init__()
         bounds = [round(i * dim / masked) for i in range(masked + 1)]
         # 128 channels in thirds: 0-41, 42-84, 85-127 as in Language-Codec.
@@ -115,7 +148,7 @@ class MCRVQ(nn.Module):
         # The stage count the dropout gives half the items: the full count
         # trains the top rate most; the shipped rate's count trains that one.
         self.favoured_stages = None
-        self.rvq = ResidualStages(dim, size, self.masks + [None] * (stages - masked))
+        self.rvq = ResidualStages(dim, size, self.masks + [None] * (stages - masked), simvq)
 
     def forward(self, latent: torch.Tensor, n_stages: int = None, dropout: bool = False):
         """latent [B, D, T] -> (quantized [B, D, T], codes [B, stages, T], commitment loss)."""
@@ -127,8 +160,8 @@ class MCRVQ(nn.Module):
         masked_sum = torch.zeros_like(x)
         for i, vq in enumerate(self.rvq.stages[:n_stages]):
             inp = self.rvq.stage_input(residual, i)
-            q, c = vq(inp)
-            commit = commit + nn.functional.mse_loss(inp, q.detach())
+            q, c, book_loss = vq(inp)
+            commit = commit + nn.functional.mse_loss(inp, q) + book_loss
             outs.append(q)
             codes.append(c)
             if i < self.n_masked:
@@ -152,11 +185,11 @@ class MCRVQ(nn.Module):
 class GRVQ(nn.Module):
     kind = "grvq"
 
-    def __init__(self, dim=128, size=1024, groups=2, stages=2):
+    def __init__(self, dim=128, size=1024, groups=2, stages=2, simvq=0):
         super().__init__()
         self.dim, self.size, self.groups, self.n_stages, self.min_stages = dim, size, groups, stages, stages
         self.group_dim = dim // groups
-        self.rvqs = nn.ModuleList(ResidualStages(self.group_dim, size, [None] * stages) for _ in range(groups))
+        self.rvqs = nn.ModuleList(ResidualStages(self.group_dim, size, [None] * stages, simvq) for _ in range(groups))
 
     def forward(self, latent: torch.Tensor, n_stages: int = None, dropout: bool = False):
         """latent [B, D, T] -> (quantized, codes [B, stages * groups, T] stage-major, commitment loss)."""
@@ -168,8 +201,8 @@ class GRVQ(nn.Module):
             residual = x[:, g * self.group_dim : (g + 1) * self.group_dim]
             total = torch.zeros_like(residual)
             for s, vq in enumerate(rvq.stages[:n_stages]):
-                q, c = vq(residual)
-                commit = commit + nn.functional.mse_loss(residual, q.detach())
+                q, c, book_loss = vq(residual)
+                commit = commit + nn.functional.mse_loss(residual, q) + book_loss
                 total = total + q
                 residual = residual - q
                 codes[s].append(c)
@@ -180,9 +213,30 @@ class GRVQ(nn.Module):
         return q.reshape(b, t, d).transpose(1, 2), codes, commit
 
 
-def make_quantizer(kind: str, dim: int):
+def make_quantizer(kind: str, dim: int, simvq: int = 0):
+    """`simvq`: how many of the first stages (of each group, for grvq) are
+    SimVQ codebooks; the rest keep EMA updates."""
     if kind == "mcrvq":
-        return MCRVQ(dim=dim)
+        return MCRVQ(dim=dim, simvq=simvq)
     if kind == "grvq":
-        return GRVQ(dim=dim)
+        return GRVQ(dim=dim, simvq=simvq)
     raise ValueError(f"unknown quantizer {kind}")
+
+
+def sync_codebooks(quantizer: nn.Module):
+    """Writes every SimVQ codebook into `embed` as the map stands now (the
+    forward pass writes it before the optimizer's step moves the map)."""
+    for module in quantizer.modules():
+        if isinstance(module, VectorQuantizer):
+            module.sync()
+
+
+def start_simvq(quantizer: nn.Module, taken) -> int:
+    """SimVQ codebooks whose map a warm start lacked begin as the warm start's
+    EMA codebooks (base = embed, map = identity); -> how many."""
+    n = 0
+    for name, module in quantizer.named_modules():
+        if isinstance(module, VectorQuantizer) and module.simvq and f"quantizer.{name}.proj" not in taken:
+            module.start_simvq()
+            n += 1
+    return n

@@ -12,6 +12,7 @@ from safetensors.torch import load_file
 from . import dsp, pitch
 from .codec import CONFIGS
 from .modules import Decoder
+from .quantizers import start_simvq
 from .discriminators import discriminator_loss, generator_losses, random_segments
 
 # Warm-start metadata that is carried from run to run unchanged by train.py.
@@ -67,6 +68,7 @@ def load_warm_start(path, model, disc, fresh_discs=()):
             taken[k] = torch.tensor(True)
     model.load_state_dict(taken, strict=False)
     grow_as_identity(model, taken)
+    start_simvq(model.quantizer, taken)
     rest_a_new_phase_head(model, meta)
     return meta, len(taken), len(own), n_disc
 

@@ -1,5 +1,6 @@
-"""--config deep from a small warm start: the added decoder blocks start as
-the identity, so the grown codec decodes exactly as the one it grew from.
+"""--config deep from a small warm start, and framed-deep from a framed one:
+the added decoder blocks start as the identity, so the grown codec decodes
+exactly as the one it grew from.
 
   cd models/recipe && python -m unittest discover tests
 """
@@ -17,8 +18,14 @@ from codec_model.training import load_warm_start, warmstart_tensors
 
 class Grow(unittest.TestCase):
     def test_a_deep_codec_grown_from_a_small_one_decodes_the_same(self):
+        self.grows_the_same("small", "deep")
+
+    def test_a_deep_framed_codec_grown_from_a_framed_one_decodes_the_same(self):
+        self.grows_the_same("framed", "framed-deep")
+
+    def grows_the_same(self, source, grown):
         torch.manual_seed(0)
-        small = Codec("mcrvq", "small")
+        small = Codec("mcrvq", source)
         x = 0.1 * torch.randn(1, 16000)
         small.train()
         small(x)  # k-means initialises the codebooks
@@ -26,7 +33,7 @@ class Grow(unittest.TestCase):
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "w.safetensors"
             save_file({k: v.contiguous() for k, v in warmstart_tensors(small, None, None).items()}, str(path))
-            deep = Codec("mcrvq", "deep")
+            deep = Codec("mcrvq", grown)
             _, taken, own, _ = load_warm_start(path, deep, None)
         self.assertLess(taken, own)
         self.assertEqual(len(deep.decoder.stack.layers), len(small.decoder.stack.layers) + 4)
