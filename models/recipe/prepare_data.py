@@ -17,13 +17,19 @@ recorded below 16 kHz or whose noise floor is too close to their speech.
 The small full-band sources are hedgewars' voice packs and megaglest's unit
 acknowledgements.
 
+Tier B (`--only tierb`): tierb.jsonl, Beneath a Steel Sky's speech (about
+2 h of acted English dialogue, many voices, 11,025 Hz), which train.py adds
+to the training audio only when asked (`--add-split tierb`).
+
 Usage: python prepare_data.py [--out DIR]   (default: $CODEC_DATA or ~/.cache/codec-data)
        python prepare_data.py --only english   (dev_en.jsonl alone)
+       python prepare_data.py --only tierb     (tierb.jsonl alone)
 """
 
 import argparse
 import concurrent.futures as cf
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -34,6 +40,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 from scipy.signal import butter, sosfilt
+
+import bass_speech
 
 SAMPLE_RATE = 16000
 MIN_SECONDS = 0.5
@@ -62,6 +70,11 @@ DEV_EN_SHARE = 2
 # The engine plays only part of English 3.ALS (the rest is long silence); it
 # is left out rather than cut by offsets we cannot check.
 DRASCULA_SKIP = {"en/3.ALS"}
+# Tier B: Beneath a Steel Sky (see bass_speech.py). Its band ends at 5.5 kHz;
+# at about a fifth of the training audio it stays under the survey's cap on
+# band-limited audio (30-40 % of a batch), so it needs no loss weighting.
+TIER_B = "bass"
+TIER_B_PACKAGES = ["beneath-a-steel-sky"]
 
 PACKAGES = [
     "asterisk-core-sounds-en-g722",
@@ -162,19 +175,24 @@ def classify(path: Path, root: Path):
 
 
 def decode(src: Path, dst: Path) -> np.ndarray:
+    if src.suffix.upper() == ".ALS":
+        # Drascula's speech: a 32-byte header, unsigned 8-bit mono PCM, 64 bytes of trailer.
+        return decode_u8(src.read_bytes()[32:-64], DRASCULA_RATE, dst)
+    if src.suffix == ".g722":
+        return _ffmpeg(["-f", "g722", "-i", str(src)], dst)
+    return _ffmpeg(["-i", str(src)], dst)
+
+
+def decode_u8(raw: bytes, rate: int, dst: Path) -> np.ndarray:
+    """Unsigned 8-bit mono PCM at `rate` (the games' speech) to a 16 kHz WAV."""
+    return _ffmpeg(["-f", "u8", "-ar", str(rate), "-ac", "1", "-i", "pipe:0"], dst, raw)
+
+
+def _ffmpeg(source_args, dst: Path, raw: bytes = None) -> np.ndarray:
     # Through a temporary name: an interrupted run must not leave a truncated
     # file that the next run would take as decoded.
     tmp = dst.with_name(dst.stem + ".part.wav")
-    cmd = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y"]
-    raw = None
-    if src.suffix == ".g722":
-        cmd += ["-f", "g722", "-i", str(src)]
-    elif src.suffix.upper() == ".ALS":
-        # Drascula's speech: a 32-byte header, unsigned 8-bit mono PCM, 64 bytes of trailer.
-        raw = src.read_bytes()[32:-64]
-        cmd += ["-f", "u8", "-ar", str(DRASCULA_RATE), "-ac", "1", "-i", "pipe:0"]
-    else:
-        cmd += ["-i", str(src)]
+    cmd = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", *source_args]
     cmd += ["-ac", "1", "-ar", str(SAMPLE_RATE), "-sample_fmt", "s16", str(tmp)]
     subprocess.run(cmd, check=True, input=raw)
     os.replace(tmp, dst)
@@ -351,16 +369,63 @@ def prepare_english(out: Path, jobs: int) -> list:
     return skipped
 
 
+def bass_entry(clip, wav_dir: Path):
+    """(manifest entry or None, why skipped) for one Beneath a Steel Sky speech clip."""
+    number, pcm = clip
+    rel = f"beneath-a-steel-sky/sky.dsk/{number}"
+    uid = stable_id(rel)
+    dst = wav_dir / f"{uid}.wav"
+    try:
+        audio = decode_u8(pcm, bass_speech.RATE, dst) if not dst.exists() else sf.read(dst, dtype="float32")[0]
+    except (subprocess.CalledProcessError, RuntimeError) as e:
+        return None, f"{rel}: decode failed: {e}"
+    seconds = len(audio) / SAMPLE_RATE
+    if seconds < MIN_SECONDS or loudest_frame_dbfs(audio) < SILENCE_DBFS:
+        dst.unlink(missing_ok=True)
+        return None, f"{rel}: too short or silent ({seconds:.2f} s)"
+    return {"id": uid, "path": str(dst.relative_to(wav_dir.parent)), "source": TIER_B, "lang": "en",
+            "speaker": TIER_B, "seconds": round(seconds, 3), "origin": rel, "rate": bass_speech.RATE}, None
+
+
+def prepare_tier_b(out: Path, jobs: int) -> list:
+    """tierb.jsonl: every Beneath a Steel Sky speech clip that passes the usual
+    filters (length, silence). The game names no speaker per clip, so the
+    entries share one speaker label. Returns the skip reasons."""
+    fetch_debs(out / "debs", TIER_B_PACKAGES)
+    extract(out / "debs", out / "x")
+    game = out / "x" / "usr" / "share" / "scummvm" / "beneath-a-steel-sky"
+    wav_dir = out / "wav"
+    wav_dir.mkdir(parents=True, exist_ok=True)
+    clips = bass_speech.speech_clips(game / "sky.dnr", game / "sky.dsk")
+    entries, skipped = [], []
+    with cf.ThreadPoolExecutor(jobs) as pool:
+        # In batches, so that only a batch of unpacked clips is held at once.
+        while batch := list(itertools.islice(clips, 64)):
+            for entry, why in pool.map(lambda c: bass_entry(c, wav_dir), batch):
+                if entry:
+                    entries.append(entry)
+                else:
+                    skipped.append(why)
+            print(f"  tier B: {len(entries)} clips", flush=True)
+    write_manifest(out, "tierb", sorted(entries, key=lambda e: e["id"]))
+    return skipped
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=default_out(), help="data folder (outside the work tree)")
     ap.add_argument("--jobs", type=int, default=max(2, os.cpu_count() or 2) * 2)
-    ap.add_argument("--only", choices=["english"], help="prepare only this set (english: dev_en.jsonl)")
+    ap.add_argument("--only", choices=["english", "tierb"],
+                    help="prepare only this set (english: dev_en.jsonl; tierb: tierb.jsonl)")
     args = ap.parse_args()
     out: Path = args.out
     if args.only == "english":
         skipped = prepare_english(out, args.jobs)
         print(f"skipped {len(skipped)} files of the English set")
+        return 0
+    if args.only == "tierb":
+        skipped = prepare_tier_b(out, args.jobs)
+        print(f"skipped {len(skipped)} clips of tier B")
         return 0
     fetch_debs(out / "debs")
     extract(out / "debs", out / "x")

@@ -34,6 +34,9 @@ from codec_model.training import (CARRIED_META, disc_only_step, load_ema, load_w
 from prepare_data import default_out
 
 
+# Sets that measure the codec and are never trained on.
+HELD_OUT = {"valid", "dev", "dev2", "dev_en"}
+
 # Far above the slowest step seen (about 20 s on two shared cores).
 MAX_STEP_SECONDS = 120.0
 
@@ -95,6 +98,9 @@ def parse_args(argv=None):
                          "evaluation stay in float32); the discriminators too with --gan")
     ap.add_argument("--ema", type=float, default=0.999,
                     help="decay of a moving average of the codec's weights, evaluated beside them and exportable (0: none)")
+    ap.add_argument("--add-split", action="append", default=[], metavar="NAME",
+                    help="train on NAME.jsonl of --data too (repeatable), such as tierb from "
+                         "`prepare_data.py --only tierb`; never a held-out set")
     ap.add_argument("--max-steps", type=int, default=10**9)
     ap.add_argument("--max-minutes", type=float, default=1e9, help="stop (with a checkpoint) after this long")
     ap.add_argument("--ckpt-minutes", type=float, default=5.0)
@@ -119,6 +125,11 @@ def parse_args(argv=None):
         ap.error("--disc-warmup cannot be negative")
     if args.favour_stages is not None and (args.quantizer != "mcrvq" or not 3 <= args.favour_stages <= 8):
         ap.error("--favour-stages is for mcrvq, from its fewest trained stages (3) to all (8)")
+    for name in args.add_split:
+        if name in HELD_OUT or name == "train":
+            ap.error(f"--add-split {name}: {'a held-out set' if name in HELD_OUT else 'already trained on'}")
+        if not (args.data / f"{name}.jsonl").is_file():
+            ap.error(f"--add-split {name}: no {name}.jsonl in {args.data} (tierb: python prepare_data.py --only tierb)")
     return args
 
 
@@ -274,7 +285,7 @@ def main() -> int:
             b.copy_(live)
 
     params = sum(p.numel() for p in model.parameters())
-    sampler = CropSampler(args.data, "train", int(args.seconds * 16000) // dsp.HOP * dsp.HOP, args.seed + step,
+    sampler = CropSampler(args.data, ["train", *args.add_split], int(args.seconds * 16000) // dsp.HOP * dsp.HOP, args.seed + step,
                           augment=args.augment)
     # Both dev sets: asterisk Russian shares the training data's channel, the
     # full-band held-out voice (dev2) does not; the gap between them is watched.

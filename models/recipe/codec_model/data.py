@@ -23,9 +23,11 @@ class CropSampler:
     conversation would; a random gain varies the level.
     """
 
-    def __init__(self, data: Path, split: str, crop: int, seed: int, augment: bool = False):
+    def __init__(self, data: Path, splits, crop: int, seed: int, augment: bool = False):
+        """`splits`: a manifest's name, or a list of them whose audio is pooled."""
         parts, gap = [], np.zeros(1600, dtype=np.int16)
-        for e in read_manifest(data, split):
+        splits = [splits] if isinstance(splits, str) else splits
+        for e in [e for split in splits for e in read_manifest(data, split)]:
             audio, _ = sf.read(wav_path(data, e), dtype="int16")
             parts += [audio, gap]
         self.audio = np.concatenate(parts)
