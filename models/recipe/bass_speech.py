@@ -24,6 +24,8 @@ HEADER = 22   # each file's header: eleven 16-bit words
 TRAILER = 64  # bytes after each speech clip's samples that are not sound
 # The longest speech clip unpacks to well under 1 MB; anything far above is a bad file.
 MAX_UNPACKED = 16 << 20
+# sky.dnr of the CD version is 40 KB (5,097 entries).
+MAX_DNR = 1 << 20
 
 
 def _crc_table():
@@ -198,7 +200,15 @@ def load(dsk, entry) -> bytes:
 
 def speech_clips(dnr_path: Path, dsk_path: Path):
     """(file number, unsigned 8-bit PCM at RATE) for every speech file, in number order."""
-    entries = directory(Path(dnr_path).read_bytes())
+    for path in (dnr_path, dsk_path):
+        # A FIFO or a device could block or never end.
+        if not Path(path).is_file():
+            raise ValueError(f"{path} is not a regular file")
+    with open(dnr_path, "rb") as f:
+        dnr = f.read(MAX_DNR + 1)
+    if len(dnr) > MAX_DNR:
+        raise ValueError(f"{dnr_path} is larger than any sky.dnr ({MAX_DNR} bytes)")
+    entries = directory(dnr)
     with open(dsk_path, "rb") as dsk:
         for number in sorted(n for n in entries if n in SPEECH_FILES):
             pcm = load(dsk, entries[number])[:-TRAILER]
@@ -211,9 +221,13 @@ def main() -> int:
         print(__doc__, file=sys.stderr)
         return 2
     total = 0
-    for number, pcm in speech_clips(Path(sys.argv[1]), Path(sys.argv[2])):
-        total += len(pcm)
-        print(number, f"{len(pcm) / RATE:.2f} s")
+    try:
+        for number, pcm in speech_clips(Path(sys.argv[1]), Path(sys.argv[2])):
+            total += len(pcm)
+            print(number, f"{len(pcm) / RATE:.2f} s")
+    except (ValueError, OSError) as e:
+        print(f"bass_speech: {e}", file=sys.stderr)
+        return 1
     print(f"{total / RATE / 3600:.2f} h", file=sys.stderr)
     return 0
 

@@ -6,6 +6,7 @@ directories are refused with ValueError.
 """
 
 import io
+import os
 import random
 import struct
 import tempfile
@@ -117,6 +118,19 @@ class Rnc(unittest.TestCase):
             with self.assertRaises(ValueError, msg=why):
                 rnc1_unpack(data)
 
+    def test_damaged_streams_raise_only_value_errors(self):
+        packed, _ = pack([(b"hello world" * 5, (11, 40)), (bytes(range(200)), (100, 60)), (b"end", None)])
+        rng = random.Random(1)
+        for _ in range(500):
+            damaged = bytearray(packed)
+            for _ in range(rng.randint(1, 4)):
+                damaged[rng.randrange(18, len(damaged))] = rng.randrange(256)
+            damaged[14:16] = struct.pack(">H", crc16(bytes(damaged[18:])))  # past the packed CRC
+            try:
+                rnc1_unpack(bytes(damaged))
+            except ValueError:
+                pass
+
     def test_a_match_before_the_start_is_refused(self):
         packed, _ = pack([(b"ab", (5, 3)), (b"", None)])  # reaches 5 back with 2 bytes out
         with self.assertRaises(ValueError):
@@ -163,6 +177,15 @@ class Disk(unittest.TestCase):
         self.assertEqual([n for n, _ in clips], [50000, 50001])
         self.assertEqual(clips[0][1], stored_pcm[:-64])
         self.assertEqual(clips[1][1], unpacked[:-64])
+
+    def test_what_is_not_a_regular_file_is_refused(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            fifo = Path(tmp) / "sky.dnr"
+            os.mkfifo(fifo)
+            with self.assertRaises(ValueError):
+                list(speech_clips(fifo, Path(tmp) / "sky.dsk"))
+            with self.assertRaises(ValueError):
+                list(speech_clips(Path("/dev/zero"), Path("/dev/zero")))
 
     def test_a_directory_longer_than_its_file_is_refused(self):
         with self.assertRaises(ValueError):
