@@ -25,7 +25,7 @@ from safetensors.torch import save_file
 from codec_model import dsp
 from codec_model.codec import CONFIGS, Codec
 from codec_model.data import CropSampler, load_files
-from codec_model.discriminators import PERIOD_CHANNELS, Discriminators
+from codec_model.discriminators import CQT_SCALES, PERIOD_CHANNELS, Discriminators
 from codec_model.losses import ReconstructionLoss
 from codec_model.metrics import codebook_stats, pesq_wb, stoi
 from codec_model.quantizers import sync_codebooks
@@ -80,6 +80,10 @@ def parse_args(argv=None):
                          "a warm start's critics of another width are not taken, and start untrained")
     ap.add_argument("--fresh-period-discs", action="store_true",
                     help="with --gan, start the period discriminators untrained even where the warm start has them")
+    ap.add_argument("--cqt-discs", action="store_true",
+                    help="with --gan, add three sub-band constant-Q critics (MS-SB-CQT), whose bins resolve a low "
+                         "voice's harmonics up to a few kHz; a warm start without them starts them untrained "
+                         "(pair with --disc-warmup)")
     ap.add_argument("--disc-warmup", type=int, default=0,
                     help="with --gan and a warm start, first train the discriminators alone for this many steps "
                          "(the codec held; not counted as steps, but counted in the hours)")
@@ -121,6 +125,8 @@ def parse_args(argv=None):
         ap.error("--period-channels takes widths separated by commas, such as 32,64,128,256")
     if not args.period_channels or not all(1 <= c <= 2048 for c in args.period_channels):
         ap.error("--period-channels: each width from 1 to 2048")
+    if args.cqt_discs and not args.gan:
+        ap.error("--cqt-discs adds critics: it needs --gan")
     if args.disc_warmup < 0:
         ap.error("--disc-warmup cannot be negative")
     if args.favour_stages is not None and (args.quantizer != "mcrvq" or not 3 <= args.favour_stages <= 8):
@@ -239,7 +245,8 @@ def main() -> int:
     model.quantizer.favoured_stages = args.favour_stages
     model.encoder.trunk_bf16 = model.decoder.trunk_bf16 = args.bf16
     loss_fn = ReconstructionLoss()
-    disc = Discriminators(period_channels=args.period_channels) if args.gan else None
+    disc = Discriminators(period_channels=args.period_channels,
+                          cqt_scales=CQT_SCALES if args.cqt_discs else ()) if args.gan else None
     opt, opt_d = optimizers(model, disc, args.lr)
     step, trained_seconds, resumed, carried = 0, 0.0, False, {}
     ckpt_path = run / "ckpt.pt"

@@ -6,6 +6,8 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
+from .cqt import ConstantQ
+
 
 # HiFi-GAN's are 32-1024 wide; these train on a CPU.
 PERIOD_CHANNELS = (16, 32, 64, 128)
@@ -61,12 +63,56 @@ class ResolutionDiscriminator(nn.Module):
         return self.post(x).flatten(1), feats
 
 
-class Discriminators(nn.Module):
-    def __init__(self, periods=(2, 3, 5, 7, 11), resolutions=(256, 512, 1024), period_channels=PERIOD_CHANNELS):
+class CQTDiscriminator(nn.Module):
+    """A sub-band constant-Q critic (MS-SB-CQT, Gu et al. 2024, as BigVGAN v2
+    has it): the CQT's real and imaginary parts, each octave through a conv
+    of its own first, since a filter that suits 100 Hz does not suit 3 kHz.
+    Magnitudes are compressed to |X|^0.3 with the phase kept, so quiet
+    valleys between harmonics weigh about as much as the peaks."""
+
+    kind = "cqt"
+
+    def __init__(self, hop: int, bins_per_octave: int, octaves: int = 7, channels: int = 16):
         super().__init__()
+        self.cqt = ConstantQ(hop, octaves, bins_per_octave)
+        self.bins = bins_per_octave
+        self.pre = nn.ModuleList(
+            [weight_norm(nn.Conv2d(2, 2, (3, 9), padding=(1, 4))) for _ in range(octaves)]
+        )
+        layers = [weight_norm(nn.Conv2d(2, channels, (3, 9), (1, 2), padding=(1, 4)))]
+        for d in (1, 2, 4):
+            layers.append(weight_norm(nn.Conv2d(channels, channels, (3, 9), (1, 2), dilation=(d, 1), padding=(d, 4))))
+        layers.append(weight_norm(nn.Conv2d(channels, channels, (3, 3), padding=(1, 1))))
+        self.layers = nn.ModuleList(layers)
+        self.post = weight_norm(nn.Conv2d(channels, 1, (3, 3), padding=(1, 1)))
+
+    def forward(self, x):
+        with torch.autocast(x.device.type, enabled=False):
+            z = self.cqt(x)
+            z = z * (z.abs() + 1e-5) ** -0.7
+            z = torch.stack([z.real, z.imag], 1)  # [B, 2, T, F]
+        x = torch.cat([pre(z[..., i * self.bins : (i + 1) * self.bins]) for i, pre in enumerate(self.pre)], dim=-1)
+        feats = []
+        for layer in self.layers:
+            x = nn.functional.leaky_relu(layer(x), 0.1)
+            feats.append(x)
+        return self.post(x).flatten(1), feats
+
+
+# (hop, bins per octave) of each CQT critic: BigVGAN v2's three at 24 kHz,
+# the hops scaled to 16 kHz.
+CQT_SCALES = ((256, 24), (256, 36), (256, 48))
+
+
+class Discriminators(nn.Module):
+    def __init__(self, periods=(2, 3, 5, 7, 11), resolutions=(256, 512, 1024), period_channels=PERIOD_CHANNELS,
+                 cqt_scales=()):
+        super().__init__()
+        # The CQT critics come last, so a warm start's critics keep their indices.
         self.discs = nn.ModuleList(
             [PeriodDiscriminator(p, tuple(period_channels)) for p in periods]
             + [ResolutionDiscriminator(n) for n in resolutions]
+            + [CQTDiscriminator(hop, bins) for hop, bins in cqt_scales]
         )
 
     def forward(self, x):
