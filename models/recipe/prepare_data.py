@@ -67,6 +67,9 @@ DRASCULA_RATE = 11025
 # Half the dub's files, chosen by the hash of their id: about 24 of its 48
 # minutes, the same files on every machine.
 DEV_EN_SHARE = 2
+
+# The dev sets: what measures the codec, never trained on (dedupe keeps their copy).
+DEV_SETS = ("dev", "dev2", "dev_en")
 # The engine plays only part of English 3.ALS (the rest is long silence); it
 # is left out rather than cut by offsets we cannot check.
 DRASCULA_SKIP = {"en/3.ALS"}
@@ -316,7 +319,7 @@ def dedupe(items, root: Path):
     one whose split is most restricted (excluded, then a dev set, then
     training), so a held-out clip never also reaches training under another
     name; then the first by path. Returns (kept items, [(dropped, kept)])."""
-    rank = {"excluded": 0, "dev": 1, "dev2": 1, "dev_en": 1, None: 2}
+    rank = {"excluded": 0, **{name: 1 for name in DEV_SETS}, None: 2}
     groups = {}
     for path, info in items:
         if info[0] in FULLBAND_SOURCES:

@@ -31,11 +31,11 @@ from codec_model.metrics import codebook_stats, pesq_wb, stoi
 from codec_model.quantizers import sync_codebooks
 from codec_model.training import (CARRIED_META, disc_only_step, load_ema, load_warm_start, optimizers, train_step,
                                   warmstart_tensors)
-from prepare_data import default_out
+from prepare_data import DEV_SETS, default_out
 
 
 # Sets that measure the codec and are never trained on.
-HELD_OUT = {"valid", "dev", "dev2", "dev_en"}
+HELD_OUT = {"valid", *DEV_SETS}
 
 # Far above the slowest step seen (about 20 s on two shared cores).
 MAX_STEP_SECONDS = 120.0
