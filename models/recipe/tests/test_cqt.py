@@ -5,6 +5,8 @@ and the critics join a warm start's untrained while the others are taken.
   cd models/recipe && python -m unittest discover tests
 """
 
+import contextlib
+import io
 import math
 import tempfile
 import unittest
@@ -96,9 +98,11 @@ class CQTCritics(unittest.TestCase):
                 self.assertTrue(all(g is not None and torch.isfinite(g).all() for g in grads))
                 self.assertGreater(sum(float(g.abs().sum()) for g in grads), 0.0)
 
-    def test_the_flag_is_off_unless_asked(self):
+    def test_the_flag_is_off_unless_asked_and_needs_gan(self):
         self.assertFalse(parse_args(BASE).cqt_discs)
         self.assertTrue(parse_args(BASE + ["--cqt-discs"]).cqt_discs)
+        with contextlib.redirect_stderr(io.StringIO()), self.assertRaises(SystemExit):
+            parse_args(["--name", "x", "--quantizer", "mcrvq", "--cqt-discs"])  # critics need --gan
 
 
 if __name__ == "__main__":
