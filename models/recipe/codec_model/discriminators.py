@@ -99,8 +99,9 @@ class CQTDiscriminator(nn.Module):
         return self.post(x).flatten(1), feats
 
 
-# (hop, bins per octave) of each CQT critic: BigVGAN v2's three at 24 kHz,
-# the hops scaled to 16 kHz.
+# (hop, bins per octave) of each CQT critic: BigVGAN v2's bins per octave,
+# one 16 ms hop for all three (its finer hops and 32-channel convs cost the
+# critics three times as much on a CPU).
 CQT_SCALES = ((256, 24), (256, 36), (256, 48))
 
 
