@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import save_file
 
 from codec_model.codec import Codec
-from codec_model.discriminators import PERIOD_CHANNELS, Discriminators
+from codec_model.discriminators import CQT_SCALES, PERIOD_CHANNELS, Discriminators
 from codec_model.training import disc_only_step, load_warm_start, optimizers, warmstart_tensors
 from train import parse_args
 
@@ -59,6 +59,16 @@ class FreshCritics(unittest.TestCase):
         self.assertTrue(all(torch.equal(a, b) for a, b in zip(untrained, after)))
         resolution = sum(len(c.state_dict()) for c in disc.discs if c.kind == "resolution")
         self.assertEqual(n, resolution)
+
+    def test_cqt_critics_a_warm_start_lacks_start_untrained_and_the_others_are_taken(self):
+        disc = Discriminators(cqt_scales=CQT_SCALES)
+        fresh = [p.detach().clone() for c in disc.discs if c.kind == "cqt" for p in c.parameters()]
+        _, _, _, n = load_warm_start(self.path, Codec("mcrvq", "small"), disc)
+        self.assertEqual(n, len(self.trained.state_dict()))
+        self.assertTrue(kinds_equal(disc, self.trained, "period") and kinds_equal(disc, self.trained, "resolution"))
+        after = [p for c in disc.discs if c.kind == "cqt" for p in c.parameters()]
+        self.assertEqual(len(after), len(fresh))
+        self.assertTrue(all(torch.equal(a, b) for a, b in zip(fresh, after)))
 
     def test_fresh_period_critics_on_request(self):
         disc = Discriminators()
